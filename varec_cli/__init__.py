@@ -1,0 +1,3 @@
+"""varec: video activity recognition (a CNN per frame, an RNN over time)."""
+
+__version__ = "0.1.0"

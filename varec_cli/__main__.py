@@ -1,0 +1,3 @@
+from varec_cli.cli import main
+
+main()

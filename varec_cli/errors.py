@@ -1,0 +1,40 @@
+"""Everything a user can cause is a VarecError; the CLI turns it into one line and an exit code."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILURE = 1  # a VarecError, or some inputs failed
+    USAGE = 2  # bad options or arguments
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class VarecError(Exception):
+    """A problem the user can fix; its message is shown as `error: <message>`."""
+
+
+class VideoError(VarecError):
+    """A video cannot be opened, decoded or written."""
+
+
+class ModelError(VarecError):
+    """A model file is missing, unreadable or not a varec model."""
+
+
+class DatasetError(VarecError):
+    """A dataset folder is missing or does not have the expected layout."""
+
+
+class WeightsError(VarecError):
+    """A registry entry, a download or the cache failed."""
+
+
+class OfflineError(WeightsError):
+    """The network was needed but VAREC_OFFLINE=1 forbids it."""
+
+
+class DisplayError(VarecError):
+    """A window was asked for where there is no display."""
