@@ -1,0 +1,80 @@
+"""The `varec` command: options in, a library call, rich output out.
+
+This is the one place where errors become exit codes (see errors.ExitCode). Command modules
+under varec_cli/commands import only light modules at import time, so `varec --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from varec_cli import __version__, paths
+from varec_cli.errors import ExitCode, VarecError
+
+
+def _print_error(message: str) -> None:
+    first_line = " ".join(str(message).split()) or "unknown error"
+    print(f"error: {first_line}", file=sys.stderr)
+
+
+class VarecGroup(TyperGroup):
+    """Turns VarecError into `error: <one line>` + exit 1 and Ctrl-C into exit 130."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VarecError as exc:
+            if paths.debug():
+                raise
+            _print_error(str(exc))
+            raise typer.Exit(ExitCode.FAILURE) from None
+        except KeyboardInterrupt:
+            if paths.debug():
+                raise
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+app = typer.Typer(
+    cls=VarecGroup,
+    name="varec",
+    help="Recognise human actions in videos (CNN per frame + LSTM/GRU over time).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"varec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Recognise human actions in videos (CNN per frame + LSTM/GRU over time)."""
+
+
+from varec_cli.commands import info as _info  # noqa: E402
+from varec_cli.commands import predict as _predict  # noqa: E402
+
+app.command("predict")(_predict.predict_command)
+app.command("info")(_info.info_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # raised outside a command, e.g. during option parsing
+        sys.exit(ExitCode.INTERRUPTED)
