@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import os
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +99,8 @@ class KerasClassifier(Classifier):
         return self._encoder, self._head
 
     def start_stream(self) -> StreamSession:
+        from varec_cli.models.streaming import RingBufferSession
+
         return RingBufferSession(self)
 
     def describe(self) -> dict[str, Any]:
@@ -121,28 +122,6 @@ class KerasClassifier(Classifier):
             "varec_version": meta.varec_version,
             "provenance": meta.provenance,
         }
-
-
-class RingBufferSession(StreamSession):
-    """Each frame goes through the CNN once; the RNN reads the last `frames` feature vectors.
-
-    One prediction therefore costs about one CNN pass, not `frames` of them.
-    """
-
-    def __init__(self, classifier: KerasClassifier):
-        self._encoder, self._head = classifier.halves()
-        self._features: deque[np.ndarray] = deque(maxlen=classifier.spec.frames)
-
-    def push(self, frame: np.ndarray) -> np.ndarray | None:
-        batch = np.asarray(frame, dtype=np.float32)[None]
-        self._features.append(np.asarray(self._encoder.predict_on_batch(batch))[0])
-        if len(self._features) < self._features.maxlen:
-            return None
-        sequence = np.stack(self._features)[None]
-        return np.asarray(self._head.predict_on_batch(sequence))[0].astype(np.float32)
-
-    def reset(self) -> None:
-        self._features.clear()
 
 
 def load_classifier(path: str | os.PathLike) -> Classifier:
