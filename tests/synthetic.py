@@ -90,3 +90,54 @@ def real_mp4_clips() -> list[Path]:
         return []
     data = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
     return sorted(data.glob("*.mp4"))
+
+
+def write_ucf101_motion_dataset(
+    root,
+    classes: dict[str, str] | None = None,
+    *,
+    train_groups: int = 6,
+    test_groups: int = 2,
+    clips: int = 3,
+    count: int = 10,
+    size: int = 32,
+    shuffle_frames: bool = False,
+    seed: int = 0,
+) -> Path:
+    """A tiny UCF101-layout dataset whose classes differ only by the ORDER of their frames.
+
+    `classes` maps a class name to a motion direction ('left' or 'right'); each clip is a moving
+    square with its own position, colour and noise (`moving_square_frames`). Groups g01..gNN with
+    clips c01..cCC per class; split 1 tests the first `test_groups` groups (as upstream does) and
+    trains on the rest. With `shuffle_frames`, each clip's frames are put in a random order, which
+    erases the only thing that tells the classes apart.
+
+        ROOT/UCF-101/<Class>/v_<Class>_gGG_cCC.avi
+        ROOT/ucfTrainTestlist/{classInd.txt, trainlist01.txt, testlist01.txt}
+    """
+    classes = classes or {"MoveLeft": "left", "MoveRight": "right"}
+    root = Path(root)
+    rng = np.random.default_rng(seed + 7919)
+    train_lines, test_lines = [], []
+    number = 0
+    for label, (name, direction) in enumerate(classes.items(), 1):
+        folder = root / "UCF-101" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for group in range(1, train_groups + test_groups + 1):
+            for clip in range(1, clips + 1):
+                number += 1
+                frames = moving_square_frames(direction, count, size, seed=seed * 100003 + number)
+                if shuffle_frames:
+                    frames = [frames[i] for i in rng.permutation(len(frames))]
+                relative = f"{name}/v_{name}_g{group:02d}_c{clip:02d}.avi"
+                write_video(root / "UCF-101" / relative, frames, fps=12.0)
+                if group <= test_groups:
+                    test_lines.append(relative)
+                else:
+                    train_lines.append(f"{relative} {label}")
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True, exist_ok=True)
+    (lists / "classInd.txt").write_text("".join(f"{i} {name}\n" for i, name in enumerate(classes, 1)))
+    (lists / "trainlist01.txt").write_text("\n".join(train_lines) + "\n")
+    (lists / "testlist01.txt").write_text("\n".join(test_lines) + "\n")
+    return root

@@ -1,0 +1,447 @@
+"""The TensorFlow side of training: devices, distribution strategy, precision, tf.data input, the
+Keras fit loop with its callbacks, and the checkpoints `--resume` continues from.
+
+This is the one training module that imports TensorFlow directly (inside functions: importing this
+module is cheap). Everything here raises VarecError for what a user can fix and never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from varec_cli.errors import VarecError
+
+STATE_FILE = "state.json"
+BEST_WEIGHTS = "best.weights.h5"
+STRATEGIES = ("none", "mirrored", "multiworker")
+
+
+def _tf():
+    from varec_cli import paths
+
+    if not paths.debug():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    return tf
+
+
+# --- devices, strategies, precision ----------------------------------------------------------------
+
+
+def gpu_names() -> list[str]:
+    tf = _tf()
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+        except Exception:  # details are best effort
+            details = {}
+        names.append(details.get("device_name") or gpu.name)
+    return names
+
+
+def device_description() -> str:
+    """Where training runs, in words: the GPU names, or the CPU."""
+    names = gpu_names()
+    if names:
+        if len(set(names)) == 1 and len(names) > 1:
+            return f"{len(names)} x GPU {names[0]}"
+        return "GPU " + ", ".join(names)
+    return f"CPU ({os.cpu_count() or 1} cores, no GPU found)"
+
+
+def is_chief() -> bool:
+    """In a multi-worker cluster, only the chief (or worker 0 when there is no chief) writes files."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        return True
+    task = config.get("task") or {}
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    if "chief" in (config.get("cluster") or {}):
+        return kind == "chief"
+    return kind == "worker" and index == 0
+
+
+@dataclass
+class Placement:
+    strategy: Any  # a tf.distribute.Strategy
+    name: str  # none | mirrored | multiworker
+    replicas: int
+    description: str  # "CPU (...)" or "GPU ...", plus the replica count when distributed
+    gpu: bool
+
+
+def make_strategy(name: str) -> Placement:
+    """The tf.distribute strategy for `--strategy` (create it before any other TensorFlow work).
+
+    mirrored: every GPU of this machine; with no GPU, every logical CPU device (tests split the CPU
+    into two with tf.config.set_logical_device_configuration). multiworker: the machines listed in
+    TF_CONFIG, each running the same command.
+    """
+    if name not in STRATEGIES:
+        raise VarecError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
+    if name == "multiworker" and not os.environ.get("TF_CONFIG"):
+        raise VarecError(
+            "--strategy multiworker needs TF_CONFIG describing the cluster and this worker's task "
+            "(see docs/training.md); use --strategy mirrored for the GPUs of one machine"
+        )
+    tf = _tf()
+    gpus = tf.config.list_physical_devices("GPU")
+    if name == "none":
+        strategy = tf.distribute.get_strategy()
+    elif name == "mirrored":
+        if gpus:
+            strategy = tf.distribute.MirroredStrategy()
+        else:
+            cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+            strategy = tf.distribute.MirroredStrategy(devices=cpus)
+    else:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    replicas = int(strategy.num_replicas_in_sync)
+    description = device_description()
+    if name != "none":
+        description += f"; {name} strategy, {replicas} replica{'s' if replicas != 1 else ''}"
+    return Placement(strategy, name, replicas, description, gpu=bool(gpus))
+
+
+def configure_precision(placement: Placement, *, allow_mixed: bool = True) -> str:
+    """mixed_float16 on GPU (faster, half the activation memory), float32 on CPU. Returns the policy."""
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    policy = "mixed_float16" if placement.gpu and allow_mixed else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+# --- tf.data input ---------------------------------------------------------------------------------
+
+
+def _sharding_options(tf):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+def features_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
+    """Cached per-frame features (N, frames, dim) float16 + labels → batches of float32 features."""
+    tf = _tf()
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels.astype(np.int32)))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(_sharding_options(tf))
+
+
+def clips_dataset(source, batch_size: int, *, shuffle: bool, seed: int):
+    """Decoded clips from a loader.ClipSource, a fresh (reshuffled) pass each epoch.
+
+    Clips travel as uint8 (a quarter of float32's bytes); the model casts them on the device. The
+    worker threads of the ClipSource decode ahead while the accelerator computes, and prefetch keeps
+    two batches ready.
+    """
+    tf = _tf()
+    passes = iter(range(1 << 30))
+
+    def generate():
+        epoch = next(passes)
+        yield from source.batches(batch_size, shuffle_seed=(seed + epoch) if shuffle else None)
+
+    height, width = source.size
+    signature = (
+        tf.TensorSpec((None, source.frames, height, width, 3), tf.uint8),
+        tf.TensorSpec((None,), tf.int32),
+    )
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return dataset.prefetch(2).with_options(_sharding_options(tf))
+
+
+# --- callbacks and checkpoints ---------------------------------------------------------------------
+
+
+def _floats(logs: dict | None) -> dict[str, float]:
+    out = {}
+    for key, value in (logs or {}).items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+@dataclass
+class ResumeState:
+    """What `--resume` needs: written after every epoch, atomically, beside the weights it names."""
+
+    fingerprint: dict
+    epoch: int = 0  # epochs completed
+    weights: str | None = None  # file name of the weights (+ optimizer state) after `epoch`
+    best_epoch: int = 0
+    best: dict[str, float] = field(default_factory=dict)  # monitored metrics at best_epoch
+    history: list[dict[str, float]] = field(default_factory=list)
+    callbacks: dict[str, dict] = field(default_factory=dict)  # EarlyStopping / ReduceLROnPlateau counters
+    extra: dict = field(default_factory=dict)  # run facts the final provenance needs (clip durations...)
+
+    @classmethod
+    def load(cls, directory: Path) -> ResumeState | None:
+        path = Path(directory) / STATE_FILE
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise VarecError(f"{path}: the training checkpoint state is unreadable ({exc}); delete it") from None
+
+    def save(self, directory: Path) -> None:
+        path = Path(directory) / STATE_FILE
+        tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=1, default=float))
+        os.replace(tmp, path)
+
+
+_COUNTERS = {"wait": int, "best_epoch": int, "stopped_epoch": int, "cooldown_counter": int, "best": float}
+
+
+def _counters(callback) -> dict:
+    """The progress counters of an EarlyStopping or ReduceLROnPlateau callback, JSON-ready."""
+    out = {}
+    for key, kind in _COUNTERS.items():
+        value = getattr(callback, key, None)
+        if value is None:
+            continue
+        try:
+            value = kind(value)
+        except (TypeError, ValueError):
+            continue
+        if kind is float and not np.isfinite(value):
+            continue
+        out[key] = value
+    return out
+
+
+class _Monitor:
+    """Which metric picks the best epoch: val accuracy (ties: lower val loss), else train accuracy."""
+
+    def __init__(self, has_val: bool):
+        self.accuracy = "val_accuracy" if has_val else "accuracy"
+        self.loss = "val_loss" if has_val else "loss"
+
+    def better(self, logs: dict[str, float], best: dict[str, float]) -> bool:
+        if not best:
+            return True
+        acc, best_acc = logs.get(self.accuracy, -1.0), best.get(self.accuracy, -1.0)
+        if acc != best_acc:
+            return acc > best_acc
+        return logs.get(self.loss, np.inf) < best.get(self.loss, np.inf)
+
+
+def _make_callbacks_classes():
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+
+    class ProgressCallback(keras.callbacks.Callback):
+        """Feeds the library's Reporter: epoch and batch progress, never printing."""
+
+        def __init__(self, reporter, epochs: int, steps: int | None):
+            super().__init__()
+            self.reporter, self.epochs, self.steps = reporter, epochs, steps
+            self._started = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+            self.reporter.epoch_begin(epoch + 1, self.epochs, self.params.get("steps") or self.steps)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.reporter.batch_end(batch + 1, _floats(logs))
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = _floats(logs)
+            logs["seconds"] = time.perf_counter() - self._started
+            self.reporter.epoch_end(epoch + 1, logs)
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        """After every epoch: weights + optimizer state to `epoch-NNNN.weights.h5`, the best epoch's to
+        `best.weights.h5`, then `state.json` (written last, atomically) naming them. Before training it
+        puts back what a resumed run needs: the other callbacks' counters.
+
+        A run killed at any instant therefore resumes from the last epoch whose state was written.
+        """
+
+        def __init__(self, directory: Path, state: ResumeState, monitor: _Monitor, *, write: bool, others, on_epoch):
+            super().__init__()
+            self.directory, self.state, self.monitor, self.write = Path(directory), state, monitor, write
+            self.others = others  # name → callback whose counters are saved and restored
+            self.on_epoch = on_epoch  # updates state.extra before it is written
+            self._started = 0.0
+
+        def on_train_begin(self, logs=None):
+            for name, callback in self.others.items():
+                for key, value in self.state.callbacks.get(name, {}).items():
+                    setattr(callback, key, value)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = _floats(logs)
+            row = {"epoch": epoch + 1, **logs}
+            row["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+            row["seconds"] = round(time.perf_counter() - self._started, 3)
+            state = self.state
+            state.history = [r for r in state.history if r["epoch"] < epoch + 1] + [row]
+            improved = self.monitor.better(logs, state.best)
+            if improved:
+                state.best_epoch = epoch + 1
+                state.best = {k: logs[k] for k in (self.monitor.accuracy, self.monitor.loss) if k in logs}
+            state.epoch = epoch + 1
+            state.callbacks = {name: _counters(callback) for name, callback in self.others.items()}
+            if self.on_epoch is not None:
+                self.on_epoch(state)
+            if not self.write:
+                return
+            self.directory.mkdir(parents=True, exist_ok=True)
+            name = f"epoch-{epoch + 1:04d}.weights.h5"
+            self.model.save_weights(self.directory / name)
+            if improved:
+                tmp = self.directory / f".{BEST_WEIGHTS}.tmp.weights.h5"
+                self.model.save_weights(tmp)
+                os.replace(tmp, self.directory / BEST_WEIGHTS)
+            previous, state.weights = state.weights, name
+            state.save(self.directory)
+            if previous and previous != name:
+                (self.directory / previous).unlink(missing_ok=True)
+
+    class ScalarLogger(keras.callbacks.Callback):
+        """TensorBoard scalars per epoch (loss, accuracy, learning rate) under `<dir>/train` and
+        `<dir>/validation`, the tags Keras' own TensorBoard callback uses. Written with TensorFlow's
+        core summary ops, so training needs no `tensorboard` package (viewing the logs does)."""
+
+        def __init__(self, directory: Path):
+            super().__init__()
+            tf = _tf()
+            from tensorflow.core.framework import summary_pb2
+
+            self._tf = tf
+            self._metadata = summary_pb2.SummaryMetadata(
+                plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+            ).SerializeToString()
+            self._writers = {
+                "train": tf.summary.create_file_writer(str(Path(directory) / "train")),
+                "validation": tf.summary.create_file_writer(str(Path(directory) / "validation")),
+            }
+
+        def on_epoch_end(self, epoch, logs=None):
+            tf = self._tf
+            logs = _floats(logs)
+            logs["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+            for key, value in logs.items():
+                part = "validation" if key.startswith("val_") else "train"
+                tag = "epoch_" + key.removeprefix("val_")
+                with self._writers[part].as_default():
+                    tf.summary.write(tag, tf.constant(value, tf.float32), step=epoch, metadata=self._metadata)
+            for writer in self._writers.values():
+                writer.flush()
+
+        def on_train_end(self, logs=None):
+            for writer in self._writers.values():
+                writer.close()
+
+    return ProgressCallback, EpochCheckpoint, ScalarLogger
+
+
+@dataclass
+class FitOutcome:
+    history: list[dict[str, float]]
+    epochs_run: int  # total epochs completed, resumed ones included
+    best_epoch: int
+    resumed_from: int  # epochs already done when this run started (0 = fresh)
+    stopped_early: bool
+
+
+def restore_weights(model, path: Path) -> None:
+    """Weights and optimizer state from a checkpoint into a compiled model."""
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(Path(path))
+
+
+def fit(
+    model,
+    train,
+    val,
+    *,
+    placement: Placement,
+    epochs: int,
+    steps: int | None,
+    checkpoint_dir: Path,
+    state: ResumeState,
+    reporter,
+    patience: int = 10,
+    tensorboard: Path | None = None,
+    on_epoch: Callable[[ResumeState], None] | None = None,
+) -> FitOutcome:
+    """Train a compiled model; checkpoint every epoch; stop early; reduce the LR on plateaus.
+
+    `state` is fresh (epoch 0) or loaded for `--resume`: then the weights and optimizer state of its
+    last epoch are loaded and training continues at the next epoch. After training the model holds
+    the weights of the best epoch.
+    """
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    ProgressCallback, EpochCheckpoint, ScalarLogger = _make_callbacks_classes()
+    monitor = _Monitor(val is not None)
+    resumed_from = state.epoch
+    with placement.strategy.scope():
+        if state.weights:
+            restore_weights(model, checkpoint_dir / state.weights)
+    early = keras.callbacks.EarlyStopping(monitor=monitor.loss, patience=patience, mode="min")
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor.loss, factor=0.5, patience=max(2, patience // 3), min_lr=1e-6, mode="min"
+    )
+    callbacks = [ProgressCallback(reporter, epochs, steps), early, plateau]
+    if tensorboard is not None:
+        callbacks.append(ScalarLogger(tensorboard))
+    checkpoint = EpochCheckpoint(
+        checkpoint_dir, state, monitor, write=is_chief(), others={"early_stopping": early, "reduce_lr": plateau},
+        on_epoch=on_epoch,
+    )
+    callbacks.append(checkpoint)  # last: its on_train_begin restores the counters the others just reset
+    if state.epoch < epochs:
+        with warnings.catch_warnings():
+            # A clip generator has no known length, and Keras says so when an epoch's data ends.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(
+                train,
+                validation_data=val,
+                epochs=epochs,
+                initial_epoch=state.epoch,
+                callbacks=callbacks,
+                shuffle=False,  # the tf.data pipelines shuffle
+                verbose=0,
+            )
+    best = checkpoint_dir / BEST_WEIGHTS
+    if best.exists() and state.best_epoch and state.best_epoch != state.epoch:
+        model.load_weights(best)
+    return FitOutcome(
+        history=list(state.history),
+        epochs_run=state.epoch,
+        best_epoch=state.best_epoch,
+        resumed_from=resumed_from,
+        stopped_early=bool(early.stopped_epoch),
+    )

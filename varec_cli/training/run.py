@@ -1,0 +1,482 @@
+"""One training run, start to finish: dataset → network → clips or cached features → fit → model file.
+
+Two paths, chosen by whether the frame encoder has anything to learn:
+- frozen encoder (a pretrained backbone or an --init model with --fine-tune-layers 0): per-frame
+  features are computed once per clip and cached on disk (loader.FeatureCache); the sequence head
+  alone is trained on them, then encoder + head are assembled into the full model for saving.
+- trainable encoder (`--backbone scratch`, or --fine-tune-layers K > 0): the whole network is trained
+  on decoded clips, decoded by worker threads ahead of the accelerator.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from varec_cli.errors import ModelError, VarecError
+from varec_cli.training import (
+    DEFAULT_BACKBONE,
+    DEFAULT_FRAMES,
+    DEFAULT_RNN,
+    Reporter,
+    TrainConfig,
+    TrainResult,
+)
+
+VAL_SPLIT_WORDS = {
+    "group": "by group (whole _gNN_ groups per class)",
+    "clip": "per clip (names carry no groups)",
+    "folder": "from the val/ folder",
+    "none": "none",
+}
+
+
+def checkpoint_dir(output: Path) -> Path:
+    """Where an unfinished run keeps its checkpoints: beside the model, `<stem>.checkpoints/`."""
+    output = Path(output)
+    return output.with_name(output.stem + ".checkpoints")
+
+
+@dataclass
+class _Architecture:
+    backbone: str
+    rnn: str
+    frames: int
+    size: int
+
+
+def _check_config(config: TrainConfig) -> None:
+    if Path(config.output).suffix != ".keras":
+        raise ModelError(f"{config.output}: a varec model file must end in .keras")
+    for name, value, low in (
+        ("--epochs", config.epochs, 1),
+        ("--batch-size", config.batch_size, 1),
+        ("--fine-tune-layers", config.fine_tune_layers, 0),
+        ("--patience", config.patience, 1),
+    ):
+        if value < low:
+            raise VarecError(f"{name} must be at least {low}, got {value}")
+    if config.frames is not None and config.frames < 1:
+        raise VarecError(f"--frames must be at least 1, got {config.frames}")
+    if config.size is not None and config.size < 32:
+        raise VarecError(f"--size must be at least 32 pixels, got {config.size}")
+    if not config.lr > 0:
+        raise VarecError(f"--lr must be positive, got {config.lr}")
+    if config.init is not None and config.backbone_weights is not None:
+        raise VarecError("--backbone-weights and --init exclude each other: the --init model brings its own weights")
+
+
+def _architecture(config: TrainConfig, init_meta) -> _Architecture:
+    from varec_cli.models.backbones import backbone_spec
+
+    if init_meta is None:
+        backbone = config.backbone or DEFAULT_BACKBONE
+        spec = backbone_spec(backbone)
+        return _Architecture(
+            backbone, config.rnn or DEFAULT_RNN, config.frames or DEFAULT_FRAMES, config.size or spec.default_size
+        )
+    theirs = {"backbone": init_meta.backbone, "rnn": init_meta.rnn, "frames": init_meta.frames, "size": init_meta.size[0]}
+    given = {"backbone": config.backbone, "rnn": config.rnn, "frames": config.frames, "size": config.size}
+    for key, value in given.items():
+        if value is not None and value != theirs[key]:
+            raise VarecError(
+                f"--{key} {value} differs from the --init model's {key} ({theirs[key]}); "
+                f"--init keeps the network's shape, so drop --{key}"
+            )
+    if init_meta.size[0] != init_meta.size[1]:
+        raise VarecError(f"--init model has non-square frames {init_meta.size}; varec trains square frames only")
+    return _Architecture(**theirs)
+
+
+def _backbone_weights(backbone: str, choice: str | None, reporter: Reporter) -> tuple[Path | None, str]:
+    """(weights file or None, how provenance describes it) for `--backbone-weights`."""
+    from varec_cli.models.backbones import backbone_spec
+
+    if not backbone_spec(backbone).pretrained:
+        if choice not in (None, "none"):
+            raise VarecError("the scratch backbone has no pretrained weights; drop --backbone-weights")
+        return None, "none (scratch CNN, trained from random initialisation)"
+    choice = choice or "imagenet"
+    if choice == "none":
+        return None, "none (random initialisation)"
+    if choice == "imagenet":
+        from varec_cli.weights.resolve import backbone_weights_path
+
+        done_stage = []
+
+        def progress(done: int, total: int | None) -> None:
+            if not done_stage:
+                reporter.stage(f"downloading {backbone} ImageNet weights", total)
+                done_stage.append(0)
+            reporter.advance(done - done_stage[0])
+            done_stage[0] = done
+
+        path = backbone_weights_path(backbone, progress=progress)
+        if done_stage:
+            reporter.stage_end()
+        return Path(path), f"imagenet ({Path(path).name})"
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise VarecError(f"--backbone-weights {choice}: no such file (give imagenet, none or a .h5 weights file)")
+    return path, f"file {path.name}"
+
+
+def _cnn_of(encoder):
+    """The CNN inside a frame encoder (the nested model after the preprocessing layer)."""
+    import keras
+
+    for layer in encoder.layers:
+        if isinstance(layer, keras.Model):
+            return layer
+    raise ModelError("the frame encoder holds no CNN model")
+
+
+def _replace_classifier(head, num_classes: int):
+    """The same sequence head with a fresh softmax layer for a new class set (the RNN is kept)."""
+    import keras
+    from keras import layers
+
+    from varec_cli.models.architecture import HEAD_LAYER
+
+    features = head.get_layer("dropout").output
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(features)
+    return keras.Model(head.inputs, outputs, name=HEAD_LAYER)
+
+
+def _rnn_units(head, rnn: str) -> int:
+    layer = head.get_layer(rnn)
+    if rnn == "bilstm":
+        layer = layer.forward_layer
+    return int(layer.units)
+
+
+def _fingerprint(config: TrainConfig, dataset, arch: _Architecture, labels: list[str]) -> dict:
+    """What must match for --resume to continue a run rather than mix two different ones."""
+    return {
+        "dataset": str(Path(dataset.root).resolve()),
+        "layout": dataset.layout,
+        "split": dataset.split,
+        "labels": labels,
+        "backbone": arch.backbone,
+        "rnn": arch.rnn,
+        "frames": arch.frames,
+        "size": arch.size,
+        "fine_tune_layers": config.fine_tune_layers,
+        "backbone_weights": config.backbone_weights,
+        "init": str(Path(config.init).resolve()) if config.init else None,
+        "val_fraction": config.val_fraction,
+        "seed": config.seed,
+        "batch_size": config.batch_size,
+        "units": config.units,
+    }
+
+
+def _resume_state(config: TrainConfig, fingerprint: dict, directory: Path, reporter: Reporter):
+    from varec_cli.training.fit import ResumeState
+
+    state = ResumeState.load(directory)
+    if not config.resume:
+        if state is not None and state.epoch > 0:
+            raise VarecError(
+                f"{directory} holds the checkpoint of an unfinished run (epoch {state.epoch}); add --resume to "
+                "continue it, or delete that folder to start over"
+            )
+        if directory.exists():
+            shutil.rmtree(directory)
+        return ResumeState(fingerprint=fingerprint)
+    if state is None:
+        reporter.warning(f"--resume: no checkpoint in {directory}; starting from epoch 1")
+        return ResumeState(fingerprint=fingerprint)
+    differs = sorted(k for k in set(fingerprint) | set(state.fingerprint) if fingerprint.get(k) != state.fingerprint.get(k))
+    if differs:
+        raise VarecError(
+            f"--resume: the checkpoint in {directory} was made with different settings "
+            f"({', '.join(differs)}); run the original command with --resume, or delete that folder"
+        )
+    reporter.info(f"resuming after epoch {state.epoch} from {directory}")
+    return state
+
+
+def _items(samples, remap: dict[int, int] | None) -> list[tuple[Path, int]]:
+    return [(Path(s.path), remap[s.label] if remap else int(s.label)) for s in samples]
+
+
+def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
+    _check_config(config)
+    started = time.perf_counter()
+    output = Path(config.output).expanduser()
+
+    from varec_cli.training import fit as tf_fit
+
+    # The strategy comes first: MultiWorkerMirroredStrategy must exist before any other TF work.
+    placement = tf_fit.make_strategy(config.strategy)
+
+    from varec_cli.datasets import load_dataset
+
+    dataset = load_dataset(config.dataset, split=config.split, val_fraction=config.val_fraction, seed=config.seed)
+    if not dataset.train:
+        raise VarecError(f"dataset {dataset.name} ({dataset.root}) has no training videos")
+    for note in getattr(dataset, "notes", []) or []:
+        reporter.info(note)
+
+    init_meta = None
+    if config.init is not None:
+        from varec_cli.models.modelfile import read_metadata
+
+        init_meta = read_metadata(config.init)
+    arch = _architecture(config, init_meta)
+
+    # Labels: the --init model's order when it knows exactly these classes, else the dataset's.
+    labels, remap, new_head = list(dataset.labels), None, False
+    if init_meta is not None:
+        if set(init_meta.labels) == set(dataset.labels) and len(init_meta.labels) == len(dataset.labels):
+            labels = list(init_meta.labels)
+            remap = {i: labels.index(name) for i, name in enumerate(dataset.labels)}
+        else:
+            new_head = True
+    if len(labels) < 2:
+        raise VarecError(f"dataset {dataset.name} has {len(labels)} class; a classifier needs at least 2")
+    train_items, val_items = _items(dataset.train, remap), _items(dataset.val, remap)
+    val_by = getattr(dataset, "val_by", "clip" if dataset.val else "none")
+
+    reporter.info(f"training on {placement.description}")
+    reporter.info(
+        f"dataset {dataset.name} ({dataset.layout}"
+        + (f", split {dataset.split}" if dataset.split else "")
+        + f"): {len(labels)} classes; clips: train {len(dataset.train)}, val {len(dataset.val)} "
+        f"({VAL_SPLIT_WORDS.get(val_by, val_by)}), test {len(dataset.test)}"
+    )
+
+    ckpt_dir = checkpoint_dir(output)
+    fingerprint = _fingerprint(config, dataset, arch, labels)
+    state = _resume_state(config, fingerprint, ckpt_dir, reporter)
+
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    precision = tf_fit.configure_precision(placement, allow_mixed=config.mixed_precision and init_meta is None)
+    keras.utils.set_random_seed(config.seed)
+
+    from varec_cli.models.architecture import assemble_model, build_frame_encoder, build_sequence_head, split_model
+    from varec_cli.models.backbones import backbone_spec, set_trainable_layers
+
+    spec = backbone_spec(arch.backbone)
+    with placement.strategy.scope():
+        if init_meta is not None:
+            from varec_cli.models.modelfile import load_model
+
+            init_model, _ = load_model(config.init)
+            encoder, head = split_model(init_model)
+            set_trainable_layers(_cnn_of(encoder), config.fine_tune_layers)
+            if new_head:
+                head = _replace_classifier(head, len(labels))
+                reporter.info(
+                    f"--init {Path(config.init).name}: its classes differ from the dataset's, so a new "
+                    f"{len(labels)}-class output layer is trained on its {arch.rnn.upper()}"
+                )
+            weights_source = f"from --init model {Path(config.init).name}"
+            units = _rnn_units(head, arch.rnn)
+        else:
+            weights_path, weights_source = _backbone_weights(arch.backbone, config.backbone_weights, reporter)
+            encoder = build_frame_encoder(
+                arch.backbone, arch.size, weights=str(weights_path) if weights_path else None,
+                trainable_layers=config.fine_tune_layers,
+            )
+            head = build_sequence_head(
+                arch.frames, int(encoder.output_shape[-1]), len(labels), rnn=arch.rnn, units=config.units,
+                dropout=config.dropout,
+            )
+            units = config.units
+            if spec.pretrained and weights_path is None and config.fine_tune_layers == 0:
+                reporter.warning("the backbone has random weights and is frozen: its features carry little")
+    feature_dim = int(encoder.output_shape[-1])
+    frozen = not encoder.trainable_weights
+    size = (arch.size, arch.size)
+    skipped: list[tuple[Path, str]] = []
+
+    from varec_cli.training import loader
+
+    def warn_skip(path: Path, error: str) -> None:
+        reporter.warning(loader.skip_message(path, error))
+
+    decoded_before = loader.DECODED.count
+    cache_hits = 0
+    steps = None
+    if frozen:
+        from varec_cli import paths
+
+        cache = loader.FeatureCache(
+            paths.cache_dir(), backbone=arch.backbone, weights=loader.weights_digest(encoder),
+            frames=arch.frames, size=size, precision=precision,
+        )
+
+        def encode(frames_batch: np.ndarray) -> np.ndarray:
+            return np.asarray(encoder.predict_on_batch(frames_batch.astype(np.float32)))
+
+        sets = {}
+        for part, items in (("train", train_items), ("val", val_items)):
+            if not items:
+                continue
+            reporter.stage(f"backbone features ({part})", len(items))
+            sets[part] = loader.extract_features(
+                items, encode, cache, frames=arch.frames, size=size, feature_dim=feature_dim,
+                workers=config.workers, on_progress=reporter.advance, on_skip=warn_skip,
+            )
+            reporter.stage_end()
+            skipped += sets[part].skipped
+        cache_hits = cache.hits
+        reporter.info(
+            f"feature cache: {cache.hits} clips from cache, {cache.misses} decoded and encoded ({cache.directory})"
+        )
+        if len(sets["train"].labels) == 0:
+            raise VarecError("no training video could be decoded")
+        train_data = tf_fit.features_dataset(
+            sets["train"].features, sets["train"].labels, config.batch_size, shuffle=True, seed=config.seed
+        )
+        val_data = None
+        if "val" in sets and len(sets["val"].labels):
+            val_data = tf_fit.features_dataset(
+                sets["val"].features, sets["val"].labels, config.batch_size, shuffle=False, seed=config.seed
+            )
+        trainable = head
+        clip_counts = {part: int(len(s.labels)) for part, s in sets.items()}
+        clip_seconds = float(np.mean(sets["train"].seconds))
+        skipped_counts = {part: len(s.skipped) for part, s in sets.items()}
+        steps = -(-len(sets["train"].labels) // config.batch_size)
+    else:
+        sources = {
+            part: loader.ClipSource(items, arch.frames, size, workers=config.workers, on_skip=warn_skip)
+            for part, items in (("train", train_items), ("val", val_items))
+            if items
+        }
+        with placement.strategy.scope():
+            trainable = assemble_model(encoder, head, arch.frames, arch.size)
+        train_data = tf_fit.clips_dataset(sources["train"], config.batch_size, shuffle=True, seed=config.seed)
+        val_data = (
+            tf_fit.clips_dataset(sources["val"], config.batch_size, shuffle=False, seed=config.seed)
+            if "val" in sources
+            else None
+        )
+        steps = -(-len(train_items) // config.batch_size)
+
+        def remember(state) -> None:
+            seconds = list(sources["train"].seconds.values())
+            if seconds:
+                state.extra["clip_seconds"] = float(np.mean(seconds))
+            state.extra["skipped"] = {part: len(s.failed) for part, s in sources.items()}
+            state.extra["skipped_files"] = {str(p): e for s in sources.values() for p, e in s.failed.items()}
+
+    with placement.strategy.scope():
+        trainable.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=config.lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    outcome = tf_fit.fit(
+        trainable, train_data, val_data, placement=placement, epochs=config.epochs, steps=steps,
+        checkpoint_dir=ckpt_dir, state=state, reporter=reporter, patience=config.patience,
+        tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
+        on_epoch=None if frozen else remember,
+    )
+    if not frozen:
+        sources_train = sources["train"]
+        clip_seconds = state.extra.get("clip_seconds")
+        skipped_counts = state.extra.get("skipped", {})
+        skipped = [(Path(p), e) for p, e in state.extra.get("skipped_files", {}).items()]
+        clip_counts = {part: len(s.items) - skipped_counts.get(part, 0) for part, s in sources.items()}
+        del sources_train
+
+    model = assemble_model(encoder, head, arch.frames, arch.size) if frozen else trainable
+    if precision != "float32":
+        model = _float32_copy(model, arch, feature_dim, len(labels), units, config.dropout)
+
+    best = next((row for row in outcome.history if row["epoch"] == outcome.best_epoch), {})
+    provenance = {
+        "dataset": dataset.name,
+        "dataset_root": str(dataset.root),
+        "layout": dataset.layout,
+        "split": dataset.split,
+        "classes": len(labels),
+        "val_split": VAL_SPLIT_WORDS.get(val_by, val_by),
+        "clips": {**{"train": 0, "val": 0}, **clip_counts, "test": len(dataset.test)},
+        "skipped_videos": {**{"train": 0, "val": 0}, **skipped_counts},
+        "epochs": outcome.epochs_run,
+        "epochs_requested": config.epochs,
+        "best_epoch": outcome.best_epoch,
+        **{key: round(float(best[key]), 6) for key in ("loss", "accuracy", "val_loss", "val_accuracy") if key in best},
+        "backbone_weights": weights_source,
+        "fine_tune_layers": config.fine_tune_layers,
+        "feature_cache": frozen,
+        "init": str(config.init) if config.init else None,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "seed": config.seed,
+        "device": placement.description,
+        "precision": precision,
+        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+    for old, new in (("loss", "train_loss"), ("accuracy", "train_accuracy")):
+        if old in provenance:
+            provenance[new] = provenance.pop(old)
+    from varec_cli import __version__
+
+    provenance["varec_version"] = __version__
+    provenance["training_seconds"] = round(time.perf_counter() - started, 1)
+
+    history_csv = history_png = None
+    if tf_fit.is_chief():
+        from varec_cli.models.modelfile import ModelMetadata, save_model
+        from varec_cli.training.history import history_paths, write_csv, write_plot
+
+        metadata = ModelMetadata(
+            labels=labels,
+            frames=arch.frames,
+            size=size,
+            backbone=arch.backbone,
+            preprocessing=spec.preprocessing,
+            rnn=arch.rnn,
+            feature_dim=feature_dim,
+            clip_seconds=round(clip_seconds, 3) if clip_seconds else None,
+            provenance=provenance,
+        )
+        save_model(model, output, metadata)
+        history_csv, history_png = history_paths(output)
+        write_csv(history_csv, outcome.history)
+        write_plot(
+            history_png, outcome.history, best_epoch=outcome.best_epoch,
+            title=f"{output.name}: {arch.backbone} + {arch.rnn}, {dataset.name}",
+        )
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return TrainResult(
+        output=output,
+        provenance=provenance,
+        history=outcome.history,
+        history_csv=history_csv,
+        history_png=history_png,
+        feature_cache=frozen,
+        videos_decoded=loader.DECODED.count - decoded_before,
+        cache_hits=cache_hits,
+        skipped=skipped,
+        resumed_from=outcome.resumed_from,
+    )
+
+
+def _float32_copy(model, arch: _Architecture, feature_dim: int, num_classes: int, units: int, dropout: float):
+    """The trained network rebuilt under the float32 policy, so a model trained with mixed precision on
+    a GPU loads and runs in float32 anywhere (CPUs have slow or no float16 kernels)."""
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    from varec_cli.models.architecture import assemble_model, build_frame_encoder, build_sequence_head
+
+    keras.mixed_precision.set_global_policy("float32")
+    encoder = build_frame_encoder(arch.backbone, arch.size)
+    head = build_sequence_head(arch.frames, feature_dim, num_classes, rnn=arch.rnn, units=units, dropout=dropout)
+    copy = assemble_model(encoder, head, arch.frames, arch.size)
+    copy.set_weights(model.get_weights())
+    return copy
