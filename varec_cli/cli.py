@@ -63,10 +63,14 @@ def _root(
 
 
 from varec_cli.commands import info as _info  # noqa: E402
+from varec_cli.commands import evaluate as _evaluate  # noqa: E402
 from varec_cli.commands import predict as _predict  # noqa: E402
+from varec_cli.commands import train as _train  # noqa: E402
 
 app.command("predict")(_predict.predict_command)
 app.command("info")(_info.info_command)
+app.command("train")(_train.train_command)
+app.command("evaluate")(_evaluate.evaluate_command)
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""`varec evaluate`: accuracy of one or more models on a dataset's test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Literal, Optional
+
+import typer
+
+Subset = Literal["test", "val", "train"]
+
+
+def evaluate_command(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
+    models: List[str] = typer.Option(..., "--model", "-m", help="A .keras model file; repeat to compare models."),
+    split: int = typer.Option(1, "--split", help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
+    clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),
+    subset: Subset = typer.Option("test", "--subset", help="Which part of the dataset to score."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per model per line on stdout."),
+    report: Optional[Path] = typer.Option(
+        None, "--report", help="Write CSVs and PNGs (confusion matrices, comparison chart) to this folder."
+    ),
+    per_class: bool = typer.Option(False, "--per-class", help="Show every class's accuracy in the table."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="As given to train (for --subset val/train)."),
+    seed: int = typer.Option(0, "--seed", help="As given to train (for --subset val/train)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Video decoding threads."),
+) -> None:
+    """Score each MODEL on the dataset: top-1, top-5, mean class accuracy, per class and per action type."""
+    from varec_cli import console
+    from varec_cli.commands._reporting import RichReporter
+    from varec_cli.evaluate_run import evaluate_models
+
+    with RichReporter() as reporter:
+        run = evaluate_models(
+            dataset, list(models), split=split, subset=subset, clips=clips, val_fraction=val_fraction, seed=seed,
+            workers=workers, reporter=reporter,
+        )
+        written = []
+        if report is not None:
+            from varec_cli.evaluation import write_report
+
+            written = write_report(report, {_report_name(e.model, run): e.metrics for e in run.evaluations})
+    if as_json:
+        for evaluation in run.evaluations:
+            typer.echo(json.dumps(evaluation.to_json()))
+    else:
+        out = console.out()
+        out.print(_summary_table(run))
+        types = _per_type_table(run)
+        if types is not None:
+            out.print(types)
+        if per_class or len(run.evaluations[0].metrics.labels) <= 20:
+            out.print(_per_class_table(run))
+    if report is not None:
+        reporter.info(f"report: {len(written)} files in {report}")
+
+
+def _unique_name(model: str, run) -> str:
+    """The model's file name, or its full path where two models share a file name."""
+    names = [Path(e.model).name for e in run.evaluations]
+    return Path(model).name if names.count(Path(model).name) == 1 else model
+
+
+def _report_name(model: str, run) -> str:
+    """Report files are named after the model file's stem (`gru.keras` → `gru_confusion.csv`)."""
+    stems = [Path(e.model).stem for e in run.evaluations]
+    return Path(model).stem if stems.count(Path(model).stem) == 1 else model
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _summary_table(run):
+    from rich.table import Table
+
+    dataset = run.dataset
+    title = f"{dataset.name} {run.subset}" + (f" split {dataset.split}" if dataset.split else "")
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for column in ("model", "top-1", "top-5", "mean class acc", "videos", "skipped"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for e in run.evaluations:
+        m = e.metrics
+        table.add_row(
+            _unique_name(e.model, run), _pct(m.top1), _pct(m.top5), _pct(m.mean_class_accuracy), str(m.videos),
+            str(e.skipped),
+        )
+    return table
+
+
+def _per_type_table(run):
+    if all(e.metrics.per_type is None for e in run.evaluations):
+        return None
+    from rich.table import Table
+
+    table = Table(title="accuracy per action type", title_justify="left", show_edge=False)
+    table.add_column("action type")
+    for e in run.evaluations:
+        table.add_column(_unique_name(e.model, run), justify="right")
+    kinds = sorted({kind for e in run.evaluations for kind in (e.metrics.per_type or {})})
+    for kind in kinds:
+        table.add_row(kind, *[_pct((e.metrics.per_type or {}).get(kind)) for e in run.evaluations])
+    return table
+
+
+def _per_class_table(run):
+    from rich.table import Table
+
+    table = Table(title="accuracy per class", title_justify="left", show_edge=False)
+    table.add_column("class")
+    for e in run.evaluations:
+        table.add_column(_unique_name(e.model, run), justify="right")
+    labels = []
+    for e in run.evaluations:
+        labels += [label for label in e.metrics.per_class if label not in labels]
+    for label in labels:
+        table.add_row(label, *[_pct(e.metrics.per_class.get(label)) for e in run.evaluations])
+    return table

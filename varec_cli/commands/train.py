@@ -1,0 +1,76 @@
+"""`varec train`: train a CNN + RNN on a dataset and save a varec model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import typer
+
+Backbone = Literal["scratch", "mobilenet_v2", "resnet50", "resnet152v2", "efficientnetv2-b0"]
+Rnn = Literal["lstm", "gru", "bilstm"]
+Strategy = Literal["none", "mirrored", "multiworker"]
+
+
+def train_command(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
+    split: int = typer.Option(1, "--split", help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
+    output: Path = typer.Option(Path("model.keras"), "--output", "-o", help="Where to write the model (.keras)."),
+    backbone: Optional[Backbone] = typer.Option(
+        None, "--backbone", help="Per-frame CNN [default: mobilenet_v2; with --init: the model's]."
+    ),
+    rnn: Optional[Rnn] = typer.Option(None, "--rnn", help="Recurrent layer over the frames [default: gru]."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip [default: 16]."),
+    size: Optional[int] = typer.Option(
+        None, "--size", min=32, help="Frame size in pixels [default: the backbone's, 224; scratch 64]."
+    ),
+    epochs: int = typer.Option(30, "--epochs", min=1, help="Maximum epochs (early stopping may end sooner)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips per batch (global, across replicas)."),
+    fine_tune_layers: int = typer.Option(
+        0, "--fine-tune-layers", min=0,
+        help="Train the backbone's last K weighted layers too; 0 freezes it and trains the head on cached features.",
+    ),
+    lr: float = typer.Option(1e-3, "--lr", help="Initial learning rate (Adam); halved when val loss stalls."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the validation split, shuffling and initialisation."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of train held out for validation (by group)."),
+    init: Optional[Path] = typer.Option(
+        None, "--init", help="Start from this varec model (a new output layer when the classes differ)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write TensorBoard logs to this folder."),
+    strategy: Strategy = typer.Option(
+        "none", "--strategy", help="mirrored: all GPUs of this machine; multiworker: machines in TF_CONFIG."
+    ),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Video decoding threads [default: cores, 2-8]."),
+    backbone_weights: Optional[str] = typer.Option(
+        None, "--backbone-weights", help="imagenet (default for pretrained backbones), none, or a .h5 file."
+    ),
+    patience: int = typer.Option(10, "--patience", min=1, help="Stop after this many epochs without val loss gain."),
+    units: int = typer.Option(256, "--units", min=1, help="RNN units."),
+) -> None:
+    """Train a model on DATASET and save it, with its training curves beside it.
+
+    With a frozen backbone (the default) each clip's per-frame features are computed once and cached;
+    later epochs and later runs train the RNN head from the cache.
+    """
+    from varec_cli.commands._reporting import RichReporter
+    from varec_cli.training import TrainConfig, train
+
+    config = TrainConfig(
+        dataset=dataset, output=output, split=split, backbone=backbone, rnn=rnn, frames=frames, size=size,
+        epochs=epochs, batch_size=batch_size, fine_tune_layers=fine_tune_layers, lr=lr, seed=seed,
+        val_fraction=val_fraction, init=init, resume=resume, tensorboard=tensorboard, strategy=strategy,
+        workers=workers, backbone_weights=backbone_weights, patience=patience, units=units,
+    )
+    with RichReporter() as reporter:
+        result = train(config, reporter)
+    p = result.provenance
+    metrics = "  ".join(
+        f"{key.replace('_', ' ')} {p[key]:.4f}" for key in ("train_accuracy", "val_accuracy") if key in p
+    )
+    reporter.info(
+        f"saved {result.output} (best epoch {p.get('best_epoch')} of {p.get('epochs')}; {metrics}); "
+        f"history: {result.history_csv}, {result.history_png}"
+    )
+    if result.skipped:
+        reporter.warning(f"{len(result.skipped)} video(s) could not be decoded and were skipped")

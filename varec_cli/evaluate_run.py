@@ -1,0 +1,146 @@
+"""Evaluating models on a dataset split: classify every video, hand the probabilities to
+`evaluation.compute_metrics`.
+
+Each video is decoded once per clip spec (frames, size) however many models share it, by the
+training loader's worker threads, with the sampler `varec predict` uses (`--clips K` averages K
+interleaved temporal views, exactly as `varec predict --clips K` does). A video that fails to decode
+is skipped, reported, and counted per model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from varec_cli.errors import DatasetError, ModelError, VarecError
+from varec_cli.training import Reporter
+
+SUBSETS = ("test", "val", "train")
+
+
+@dataclass
+class ModelEvaluation:
+    model: str  # as given on the command line
+    metrics: object  # evaluation.Metrics
+    skipped: int
+    skipped_files: list[tuple[Path, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return self.metrics.to_json(self.model, self.skipped)
+
+
+@dataclass
+class EvaluationRun:
+    dataset: object  # datasets.Dataset
+    subset: str
+    clips: int
+    evaluations: list[ModelEvaluation]
+
+
+def _targets_for(classifier, dataset, samples) -> np.ndarray:
+    """Dataset label indices → the model's output indices, by class name (case-insensitive)."""
+    by_name = {label.lower(): i for i, label in enumerate(classifier.labels)}
+    present = sorted({dataset.labels[s.label] for s in samples})
+    unknown = [name for name in present if name.lower() not in by_name]
+    if unknown:
+        raise ModelError(
+            f"{classifier.name} does not know {len(unknown)} of the dataset's classes "
+            f"(first: {unknown[0]}); it was trained on: {', '.join(classifier.labels[:8])}"
+            + (" ..." if len(classifier.labels) > 8 else "")
+        )
+    return np.asarray([by_name[dataset.labels[s.label].lower()] for s in samples], np.int64)
+
+
+def evaluate_models(
+    dataset_name: str,
+    models: list[str],
+    *,
+    split: int = 1,
+    subset: str = "test",
+    clips: int = 1,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    workers: int | None = None,
+    batch_videos: int = 8,
+    reporter: Reporter | None = None,
+) -> EvaluationRun:
+    """Metrics of each model on `subset` ("test": the official test split; "val"; "train")."""
+    from varec_cli.datasets import load_dataset
+    from varec_cli.evaluation import compute_metrics
+    from varec_cli.models.classifier import open_classifier
+    from varec_cli.training import loader
+
+    reporter = reporter or Reporter()
+    if not models:
+        raise VarecError("no model given: pass --model PATH (repeat it to compare models)")
+    if clips < 1:
+        raise VarecError("--clips must be at least 1")
+    if subset not in SUBSETS:
+        raise VarecError(f"unknown subset {subset!r}; choose one of: {', '.join(SUBSETS)}")
+    dataset = load_dataset(dataset_name, split=split, val_fraction=val_fraction, seed=seed)
+    samples = list(getattr(dataset, subset))
+    if not samples:
+        hint = " (a plain folder of class folders has no test split: try --subset val)" if subset == "test" else ""
+        raise DatasetError(f"dataset {dataset.name} ({dataset.root}) has no {subset} videos{hint}")
+
+    classifiers = [open_classifier(model, purpose="evaluate") for model in models]
+    targets = [_targets_for(c, dataset, samples) for c in classifiers]
+    action_types = dataset.action_types() if hasattr(dataset, "action_types") else None
+    reporter.info(
+        f"evaluating {len(classifiers)} model{'s' if len(classifiers) > 1 else ''} on {len(samples)} {subset} "
+        f"videos of {dataset.name}" + (f" (split {dataset.split})" if dataset.split else "")
+        + f", {clips} clip{'s' if clips > 1 else ''} per video"
+    )
+
+    probabilities = [np.zeros((len(samples), len(c.labels)), np.float32) for c in classifiers]
+    decoded_ok = [np.zeros(len(samples), bool) for _ in classifiers]
+    skipped_files: list[list[tuple[Path, str]]] = [[] for _ in classifiers]
+
+    groups: dict[tuple, list[int]] = {}
+    for index, classifier in enumerate(classifiers):
+        groups.setdefault((classifier.spec.frames, classifier.spec.size), []).append(index)
+
+    paths = [Path(s.path) for s in samples]
+    warned: set[Path] = set()
+    for (frames, size), members in groups.items():
+        reporter.stage(f"classifying {subset} videos ({frames} frames, {size[0]}x{size[1]})", len(samples))
+        pending: list[tuple[int, np.ndarray]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            batch = np.concatenate([views for _, views in pending])  # (videos*clips, frames, H, W, 3)
+            for member in members:
+                scores = classifiers[member].predict_clips(batch).reshape(len(pending), clips, -1).mean(axis=1)
+                for (video, _), row in zip(pending, scores):
+                    probabilities[member][video] = row
+                    decoded_ok[member][video] = True
+            reporter.advance(len(pending))
+            pending.clear()
+
+        for result in loader.decode_videos(paths, frames, size, views=clips, workers=workers):
+            if result.error is not None:
+                if result.path not in warned:
+                    reporter.warning(loader.skip_message(result.path, result.error))
+                    warned.add(result.path)
+                for member in members:
+                    skipped_files[member].append((result.path, result.error))
+                reporter.advance(1)
+                continue
+            pending.append((result.index, result.frames))
+            if len(pending) >= batch_videos:
+                flush()
+        flush()
+        reporter.stage_end()
+
+    evaluations = []
+    for model, classifier, probs, truth, ok, skipped in zip(
+        models, classifiers, probabilities, targets, decoded_ok, skipped_files
+    ):
+        if not ok.any():
+            raise VarecError(f"no {subset} video of {dataset.name} could be decoded; nothing to evaluate")
+        metrics = compute_metrics(probs[ok], truth[ok], list(classifier.labels), action_types=action_types)
+        evaluations.append(ModelEvaluation(str(model), metrics, len(skipped), skipped))
+    return EvaluationRun(dataset, subset, clips, evaluations)
