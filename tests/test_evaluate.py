@@ -1,0 +1,120 @@
+"""`varec evaluate`: metrics, JSON, tables, reports and failures, on a generated UCF101-layout dataset.
+
+Models here are untrained (built, not fitted): these tests are about how evaluation reads the split,
+samples clips and reports, not about learning (test_training.py covers that).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic import write_ucf101_motion_dataset
+
+from varec_cli.evaluate_run import evaluate_models
+from varec_cli.models.classifier import load_classifier
+from varec_cli.predict import classify_video
+
+# Real UCF101 class names, so the per-action-type table applies.
+CLASSES = {"ApplyEyeMakeup": "left", "Archery": "right", "Basketball": "left"}
+TYPES = {"ApplyEyeMakeup": "Human-Object Interaction", "Archery": "Sports", "Basketball": "Sports"}
+
+
+def _save_untrained(path: Path, labels: list[str], rnn: str, frames: int = 6) -> Path:
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    model = build_model(len(labels), backbone="scratch", rnn=rnn, frames=frames, size=32, units=8)
+    meta = ModelMetadata(labels=labels, frames=frames, size=(32, 32), backbone="scratch", preprocessing="unit",
+                         rnn=rnn, feature_dim=128)
+    return save_model(model, path, meta)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("evaluate")
+    root = write_ucf101_motion_dataset(base / "ucf", CLASSES, train_groups=1, test_groups=1, clips=3, count=10,
+                                       size=32)
+    bad = root / "UCF-101" / "Archery" / "v_Archery_g01_c02.avi"
+    bad.write_bytes(b"\x00" * 64)  # a test video that cannot be decoded
+    labels = list(CLASSES)
+    return {
+        "root": root,
+        "gru": _save_untrained(base / "gru.keras", labels, "gru"),
+        "lstm": _save_untrained(base / "lstm.keras", labels[::-1], "lstm", frames=4),  # other order, other spec
+    }
+
+
+def _records(result) -> list[dict]:
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_json_has_one_object_per_model_with_the_agreed_keys(cli, setup):
+    records = _records(cli("evaluate", "--dataset", setup["root"], "--model", setup["gru"], "--model", setup["lstm"],
+                           "--json"))
+    assert [r["model"] for r in records] == [str(setup["gru"]), str(setup["lstm"])]
+    for record in records:
+        assert set(record) >= {"model", "top1", "top5", "mean_class_accuracy", "videos", "skipped", "per_class"}
+        assert record["videos"] == 8 and record["skipped"] == 1  # 3 classes x 1 group x 3 clips, 1 broken
+        assert 0 <= record["top1"] <= record["top5"] <= 1 and record["top5"] == 1.0  # 3 classes: top-5 is all
+        assert set(record["per_class"]) == set(CLASSES)
+    assert "v_Archery_g01_c02.avi" in cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"]).stderr
+
+
+def test_scores_are_what_predict_gives_for_each_video(setup):
+    """Same sampler, same clips, same averaging as `varec predict --clips K`."""
+    run = evaluate_models(str(setup["root"]), [str(setup["gru"])], clips=2)
+    (evaluation,) = run.evaluations
+    classifier = load_classifier(setup["gru"])
+    predicted, truth = [], []
+    for sample in run.dataset.test:
+        if sample.path.name == "v_Archery_g01_c02.avi":
+            continue
+        probabilities = classify_video(classifier, sample.path, clips=2).probabilities
+        predicted.append(int(np.argmax(probabilities)))
+        truth.append(classifier.labels.index(run.dataset.labels[sample.label]))
+    expected = np.zeros((3, 3), int)
+    for t, p in zip(truth, predicted):
+        expected[t, p] += 1
+    assert np.array_equal(evaluation.metrics.confusion, expected)
+    assert evaluation.metrics.top1 == pytest.approx(np.mean(np.array(truth) == np.array(predicted)))
+
+
+def test_tables_side_by_side_with_action_types_and_a_report(cli, setup, tmp_path):
+    result = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", setup["lstm"],
+                 "--report", tmp_path / "report", "--clips", "2")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("top-1", "top-5", "mean class acc", "gru.keras", "lstm.keras", "accuracy per action type",
+                 "Human-Object Interaction", "Sports", "accuracy per class", "Basketball"):
+        assert text in out, out
+    files = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"summary.csv", "comparison.png", "gru_confusion.csv", "gru_confusion.png", "lstm_confusion.csv"} <= files
+    header = (tmp_path / "report" / "gru_confusion.csv").read_text().splitlines()[0]
+    assert header.split(",")[1:] == list(CLASSES)
+
+
+def test_a_model_that_does_not_know_the_classes_fails_in_one_line(cli, setup, tmp_path):
+    other = _save_untrained(tmp_path / "other.keras", ["Drumming", "Fencing"], "gru")
+    result = cli("evaluate", "--dataset", setup["root"], "--model", other)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert "does not know 3 of the dataset's classes" in result.stderr
+
+
+def test_a_folder_without_a_test_split_points_to_val(cli, setup, tmp_path):
+    from synthetic import write_motion_video
+
+    for cls, direction in (("left", "left"), ("right", "right")):
+        (tmp_path / "plain" / cls).mkdir(parents=True)
+        for i in range(3):
+            write_motion_video(tmp_path / "plain" / cls / f"{cls}{i}.avi", direction, size=32, seed=i)
+    model = _save_untrained(tmp_path / "lr.keras", ["left", "right"], "gru")
+    result = cli("evaluate", "--dataset", tmp_path / "plain", "--model", model)
+    assert result.exit_code == 1 and "no test videos" in result.stderr and "--subset val" in result.stderr
+    records = _records(cli("evaluate", "--dataset", tmp_path / "plain", "--model", model, "--subset", "val",
+                           "--val-fraction", "0.34", "--json"))
+    assert records[0]["videos"] == 2 and records[0]["skipped"] == 0

@@ -1,0 +1,272 @@
+"""`varec train` end to end on tiny generated UCF101-layout datasets (scratch CNN, CPU-sized).
+
+The classes differ only by the ORDER of their frames (a square moving left or right), so a model
+that beats chance must have read the sequence; the same clips with shuffled frames must not.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic import write_ucf101_motion_dataset, write_video
+
+from varec_cli.models.modelfile import read_metadata
+from varec_cli.training import loader
+
+pytestmark = pytest.mark.slow
+
+# Small enough for a loaded 2-core CPU, large enough that the test split says something:
+# 2 classes x (6 train + 4 test groups) x 4 clips = 48 train (val taken by group) + 32 test videos.
+DATA = dict(train_groups=6, test_groups=4, clips=4, count=10, size=32)
+SCRATCH = ["--backbone", "scratch", "--rnn", "gru", "--frames", "8", "--size", "32", "--units", "32",
+           "--batch-size", "8", "--val-fraction", "0.2"]
+
+
+def _train(cli, root: Path, output: Path, *extra):
+    result = cli("train", "--dataset", root, "--output", output, *SCRATCH, *extra)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _top1(cli, root: Path, model: Path) -> dict:
+    result = cli("evaluate", "--dataset", root, "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    (record,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return record
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A scratch CNN + GRU trained on frame-ordered motion clips (shared by the tests below)."""
+    from typer.testing import CliRunner
+
+    from varec_cli.cli import app
+
+    base = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAREC_CACHE_DIR", str(base / "cache"))
+        mp.setenv("VAREC_DATA_DIR", str(base / "data"))
+        root = write_ucf101_motion_dataset(base / "ordered", **DATA)
+        model = base / "ordered.keras"
+        started = time.perf_counter()
+        result = CliRunner().invoke(
+            app, [str(a) for a in ("train", "--dataset", root, "--output", model, *SCRATCH, "--epochs", "6")]
+        )
+        seconds = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    return {"root": root, "model": model, "stderr": result.stderr, "seconds": seconds}
+
+
+def test_scratch_gru_learns_frame_order_and_shuffled_frames_do_not(cli, trained, tmp_path):
+    assert trained["seconds"] < 90  # "learns small synthetic motion data on a 2-core CPU in about a minute"
+    ordered = _top1(cli, trained["root"], trained["model"])
+    assert ordered["videos"] == 32 and ordered["skipped"] == 0
+    assert ordered["top1"] >= 0.8, ordered
+
+    shuffled_root = write_ucf101_motion_dataset(tmp_path / "shuffled", shuffle_frames=True, **DATA)
+    _train(cli, shuffled_root, tmp_path / "shuffled.keras", "--epochs", "6")
+    shuffled = _top1(cli, shuffled_root, tmp_path / "shuffled.keras")
+    assert shuffled["videos"] == 32
+    assert shuffled["top1"] <= 0.7, shuffled
+
+
+def test_training_says_where_and_how_much_and_writes_history(trained):
+    stderr = trained["stderr"]
+    assert "training on CPU" in stderr
+    assert "train 40, val 8" in stderr and "by group" in stderr and "test 32" in stderr
+    assert "epoch 6/6" in stderr
+    model = trained["model"]
+    rows = list(csv.DictReader(open(model.with_name("ordered.history.csv"))))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+    png = model.with_name("ordered.history.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not model.with_name("ordered.checkpoints").exists()  # removed once the model is saved
+
+
+def test_provenance_in_model_file_and_varec_info(cli, trained):
+    meta = read_metadata(trained["model"])
+    assert meta.labels == ["MoveLeft", "MoveRight"] and meta.frames == 8 and meta.size == (32, 32)
+    assert meta.backbone == "scratch" and meta.rnn == "gru"
+    assert abs(meta.clip_seconds - 10 / 12.0) < 0.01  # mean duration of the training videos
+    p = meta.provenance
+    assert p["dataset"] == "ordered" and p["layout"] == "ucf101" and p["split"] == 1
+    assert p["clips"] == {"train": 40, "val": 8, "test": 32}
+    assert p["skipped_videos"] == {"train": 0, "val": 0}
+    assert p["epochs"] == 6 and 1 <= p["best_epoch"] <= 6 and p["val_split"].startswith("by group")
+    assert 0 <= p["val_accuracy"] <= 1 and "train_accuracy" in p and p["device"].startswith("CPU")
+    assert p["varec_version"] and p["date"] and p["feature_cache"] is False
+
+    shown = cli("info", trained["model"])
+    assert shown.exit_code == 0, shown.output
+    for text in ("trained: dataset", "ordered", "trained: val split", "by group", "trained: epochs",
+                 "trained: val accuracy", "trained: device"):
+        assert text in shown.stdout, shown.stdout
+
+
+def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothing(cli, trained, tmp_path):
+    """--init a trained model on a dataset with other class names: a new output layer over the kept
+    GRU; the frozen encoder's features are cached, so the second run decodes no video."""
+    root = write_ucf101_motion_dataset(
+        tmp_path / "renamed", {"GoLeft": "left", "GoRight": "right"}, seed=5, train_groups=4, test_groups=1,
+        clips=3, count=10, size=32,
+    )
+    bad = root / "UCF-101" / "GoLeft" / "v_GoLeft_g05_c03.avi"
+    bad.write_bytes(b"not a video at all")  # a train video that fails: skipped, counted, never fatal
+    common = ["--dataset", root, "--init", trained["model"], "--epochs", "3", "--batch-size", "8"]
+
+    before = loader.DECODED.count
+    first = cli("train", *common, "--output", tmp_path / "first.keras")
+    assert first.exit_code == 0, first.output
+    assert loader.DECODED.count - before == 24  # every train + val video once
+    assert "new 2-class output layer" in first.stderr
+    assert "v_GoLeft_g05_c03.avi" in first.stderr and "warning" in first.stderr
+
+    before = loader.DECODED.count
+    second = cli("train", *common, "--output", tmp_path / "second.keras")
+    assert second.exit_code == 0, second.output
+    assert loader.DECODED.count == before  # features (and the known-bad video) came from the cache
+    assert "24 clips from cache, 0 decoded" in second.stderr
+
+    meta = read_metadata(tmp_path / "second.keras")
+    assert meta.labels == ["GoLeft", "GoRight"] and meta.backbone == "scratch" and meta.frames == 8
+    p = meta.provenance
+    assert p["feature_cache"] is True and p["init"] == str(trained["model"])
+    assert p["skipped_videos"]["train"] + p["skipped_videos"]["val"] == 1
+    assert p["clips"]["train"] + p["clips"]["val"] == 23
+    record = _top1(cli, root, tmp_path / "second.keras")
+    assert record["videos"] == 6 and record["top1"] >= 0.5
+
+
+def test_pretrained_backbone_from_a_weights_file_is_frozen_and_cached(cli, trained, tmp_path):
+    """A pretrained-type backbone (MobileNetV2, tiny input) with --backbone-weights FILE: the encoder is
+    frozen, features are cached, and the RNN head alone is trained; TensorBoard logs are written."""
+    from varec_cli.models.backbones import build_backbone
+
+    weights = tmp_path / "mnv2.weights.h5"
+    build_backbone("mobilenet_v2", 32).save_weights(weights)
+    output = tmp_path / "mnv2.keras"
+    result = cli("train", "--dataset", trained["root"], "--output", output, "--backbone", "mobilenet_v2",
+                 "--backbone-weights", weights, "--size", "32", "--frames", "4", "--rnn", "lstm", "--units", "8",
+                 "--epochs", "2", "--tensorboard", tmp_path / "tb")
+    assert result.exit_code == 0, result.output
+    assert "0 clips from cache, 48 decoded" in result.stderr
+    meta = read_metadata(output)
+    assert meta.backbone == "mobilenet_v2" and meta.preprocessing == "symmetric" and meta.feature_dim == 1280
+    p = meta.provenance
+    assert p["backbone_weights"] == "file mnv2.weights.h5" and p["feature_cache"] is True
+    assert p["precision"] == "float32" and p["epochs"] == 2
+    assert _scalar_tags(tmp_path / "tb" / "train") >= {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"}
+    assert _scalar_tags(tmp_path / "tb" / "validation") >= {"epoch_loss", "epoch_accuracy"}
+
+
+def _scalar_tags(directory: Path) -> set[str]:
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    tags = set()
+    for events in directory.glob("*tfevents*"):
+        for record in tf.data.TFRecordDataset(str(events)):
+            tags |= {value.tag for value in event_pb2.Event.FromString(record.numpy()).summary.value}
+    return tags
+
+
+def test_init_refuses_a_different_shape(cli, trained, tmp_path):
+    result = cli("train", "--dataset", trained["root"], "--init", trained["model"], "--frames", "12",
+                 "--output", tmp_path / "x.keras")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --frames 12 differs from the --init model's frames (8)")
+
+
+def test_unfinished_run_is_not_overwritten_without_resume(cli, trained, tmp_path):
+    from varec_cli.training.fit import ResumeState
+
+    output = tmp_path / "m.keras"
+    checkpoints = tmp_path / "m.checkpoints"
+    checkpoints.mkdir()
+    ResumeState(fingerprint={}, epoch=3).save(checkpoints)
+    result = cli("train", "--dataset", trained["root"], "--output", output, *SCRATCH)
+    assert result.exit_code == 1 and "add --resume" in result.stderr
+    result = cli("train", "--dataset", trained["root"], "--output", output, *SCRATCH, "--resume")
+    assert result.exit_code == 1 and "different settings" in result.stderr
+
+
+def test_bad_options_fail_in_one_line(cli, trained, tmp_path):
+    result = cli("train", "--dataset", trained["root"], "--output", tmp_path / "m.h5", *SCRATCH)
+    assert result.exit_code == 1 and "must end in .keras" in result.stderr
+    result = cli("train", "--dataset", tmp_path / "nowhere", "--output", tmp_path / "m.keras", *SCRATCH)
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "nowhere" in result.stderr
+    result = cli("train", "--dataset", trained["root"], "--strategy", "multiworker", "--output", tmp_path / "m.keras")
+    assert result.exit_code == 1 and "TF_CONFIG" in result.stderr
+    result = cli("train", "--dataset", trained["root"], "--backbone", "vgg16")
+    assert result.exit_code == 2
+
+
+# A child process that splits the CPU into two logical devices before TensorFlow starts, then runs
+# the real CLI: MirroredStrategy then has two replicas, as on a two-GPU machine.
+TWO_CPU_CLI = (
+    "import sys, tensorflow as tf; "
+    "cpu = tf.config.list_physical_devices('CPU')[0]; "
+    "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2); "
+    "from varec_cli.cli import main; sys.argv[0] = 'varec'; main()"
+)
+
+
+def test_mirrored_run_killed_with_sigkill_resumes_from_its_last_checkpoint(trained, tmp_path):
+    output = tmp_path / "resumed.keras"
+    command = [sys.executable, "-c", TWO_CPU_CLI, "train", "--dataset", str(trained["root"]), "--output",
+               str(output), *SCRATCH, "--epochs", "10", "--strategy", "mirrored"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    state_file = tmp_path / "resumed.checkpoints" / "state.json"
+
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    killed_after = 0
+    while time.monotonic() < deadline and first.poll() is None:
+        if state_file.exists():
+            killed_after = json.loads(state_file.read_text())["epoch"]
+            if killed_after >= 2:
+                first.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.02)
+    first.wait(30)
+    assert first.returncode == -signal.SIGKILL, first.communicate()
+    assert not output.exists()
+    done = json.loads(state_file.read_text())["epoch"]  # the kill may land just after another epoch
+    assert 2 <= done < 10
+
+    second = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=180)
+    assert second.returncode == 0, second.stderr
+    assert "mirrored strategy, 2 replicas" in second.stderr
+    assert f"resuming after epoch {done}" in second.stderr
+    assert f"epoch {done}/10" not in second.stderr and f"epoch {done + 1}/10" in second.stderr
+    assert "epoch 10/10" in second.stderr
+    rows = list(csv.DictReader(open(tmp_path / "resumed.history.csv")))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 11))
+    meta = read_metadata(output)
+    assert meta.provenance["epochs"] == 10 and "2 replicas" in meta.provenance["device"]
+    assert not state_file.parent.exists()
+
+
+def test_feature_cache_key_follows_file_identity_and_encoder(tmp_path):
+    video = write_video(tmp_path / "a.avi", [np.zeros((32, 32, 3), np.uint8)] * 4)
+    cache = loader.FeatureCache(tmp_path / "c", backbone="scratch", weights="w1", frames=4, size=(32, 32),
+                                precision="float32")
+    assert cache.get(video) is None
+    cache.put(video, np.ones((4, 8), np.float32), 0.5)
+    hit = cache.get(video)
+    assert hit.features.shape == (4, 8) and hit.seconds == 0.5
+    other = loader.FeatureCache(tmp_path / "c", backbone="scratch", weights="w2", frames=4, size=(32, 32),
+                                precision="float32")
+    assert other.get(video) is None  # other encoder weights, other features
+    os.utime(video, ns=(1, 1))
+    assert cache.get(video) is None  # the file changed (mtime): recompute
