@@ -383,13 +383,11 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
         on_epoch=None if frozen else remember,
     )
-    if not frozen:
-        sources_train = sources["train"]
+    if not frozen:  # what the epochs saw (kept in the checkpoint state, so a resumed run knows it too)
         clip_seconds = state.extra.get("clip_seconds")
         skipped_counts = state.extra.get("skipped", {})
         skipped = [(Path(p), e) for p, e in state.extra.get("skipped_files", {}).items()]
         clip_counts = {part: len(s.items) - skipped_counts.get(part, 0) for part, s in sources.items()}
-        del sources_train
 
     model = assemble_model(encoder, head, arch.frames, arch.size) if frozen else trainable
     if precision != "float32":
