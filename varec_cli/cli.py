@@ -15,11 +15,6 @@ from varec_cli import __version__, paths
 from varec_cli.errors import ExitCode, VarecError
 
 
-def _print_error(message: str) -> None:
-    first_line = " ".join(str(message).split()) or "unknown error"
-    print(f"error: {first_line}", file=sys.stderr)
-
-
 class VarecGroup(TyperGroup):
     """Turns VarecError into `error: <one line>` + exit 1 and Ctrl-C into exit 130."""
 
@@ -29,7 +24,9 @@ class VarecGroup(TyperGroup):
         except VarecError as exc:
             if paths.debug():
                 raise
-            _print_error(str(exc))
+            from varec_cli.console import error_line
+
+            error_line(str(exc) or type(exc).__name__)
             raise typer.Exit(ExitCode.FAILURE) from None
         except KeyboardInterrupt:
             if paths.debug():

@@ -25,3 +25,8 @@ def err():
 
 def warn(message: str) -> None:
     err().print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+
+
+def error_line(message: str) -> None:
+    """One `error: ...` line on stderr for a failure that does not stop the command."""
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)

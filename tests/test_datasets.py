@@ -1,0 +1,413 @@
+"""Dataset layouts, official splits, the group-aware validation split and their error messages.
+
+The videos here are empty files: these tests are about reading lists and folders, not decoding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from varec_cli import paths
+from varec_cli.datasets import (
+    Dataset,
+    Sample,
+    action_types,
+    detect_layout,
+    group_of,
+    load_dataset,
+    split_validation,
+)
+from varec_cli.errors import DatasetError
+
+UCF_URL = "https://www.crcv.ucf.edu/data/UCF101.php"
+HMDB_URL = "https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/"
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def assert_one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+# ------------------------------------------------------------------------------------------- UCF101
+
+UCF_CLASSES = ["ApplyEyeMakeup", "Archery", "HandstandPushups"]
+# The upstream quirk: the HandstandPushups folder holds v_HandStandPushups_* files.
+UCF_FILE_PREFIX = {"ApplyEyeMakeup": "ApplyEyeMakeup", "Archery": "Archery", "HandstandPushups": "HandStandPushups"}
+
+
+def make_ucf101(root: Path, groups: int = 10, clips: int = 3, test_groups: int = 3) -> Path:
+    """A tiny UCF101 tree. Split N tests groups of a window shifted by N, like upstream."""
+    for cls in UCF_CLASSES:
+        for g in range(1, groups + 1):
+            for c in range(1, clips + 1):
+                touch(root / "UCF-101" / cls / f"v_{UCF_FILE_PREFIX[cls]}_g{g:02d}_c{c:02d}.avi")
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    # CRLF line endings and stray blank lines, as some mirrors ship them.
+    (lists / "classInd.txt").write_bytes(
+        b"".join(f"{i} {cls}\r\n".encode() for i, cls in enumerate(UCF_CLASSES, 1)) + b"\r\n"
+    )
+    for split in (1, 2, 3):
+        train_lines, test_lines = [], []
+        for label, cls in enumerate(UCF_CLASSES, 1):
+            for g in range(1, groups + 1):
+                for c in range(1, clips + 1):
+                    # Lists spell the quirky class both ways: the folder's spelling for train,
+                    # the file's spelling for test.
+                    prefix = cls if split == 1 or g % 2 else UCF_FILE_PREFIX[cls]
+                    entry = f"{cls}/v_{prefix}_g{g:02d}_c{c:02d}.avi"
+                    is_test = (split - 1) * test_groups < g <= split * test_groups
+                    (test_lines.append(entry) if is_test else train_lines.append(f"{entry} {label}"))
+        (lists / f"trainlist{split:02d}.txt").write_text("\r\n".join(train_lines) + "\r\n\r\n", newline="")
+        (lists / f"testlist{split:02d}.txt").write_text("\n".join(test_lines) + "\n\n", newline="")
+    return root
+
+
+@pytest.fixture
+def ucf_root(isolated_env) -> Path:
+    return make_ucf101(paths.data_dir() / "ucf101")
+
+
+def test_ucf101_by_name_reads_the_official_split(ucf_root):
+    ds = load_dataset("ucf101", split=1, val_fraction=0.0)
+    assert ds.layout == "ucf101" and ds.name == "ucf101" and ds.root == ucf_root and ds.split == 1
+    assert ds.labels == UCF_CLASSES
+    # 3 classes x 10 groups x 3 clips; groups 1-3 are test in split 1.
+    assert len(ds.test) == 3 * 3 * 3 and len(ds.train) == 3 * 7 * 3 and ds.val == []
+    assert ds.val_by == "none"
+    assert {group_of(s.path).split("/g")[1] for s in ds.test} == {"01", "02", "03"}
+    # The quirky class resolves to the real files, with the label from classInd.
+    quirky = [s for s in ds.train if s.label == 2]
+    assert len(quirky) == 21
+    assert all(s.path.is_file() and s.path.name.startswith("v_HandStandPushups_") for s in quirky)
+    assert quirky[0].group == "HandStandPushups/g04"
+    first = ds.train[0]
+    assert first == Sample(ucf_root / "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g04_c01.avi", 0, "ApplyEyeMakeup/g04")
+
+
+def test_ucf101_split_2_and_3_read_their_own_lists(ucf_root):
+    ds2 = load_dataset("ucf101", split=2, val_fraction=0.0)
+    assert {s.group.split("/")[1] for s in ds2.test} == {"g04", "g05", "g06"}
+    # Split 2 lists spell HandstandPushups files as v_HandStandPushups_ for even groups: still found.
+    assert sum(1 for s in ds2.test if s.label == 2) == 9
+    ds3 = load_dataset(str(ucf_root), split=3, val_fraction=0.0)
+    assert ds3.layout == "ucf101" and ds3.name == "ucf101"
+    assert {s.group.split("/")[1] for s in ds3.test} == {"g07", "g08", "g09"}
+
+
+@pytest.mark.parametrize("split", [0, 4, -1, True])
+def test_split_must_be_1_2_or_3(ucf_root, split):
+    with pytest.raises(DatasetError, match="split must be 1, 2 or 3"):
+        load_dataset("ucf101", split=split)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0, 1.5])
+def test_val_fraction_is_validated(ucf_root, fraction):
+    with pytest.raises(DatasetError, match="validation fraction"):
+        load_dataset("ucf101", val_fraction=fraction)
+
+
+def test_ucf101_validation_split_takes_whole_groups_per_class(ucf_root):
+    ds = load_dataset("ucf101", split=1, val_fraction=0.3, seed=3)
+    assert ds.val_by == "group"
+    train_groups = {s.group for s in ds.train}
+    val_groups = {s.group for s in ds.val}
+    assert val_groups and not (train_groups & val_groups)
+    # 7 train groups per class, 30% -> round(2.1) = 2 whole groups (6 clips) per class.
+    for label in range(3):
+        assert len({s.group for s in ds.val if s.label == label}) == 2
+        assert sum(1 for s in ds.val if s.label == label) == 6
+    assert len(ds.train) + len(ds.val) == 63
+    assert ds.counts() == {"train": 45, "val": 18, "test": 27}
+    # Test never leaks into val.
+    assert not ({s.path for s in ds.val} & {s.path for s in ds.test})
+
+
+def test_validation_split_is_deterministic_by_seed(ucf_root):
+    a = load_dataset("ucf101", val_fraction=0.3, seed=0)
+    b = load_dataset("ucf101", val_fraction=0.3, seed=0)
+    assert [s.path for s in a.val] == [s.path for s in b.val]
+    vals = {tuple(sorted(s.group for s in load_dataset("ucf101", val_fraction=0.3, seed=k).val)) for k in range(6)}
+    assert len(vals) > 1  # different seeds pick different groups
+
+
+def test_ucf101_missing_videos_are_counted_with_the_first_named(ucf_root):
+    for c in (1, 2):
+        (ucf_root / "UCF-101/Archery" / f"v_Archery_g05_c{c:02d}.avi").unlink()
+    with pytest.raises(DatasetError) as exc:
+        load_dataset("ucf101", split=1)
+    message = assert_one_line(exc)
+    assert "2 of 63 entries in trainlist01.txt" in message
+    assert "Archery/v_Archery_g05_c01.avi" in message and UCF_URL in message
+
+
+def test_ucf101_not_downloaded_says_where_it_looked(isolated_env):
+    with pytest.raises(DatasetError) as exc:
+        load_dataset("ucf101")
+    message = assert_one_line(exc)
+    assert str(paths.data_dir() / "ucf101") in message and "VAREC_DATA_DIR" in message
+    assert "ucfTrainTestlist" in message and UCF_URL in message
+
+
+def test_ucf101_without_lists_is_incomplete(ucf_root):
+    for f in (ucf_root / "ucfTrainTestlist").iterdir():
+        f.unlink()
+    (ucf_root / "ucfTrainTestlist").rmdir()
+    with pytest.raises(DatasetError) as exc:
+        load_dataset("ucf101")
+    message = assert_one_line(exc)
+    assert "classInd.txt is missing" in message and UCF_URL in message
+
+
+def test_ucf101_malformed_lines_name_file_and_line(ucf_root):
+    class_ind = ucf_root / "ucfTrainTestlist/classInd.txt"
+    class_ind.write_text("1 ApplyEyeMakeup\nArchery\n3 HandstandPushups\n")
+    with pytest.raises(DatasetError, match=r"classInd.txt:2: expected `<id> <ClassName>`"):
+        load_dataset("ucf101")
+    class_ind.write_text("1 ApplyEyeMakeup\n2 Archery\n3 HandstandPushups\n")
+    train = ucf_root / "ucfTrainTestlist/trainlist01.txt"
+    train.write_text(train.read_text().replace("Archery/v_Archery_g04_c01.avi 2", "Archery/v_Archery_g04_c01.avi 1"))
+    with pytest.raises(DatasetError, match=r"trainlist01.txt:\d+: label 1 does not match class 'Archery'"):
+        load_dataset("ucf101")
+
+
+def test_a_named_dataset_must_have_its_layout(isolated_env):
+    touch(paths.data_dir() / "hmdb51" / "brush_hair" / "a.avi")
+    with pytest.raises(DatasetError) as exc:
+        load_dataset("hmdb51")
+    message = assert_one_line(exc)
+    assert "testTrainMulti_7030_splits" in message and HMDB_URL in message
+
+
+def test_action_types_cover_ucf101_and_map_the_dataset_labels(ucf_root):
+    table = action_types()
+    assert len(table) == 101
+    assert set(table.values()) == {
+        "Human-Object Interaction",
+        "Body-Motion Only",
+        "Human-Human Interaction",
+        "Playing Musical Instruments",
+        "Sports",
+    }
+    assert table["ApplyEyeMakeup"] == "Human-Object Interaction" and table["Archery"] == "Sports"
+    ds = load_dataset("ucf101")
+    assert ds.action_types() == {
+        "ApplyEyeMakeup": "Human-Object Interaction",
+        "Archery": "Sports",
+        "HandstandPushups": "Body-Motion Only",
+    }
+
+
+# ------------------------------------------------------------------------------------------- HMDB51
+
+
+def make_hmdb51(root: Path) -> Path:
+    splits = root / "testTrainMulti_7030_splits"
+    splits.mkdir(parents=True)
+    for cls in ("wave", "brush_hair", "climb"):
+        for split in (1, 2, 3):
+            lines = []
+            for i in range(6):
+                name = f"Movie{i}_{cls}_u_nm_np1_fr_goo_{i}.avi"
+                if split == 1:
+                    touch(root / cls / name)
+                role = (i + split) % 3  # 2 train, 2 test, 2 unused per class and split
+                lines.append(f"{name} {role} ")  # upstream lines end with a space
+            (splits / f"{cls}_test_split{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_hmdb51_reads_train_test_and_skips_unused(isolated_env):
+    root = make_hmdb51(paths.data_dir() / "hmdb51")
+    ds = load_dataset("hmdb51", split=2, val_fraction=0.0)
+    assert ds.layout == "hmdb51" and ds.split == 2
+    assert ds.labels == ["brush_hair", "climb", "wave"]
+    assert len(ds.train) == 6 and len(ds.test) == 6
+    # split 2: role = (i + 2) % 3 -> train i=2,5; test i=0,3; unused i=1,4
+    assert sorted(s.path.name for s in ds.train if s.label == 2) == [
+        "Movie2_wave_u_nm_np1_fr_goo_2.avi",
+        "Movie5_wave_u_nm_np1_fr_goo_5.avi",
+    ]
+    assert sorted(s.path.name for s in ds.test if s.label == 0) == [
+        "Movie0_brush_hair_u_nm_np1_fr_goo_0.avi",
+        "Movie3_brush_hair_u_nm_np1_fr_goo_3.avi",
+    ]
+    assert all(s.group is None for s in ds.train + ds.test)
+    assert all(s.path.parent == root / ds.labels[s.label] for s in ds.train + ds.test)
+
+
+def test_hmdb51_validation_falls_back_to_per_clip_and_says_so(isolated_env):
+    make_hmdb51(paths.data_dir() / "hmdb51")
+    ds = load_dataset("hmdb51", split=1, val_fraction=0.5)
+    assert ds.val_by == "clip"
+    assert any("per clip" in note for note in ds.notes)
+    # 2 train clips per class, 50% -> 1 clip per class to val.
+    assert sorted(s.label for s in ds.val) == [0, 1, 2] and len(ds.train) == 3
+
+
+def test_hmdb51_missing_video_and_malformed_line(isolated_env):
+    root = make_hmdb51(paths.data_dir() / "hmdb51")
+    (root / "climb" / "Movie1_climb_u_nm_np1_fr_goo_1.avi").unlink()
+    with pytest.raises(DatasetError) as exc:
+        load_dataset("hmdb51", split=3)  # (1 + 3) % 3 == 1: a train clip in split 3
+    message = assert_one_line(exc)
+    assert "1 of 6 entries in climb_test_split3.txt" in message and "climb/Movie1_climb" in message
+    assert HMDB_URL in message
+    touch(root / "climb" / "Movie1_climb_u_nm_np1_fr_goo_1.avi")
+    (root / "testTrainMulti_7030_splits/wave_test_split1.txt").write_text("a.avi 1\nb.avi train\n")
+    with pytest.raises(DatasetError, match=r"wave_test_split1.txt:2: expected `<video>.avi <0\|1\|2>`"):
+        load_dataset("hmdb51", split=1)
+
+
+# -------------------------------------------------------------------------------------- plain folders
+
+
+def test_plain_folder_finds_videos_recursively_by_extension(tmp_path):
+    root = tmp_path / "clips"
+    touch(root / "walk" / "a.mp4")
+    touch(root / "walk" / "day2" / "b.MOV")
+    touch(root / "walk" / "notes.txt")
+    touch(root / "walk" / ".hidden.mp4")
+    touch(root / "run" / "c.webm")
+    touch(root / "run" / "d.mkv")
+    touch(root / "run" / "e.AVI")
+    touch(root / "empty" / "readme.md")
+    ds = load_dataset(str(root), val_fraction=0.0)
+    assert ds.layout == "folder" and ds.name == "clips" and ds.split is None
+    assert ds.labels == ["run", "walk"]
+    assert sorted((s.path.relative_to(root).as_posix(), s.label) for s in ds.train) == [
+        ("run/c.webm", 0),
+        ("run/d.mkv", 0),
+        ("run/e.AVI", 0),
+        ("walk/a.mp4", 1),
+        ("walk/day2/b.MOV", 1),
+    ]
+    assert ds.test == [] and ds.val == []
+    assert any("empty" in note for note in ds.notes)
+
+
+def test_plain_folder_of_ucf_clips_splits_by_group(tmp_path):
+    root = tmp_path / "mini"
+    for cls in ("Jump", "Swim"):
+        for g in range(1, 6):
+            for c in range(1, 4):
+                touch(root / cls / f"v_{cls}_g{g:02d}_c{c:02d}.mp4")
+    ds = load_dataset(root, val_fraction=0.2, seed=1)  # a Path works too
+    assert ds.val_by == "group"
+    # 5 groups per class, 20% -> 1 group of 3 clips per class.
+    assert len(ds.val) == 6 and len(ds.train) == 24
+    assert not ({s.group for s in ds.val} & {s.group for s in ds.train})
+
+
+def test_folder_with_train_val_test(tmp_path):
+    root = tmp_path / "ds"
+    for part, n in (("train", 3), ("val", 1), ("test", 2)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                touch(root / part / cls / f"{cls}{i}.mp4")
+    ds = load_dataset(str(root), val_fraction=0.5)
+    assert ds.layout == "folder-splits" and ds.labels == ["a", "b"]
+    assert ds.val_by == "folder"  # a given val/ wins over val_fraction
+    assert ds.counts() == {"train": 6, "val": 2, "test": 4}
+    assert all(s.path.parts[-3] == "test" for s in ds.test)
+    assert [s.label for s in ds.test] == [0, 0, 1, 1]
+
+
+def test_folder_splits_without_val_takes_it_from_train(tmp_path):
+    root = tmp_path / "ds"
+    for cls in ("a", "b"):
+        for i in range(10):
+            touch(root / "train" / cls / f"{cls}{i}.mp4")
+        touch(root / "test" / cls / "t.mp4")
+    ds = load_dataset(str(root), val_fraction=0.2)
+    assert ds.val_by == "clip" and ds.counts() == {"train": 16, "val": 4, "test": 2}
+
+
+def test_folder_splits_test_class_must_exist_in_train(tmp_path):
+    root = tmp_path / "ds"
+    touch(root / "train" / "a" / "1.mp4")
+    touch(root / "train" / "b" / "1.mp4")
+    touch(root / "test" / "c" / "1.mp4")
+    with pytest.raises(DatasetError, match=r"has class folder\(s\) that .* lacks: c"):
+        load_dataset(str(root))
+
+
+def test_folder_errors_are_one_line(tmp_path):
+    with pytest.raises(DatasetError) as exc:
+        load_dataset(str(tmp_path / "nope"))
+    assert "does not exist" in assert_one_line(exc)
+    (tmp_path / "file.mp4").write_bytes(b"")
+    with pytest.raises(DatasetError, match="is not a folder"):
+        load_dataset(str(tmp_path / "file.mp4"))
+    empty = tmp_path / "empty"
+    touch(empty / "x" / "readme.txt")
+    with pytest.raises(DatasetError) as exc:
+        load_dataset(str(empty))
+    message = assert_one_line(exc)
+    assert "no videos found" in message and ".mp4" in message
+    touch(empty / "only" / "clip.mp4")
+    with pytest.raises(DatasetError, match="one class only"):
+        load_dataset(str(empty))
+
+
+def test_layout_detection_by_content(tmp_path):
+    (tmp_path / "u" / "ucfTrainTestlist").mkdir(parents=True)
+    (tmp_path / "h" / "testTrainMulti_7030_splits").mkdir(parents=True)
+    (tmp_path / "s" / "train").mkdir(parents=True)
+    (tmp_path / "f" / "cls").mkdir(parents=True)
+    assert [detect_layout(tmp_path / d) for d in "uhsf"] == ["ucf101", "hmdb51", "folder-splits", "folder"]
+
+
+# ------------------------------------------------------------------------------------------ splits
+
+
+@pytest.mark.parametrize(
+    "name, group",
+    [
+        ("UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", "ApplyEyeMakeup/g08"),
+        ("v_HandStandPushups_g25_c04.mp4", "HandStandPushups/g25"),
+        ("Jump_g3_c1.mp4", "Jump/g3"),
+        ("April_09_brush_hair_u_nm_np1_ba_goo_0.avi", None),
+        ("clip.mp4", None),
+        ("v_Foo_g08.avi", None),
+    ],
+)
+def test_group_of(name, group):
+    assert group_of(name) == group
+    assert group_of(Path(name)) == group
+
+
+def test_split_validation_mixes_groups_and_single_clips(tmp_path):
+    grouped = [Sample(tmp_path / f"v_A_g{g}_c{c}.avi", 0, f"A/g{g}") for g in range(1, 5) for c in range(1, 4)]
+    loose = [Sample(tmp_path / f"b{i}.avi", 1, None) for i in range(4)]
+    train, val, how = split_validation(grouped + loose, 0.25, seed=7)
+    assert how == "group"
+    assert len([s for s in val if s.label == 0]) == 3  # one whole group of 3
+    assert len({s.group for s in val if s.label == 0}) == 1
+    assert len([s for s in val if s.label == 1]) == 1  # one of four single clips
+    assert not ({s.group for s in train if s.label == 0} & {s.group for s in val if s.label == 0})
+    # Order is kept: both parts are sub-sequences of the input.
+    everything = grouped + loose
+    assert [everything.index(s) for s in train] == sorted(everything.index(s) for s in train)
+
+
+def test_split_validation_keeps_one_unit_per_class_in_train(tmp_path):
+    samples = [Sample(tmp_path / "only.avi", 0), Sample(tmp_path / "x.avi", 1), Sample(tmp_path / "y.avi", 1)]
+    train, val, how = split_validation(samples, 0.9, seed=0)
+    assert how == "clip"
+    assert [s.label for s in train] == [0, 1] and [s.label for s in val] == [1]
+
+
+def test_dataset_is_a_plain_record(tmp_path):
+    ds = Dataset("x", tmp_path, "folder", ["a"], [], [], [])
+    assert ds.num_classes == 1 and ds.counts() == {"train": 0, "val": 0, "test": 0}
+    assert ds.action_types() is None

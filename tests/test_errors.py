@@ -1,0 +1,106 @@
+"""Every input a user can get wrong ends in one `error:` line, exit 1, no traceback."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from synthetic import write_motion_video
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_missing_video(cli, tiny_model, tmp_path):
+    _assert_one_line_error(cli("predict", tmp_path / "nope.avi", "-m", tiny_model), "nope.avi", "no such file")
+
+
+def test_empty_file(cli, tiny_model, tmp_path):
+    (tmp_path / "empty.avi").touch()
+    _assert_one_line_error(cli("predict", tmp_path / "empty.avi", "-m", tiny_model), "empty.avi", "empty")
+
+
+def test_text_file_named_avi(cli, tiny_model, tmp_path):
+    (tmp_path / "fake.avi").write_text("hello\n" * 100)
+    _assert_one_line_error(cli("predict", tmp_path / "fake.avi", "-m", tiny_model), "fake.avi")
+
+
+def test_truncated_video(cli, tiny_model, tmp_path):
+    video = write_motion_video(tmp_path / "whole.avi", "left", count=30)
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(video.read_bytes()[:300])
+    _assert_one_line_error(cli("predict", truncated, "-m", tiny_model), "truncated.avi")
+
+
+def test_directory_without_videos(cli, tiny_model, tmp_path):
+    (tmp_path / "empty_dir").mkdir()
+    _assert_one_line_error(cli("predict", tmp_path / "empty_dir", "-m", tiny_model), "no video files")
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "directory", "plain-keras-zip"])
+def test_model_that_is_not_a_model(cli, tmp_path, kind):
+    import zipfile
+
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    model = tmp_path / "model.keras"
+    if kind == "text":
+        model.write_text("not a model")
+    elif kind == "directory":
+        model.mkdir()
+    elif kind == "plain-keras-zip":
+        with zipfile.ZipFile(model, "w") as archive:
+            archive.writestr("config.json", "{}")
+    _assert_one_line_error(cli("predict", video, "--model", model), "model.keras")
+    _assert_one_line_error(cli("info", model), "model.keras")
+
+
+def test_usage_errors_exit_2(cli, tiny_model, tmp_path):
+    assert cli("predict").exit_code == 2
+    assert cli("predict", "x.avi", "--top-k", "0", "-m", tiny_model).exit_code == 2
+    assert cli("no-such-command").exit_code == 2
+
+
+def test_debug_shows_traceback(tmp_path):
+    env = {**os.environ, "VAREC_DEBUG": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "varec_cli", "info", str(tmp_path / "missing.keras")],
+        capture_output=True, text=True, env=env,
+    )
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    env.pop("VAREC_DEBUG")
+    proc = subprocess.run(
+        [sys.executable, "-m", "varec_cli", "info", str(tmp_path / "missing.keras")],
+        capture_output=True, text=True, env=env,
+    )
+    assert proc.returncode == 1 and proc.stderr.strip().startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_exits_130(tmp_path, tiny_model):
+    """A real SIGINT while a command works: exit 130 and no traceback."""
+    import signal
+    import time
+
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    script = (
+        "import time, varec_cli.predict as p\n"
+        "def slow(*a, **k):\n"
+        "    print('ready', flush=True); time.sleep(30)\n"
+        "p.classify_video = slow\n"
+        "import sys; sys.argv = ['varec', 'predict', sys.argv[1], '--model', sys.argv[2]]\n"
+        "from varec_cli.cli import main; main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(video), str(tiny_model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "interrupted" in err

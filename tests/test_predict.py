@@ -1,0 +1,107 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+from synthetic import write_motion_video
+
+from varec_cli.models.classifier import load_classifier
+from varec_cli.predict import classify_video
+
+
+def _json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_predict_json_on_generated_and_real_clips(cli, tiny_model, tmp_path, real_clip):
+    avi = write_motion_video(tmp_path / "right.avi", "right")
+    result = cli("predict", avi, real_clip, "--model", tiny_model, "--json", "--top-k", "2")
+    assert result.exit_code == 0, result.output
+    records = _json_lines(result.stdout)
+    assert [r["video"] for r in records] == [str(avi), str(real_clip)]
+    for record in records:
+        assert set(record) == {"video", "model", "predictions", "frames", "seconds"}
+        scores = [p["score"] for p in record["predictions"]]
+        assert len(scores) == 2 and scores == sorted(scores, reverse=True)
+        assert all(0.0 <= s <= 1.0 for s in scores)
+        assert {p["label"] for p in record["predictions"]} <= {"moving_left", "moving_right", "standing_still"}
+    assert records[0]["frames"] == 12 and abs(records[0]["seconds"] - 1.0) < 0.01
+    assert records[1]["frames"] > 100
+
+
+def test_scores_are_the_model_probabilities(tiny_model, tmp_path):
+    avi = write_motion_video(tmp_path / "left.avi", "left")
+    classifier = load_classifier(tiny_model)
+    result = classify_video(classifier, avi, top_k=3)
+    assert abs(sum(score for _, score in result.predictions) - 1.0) < 1e-4
+    again = classify_video(classifier, avi, top_k=3)
+    assert result.predictions == again.predictions  # deterministic: no test-time augmentation
+
+
+def test_frame_order_changes_the_prediction(tiny_model, tmp_path):
+    """Left and right clips hold the same frames in opposite order; an RNN must see a difference."""
+    classifier = load_classifier(tiny_model)
+    left = classify_video(classifier, write_motion_video(tmp_path / "l.avi", "left"), top_k=3)
+    right = classify_video(classifier, write_motion_video(tmp_path / "r.avi", "right"), top_k=3)
+    assert not np.allclose(left.probabilities, right.probabilities, atol=1e-6)
+
+
+def test_clips_option_averages_views(cli, tiny_model, tmp_path):
+    avi = write_motion_video(tmp_path / "long.avi", "right", count=40)
+    one = _json_lines(cli("predict", avi, "-m", tiny_model, "--json").stdout)[0]
+    three = _json_lines(cli("predict", avi, "-m", tiny_model, "--json", "--clips", "3").stdout)[0]
+    assert one["predictions"] != three["predictions"]
+
+
+def test_table_output(cli, tiny_model, tmp_path):
+    avi = write_motion_video(tmp_path / "clip.avi", "left")
+    result = cli("predict", avi, "--model", tiny_model, "--top-k", "3")
+    assert result.exit_code == 0
+    for label in ("moving_left", "moving_right", "standing_still"):
+        assert label in result.stdout
+    assert "clip.avi" in result.stdout
+
+
+def test_directory_is_searched_recursively(cli, tiny_model, tmp_path):
+    (tmp_path / "videos" / "sub").mkdir(parents=True)
+    write_motion_video(tmp_path / "videos" / "a.avi", "left")
+    write_motion_video(tmp_path / "videos" / "sub" / "b.avi", "right")
+    (tmp_path / "videos" / "readme.txt").write_text("not a video")
+    result = cli("predict", tmp_path / "videos", "-m", tiny_model, "--json")
+    assert result.exit_code == 0
+    assert [r["video"].rsplit("/", 1)[-1] for r in _json_lines(result.stdout)] == ["a.avi", "b.avi"]
+
+
+def test_one_bad_video_does_not_stop_the_others(cli, tiny_model, tmp_path):
+    good = write_motion_video(tmp_path / "good.avi", "left")
+    bad = tmp_path / "bad.avi"
+    bad.write_text("plain text, not a video")
+    result = cli("predict", bad, good, "-m", tiny_model, "--json")
+    assert result.exit_code == 1
+    assert [r["video"] for r in _json_lines(result.stdout)] == [str(good)]
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and "bad.avi" in result.stderr
+
+
+def test_info_describes_the_model(cli, tiny_model):
+    result = cli("info", tiny_model)
+    assert result.exit_code == 0, result.output
+    for text in ("moving_left", "scratch", "gru", "32 x 32", "parameters"):
+        assert text in result.stdout
+    data = json.loads(cli("info", tiny_model, "--json").stdout)
+    assert data["frames"] == 6 and data["frame_size"] == [32, 32] and data["backbone"] == "scratch"
+    assert data["rnn"] == "gru" and data["classes"] == 3 and data["parameters"] > 1000
+
+
+def test_help_does_not_import_heavy_frameworks():
+    code = (
+        "import sys; from typer.testing import CliRunner; from varec_cli.cli import app; "
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
+        "assert 'predict' in r.output; "
+        "heavy = [m for m in ('tensorflow', 'keras', 'cv2', 'matplotlib') if m in sys.modules]; "
+        "print(heavy); assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    version = subprocess.run(
+        [sys.executable, "-m", "varec_cli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.startswith("varec ")

@@ -1,0 +1,49 @@
+"""`varec info`: what a model file is."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def info_command(
+    model: str = typer.Argument(..., help="A .keras model file (or a registry name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+    all_labels: bool = typer.Option(False, "--labels", help="List every label, not only the first few."),
+) -> None:
+    """Describe MODEL: labels, clip spec, backbone, RNN, parameters and training provenance."""
+    from varec_cli import console
+    from varec_cli.models.classifier import open_classifier
+
+    description = open_classifier(model, purpose="info").describe()
+    if as_json:
+        typer.echo(json.dumps(description, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    labels = description.get("labels", [])
+    for key, value in description.items():
+        if key == "labels":
+            shown = labels if all_labels or len(labels) <= 12 else labels[:10] + [f"... ({len(labels) - 10} more)"]
+            value = ", ".join(shown)
+        elif key == "provenance":
+            continue
+        elif isinstance(value, (list, tuple)):
+            value = " x ".join(str(v) for v in value) if key == "frame_size" else ", ".join(map(str, value))
+        elif isinstance(value, int) and key == "parameters":
+            value = f"{value:,}"
+        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    provenance = description.get("provenance") or {}
+    for key, value in provenance.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        table.add_row(f"trained: {key.replace('_', ' ')}", str(value))
+    if not provenance:
+        table.add_row("trained", "no training provenance recorded")
+    console.out().print(table)

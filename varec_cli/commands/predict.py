@@ -1,0 +1,56 @@
+"""`varec predict`: classify video files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from varec_cli.errors import ExitCode
+
+
+def predict_command(
+    videos: List[Path] = typer.Argument(..., help="Video files, or directories searched recursively for videos."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A .keras model file (or a registry name)."),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many labels to show per video."),
+    clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per video per line on stdout."),
+) -> None:
+    """Classify each VIDEO and show its top-k actions."""
+    from varec_cli import console
+    from varec_cli.models.classifier import open_classifier
+    from varec_cli.predict import classify_videos, collect_videos
+
+    videos_found = collect_videos(videos)
+    classifier = open_classifier(model, purpose="predict")
+    failures = 0
+    out = console.out()
+    for video, result in classify_videos(classifier, videos_found, top_k=top_k, clips=clips):
+        if isinstance(result, Exception):
+            failures += 1
+            console.error_line(str(result))
+            continue
+        if as_json:
+            typer.echo(json.dumps(result.to_json()))
+        else:
+            out.print(_prediction_table(result))
+    if failures:
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+def _prediction_table(result):
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.video}  ({result.frames} frames, {result.seconds:.1f} s)",
+        title_justify="left",
+        show_edge=False,
+    )
+    table.add_column("#", justify="right")
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    for rank, (label, score) in enumerate(result.predictions, 1):
+        table.add_row(str(rank), label, f"{score:.3f}")
+    return table

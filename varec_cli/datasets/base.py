@@ -1,0 +1,122 @@
+"""The types every layout produces, and the small file helpers the layouts share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from varec_cli.errors import DatasetError
+
+VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v"})
+
+UCF101_URL = "https://www.crcv.ucf.edu/data/UCF101.php"
+HMDB51_URL = "https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/"
+
+LAYOUTS = ("ucf101", "hmdb51", "folder", "folder-splits")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One video: its file, its label index into `Dataset.labels`, and its group (actor/scene) if known."""
+
+    path: Path
+    label: int
+    group: str | None = None
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: class names plus train/val/test lists of samples.
+
+    `val_by` says how `val` was made: "group" (whole `_gNN_` groups per class), "clip" (per-clip,
+    stratified; the names carry no groups), "folder" (a `val/` folder was given) or "none" (empty).
+    `notes` holds one-line remarks worth showing a user (a fallback taken, folders ignored).
+    """
+
+    name: str
+    root: Path
+    layout: str
+    labels: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    split: int | None = None
+    val_by: str = "none"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def counts(self) -> dict[str, int]:
+        """Clips per part: {"train": n, "val": n, "test": n}."""
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def action_types(self) -> dict[str, str] | None:
+        """UCF101's class → action type table for this dataset's labels, or None for other layouts."""
+        if self.layout != "ucf101":
+            return None
+        from varec_cli.datasets import action_types
+
+        table = action_types()
+        by_lower = {name.lower(): kind for name, kind in table.items()}
+        return {label: by_lower[label.lower()] for label in self.labels if label.lower() in by_lower}
+
+
+def is_video(path: Path) -> bool:
+    """A visible file whose extension (any case) is a known video container."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+
+
+def find_videos(folder: Path) -> list[Path]:
+    """Video files anywhere under `folder`, sorted, skipping hidden files and folders."""
+    found = []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder).parts
+        if any(part.startswith(".") for part in relative):
+            continue
+        if path.is_file() and is_video(path):
+            found.append(path)
+    return sorted(found)
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """Visible sub-folders, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+
+
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines of a text list as (line number, stripped text); tolerates CRLF and a BOM."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+class CaseInsensitiveDir:
+    """Finds children of a folder by exact name first, then ignoring case (upstream lists and folders
+    disagree on case, e.g. UCF101's `HandstandPushups/v_HandStandPushups_*`). Listings are cached."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._listing: dict[str, Path] | None = None
+
+    def get(self, name: str) -> Path | None:
+        exact = self.folder / name
+        if exact.exists():
+            return exact
+        if self._listing is None:
+            self._listing = {}
+            if self.folder.is_dir():
+                for child in sorted(self.folder.iterdir()):
+                    self._listing.setdefault(child.name.lower(), child)
+        return self._listing.get(name.lower())
+
+
+def missing_files_error(missing: list[str], total: int, list_name: str, where: Path, url: str) -> DatasetError:
+    """One line: how many list entries name missing files, the first of them, and the download page."""
+    return DatasetError(
+        f"{len(missing)} of {total} entries in {list_name} name videos missing under {where} "
+        f"(first: {missing[0]}); is the download complete? Official download: {url}"
+    )

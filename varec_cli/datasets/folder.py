@@ -1,0 +1,92 @@
+"""Plain folders: one sub-folder per class, videos anywhere inside it.
+
+    "folder":         ROOT/<class>/**/<video>                 everything is train; no test
+    "folder-splits":  ROOT/train/<class>/**/<video>           plus ROOT/val/... and ROOT/test/... when present
+
+Classes are the sub-folder names that hold at least one video, sorted by name. In "folder-splits"
+the classes come from train/; a val/ or test/ class that train/ lacks is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from varec_cli.datasets.base import VIDEO_EXTENSIONS, Sample, find_videos, subfolders
+from varec_cli.datasets.splits import group_of
+from varec_cli.errors import DatasetError
+
+PARTS = ("train", "val", "test")
+
+
+def looks_like_splits(root: Path) -> bool:
+    return (root / "train").is_dir()
+
+
+def _extensions() -> str:
+    return " ".join(sorted(VIDEO_EXTENSIONS))
+
+
+def _scan(folder: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """Class name → its videos, and the names of sub-folders that hold no video."""
+    classes: dict[str, list[Path]] = {}
+    empty: list[str] = []
+    for sub in subfolders(folder):
+        videos = find_videos(sub)
+        if videos:
+            classes[sub.name] = videos
+        else:
+            empty.append(sub.name)
+    return classes, empty
+
+
+def _samples(classes: dict[str, list[Path]], label_of: dict[str, int]) -> list[Sample]:
+    return [Sample(path, label_of[name], group_of(path)) for name in sorted(classes) for path in classes[name]]
+
+
+def _need_two_classes(classes: dict[str, list[Path]], folder: Path) -> None:
+    if not classes:
+        raise DatasetError(
+            f"no videos found in class folders under {folder}: expected {folder}/<class>/<videos> "
+            f"({_extensions()}), {folder}/train/<class>/..., or the UCF101/HMDB51 official layout"
+        )
+    if len(classes) < 2:
+        only = next(iter(classes))
+        raise DatasetError(
+            f"{folder} has videos for one class only ({only!r}); a classifier needs two or more "
+            f"class folders: {folder}/<class>/<videos>"
+        )
+
+
+def load(root: Path) -> tuple[list[str], list[Sample], list[str]]:
+    """(labels, train, notes) of ROOT/<class>/<videos>."""
+    classes, empty = _scan(root)
+    _need_two_classes(classes, root)
+    labels = sorted(classes)
+    label_of = {name: i for i, name in enumerate(labels)}
+    notes = [f"ignored {len(empty)} folder(s) without videos: {', '.join(empty)}"] if empty else []
+    return labels, _samples(classes, label_of), notes
+
+
+def load_splits(root: Path) -> tuple[list[str], dict[str, list[Sample] | None], list[str]]:
+    """(labels, {"train": [...], "val": [...] or None, "test": [...]}, notes) of ROOT/{train,val,test}/<class>.
+
+    "val" is None when there is no val/ folder (the caller then takes it out of train)."""
+    train_classes, empty = _scan(root / "train")
+    _need_two_classes(train_classes, root / "train")
+    labels = sorted(train_classes)
+    label_of = {name: i for i, name in enumerate(labels)}
+    notes = [f"ignored {len(empty)} folder(s) in train/ without videos: {', '.join(empty)}"] if empty else []
+    parts: dict[str, list[Sample] | None] = {"train": _samples(train_classes, label_of), "val": None, "test": []}
+    for part in ("val", "test"):
+        folder = root / part
+        if not folder.is_dir():
+            continue
+        classes, _ = _scan(folder)
+        unknown = sorted(set(classes) - set(label_of))
+        if unknown:
+            raise DatasetError(
+                f"{folder} has class folder(s) that {root / 'train'} lacks: {', '.join(unknown)}; "
+                f"every {part} class needs training videos"
+            )
+        parts[part] = _samples(classes, label_of)
+    return labels, parts, notes

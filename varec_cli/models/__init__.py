@@ -1,0 +1,1 @@
+"""Model building, the model file, and the Classifier interface every command uses."""

@@ -1,0 +1,141 @@
+"""The one interface every command uses to classify clips, whatever the model file is."""
+
+from __future__ import annotations
+
+import abc
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from varec_cli.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    frames: int  # frames per clip
+    height: int
+    width: int
+    clip_seconds: float | None = None  # typical time span of one clip, when known
+    fps: float | None = None  # the frame rate the model expects frames at, when it has one
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+
+class StreamSession(abc.ABC):
+    """Frame-by-frame classification: push model-sized RGB frames, get probabilities back."""
+
+    @abc.abstractmethod
+    def push(self, frame: np.ndarray) -> np.ndarray | None:
+        """Add one (H, W, 3) uint8 RGB frame; probabilities once enough frames were seen, else None."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Forget all frames seen so far."""
+
+
+class Classifier(abc.ABC):
+    name: str
+    labels: list[str]
+    spec: ClipSpec
+
+    @abc.abstractmethod
+    def predict_clips(self, clips: np.ndarray) -> np.ndarray:
+        """uint8 RGB clips (B, frames, H, W, 3) → float32 probabilities (B, num_classes)."""
+
+    @abc.abstractmethod
+    def start_stream(self) -> StreamSession:
+        """A fresh frame-by-frame session (see StreamSession)."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What `varec info` shows."""
+
+    def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:
+        order = np.argsort(-probabilities, kind="stable")[: max(1, k)]
+        return [(self.labels[i], float(probabilities[i])) for i in order]
+
+
+class KerasClassifier(Classifier):
+    """A varec CNN+RNN `.keras` model."""
+
+    batch_size = 8
+
+    def __init__(self, path: str | os.PathLike):
+        from varec_cli.models.modelfile import load_model
+
+        self.path = Path(path)
+        self.model, self.metadata = load_model(self.path)
+        self.name = self.path.name
+        self.labels = list(self.metadata.labels)
+        height, width = self.metadata.size
+        self.spec = ClipSpec(self.metadata.frames, height, width, clip_seconds=self.metadata.clip_seconds)
+        outputs = int(self.model.output_shape[-1])
+        if outputs != len(self.labels):
+            raise ModelError(f"{self.path}: the network has {outputs} outputs but {len(self.labels)} labels")
+        self._encoder = None
+        self._head = None
+
+    def predict_clips(self, clips: np.ndarray) -> np.ndarray:
+        clips = np.asarray(clips)
+        if clips.ndim != 5 or clips.shape[1:] != (self.spec.frames, self.spec.height, self.spec.width, 3):
+            raise ValueError(f"expected clips (B, {self.spec.frames}, {self.spec.height}, {self.spec.width}, 3)")
+        outputs = [
+            np.asarray(self.model.predict_on_batch(clips[i : i + self.batch_size].astype(np.float32)))
+            for i in range(0, len(clips), self.batch_size)
+        ]
+        return np.concatenate(outputs).astype(np.float32)
+
+    def halves(self):
+        """(frame encoder, sequence head), sharing weights with the whole model."""
+        if self._encoder is None:
+            from varec_cli.models.architecture import split_model
+
+            self._encoder, self._head = split_model(self.model)
+        return self._encoder, self._head
+
+    def start_stream(self) -> StreamSession:
+        from varec_cli.models.streaming import RingBufferSession
+
+        return RingBufferSession(self)
+
+    def describe(self) -> dict[str, Any]:
+        meta = self.metadata
+        return {
+            "model": str(self.path),
+            "format": "varec .keras (CNN per frame + RNN)",
+            "classes": len(self.labels),
+            "labels": self.labels,
+            "frames": meta.frames,
+            "frame_size": list(meta.size),
+            "backbone": meta.backbone,
+            "preprocessing": meta.preprocessing,
+            "rnn": meta.rnn,
+            "feature_dim": meta.feature_dim,
+            "sampling": meta.sampling,
+            "clip_seconds": meta.clip_seconds,
+            "parameters": int(self.model.count_params()),
+            "varec_version": meta.varec_version,
+            "provenance": meta.provenance,
+        }
+
+
+def load_classifier(path: str | os.PathLike) -> Classifier:
+    """A Classifier for a model file on disk (names are resolved to files by the weights cache)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not a varec .keras model file")
+    return KerasClassifier(path)
+
+
+def open_classifier(name_or_path: str | os.PathLike | None, *, purpose: str = "predict") -> Classifier:
+    """The Classifier for a `--model` argument: a model file path."""
+    if name_or_path is None:
+        raise ModelError("no model given: pass --model PATH to a .keras model file")
+    return load_classifier(name_or_path)

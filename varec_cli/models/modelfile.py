@@ -1,0 +1,114 @@
+"""The model file: a Keras 3 `.keras` archive carrying `varec.json` (labels, clip spec,
+preprocessing, provenance) as an extra zip member, so a model describes itself and `varec info`
+can read it without importing Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from varec_cli.errors import ModelError
+
+METADATA_MEMBER = "varec.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelMetadata:
+    labels: list[str]
+    frames: int
+    size: tuple[int, int]  # (height, width) of each frame fed to the network
+    backbone: str
+    preprocessing: str
+    rnn: str
+    feature_dim: int
+    sampling: str = "uniform"  # frames spread first to last over the clip (video.reader)
+    clip_seconds: float | None = None  # typical span of a training clip, for windows and streaming
+    varec_version: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["size"] = list(self.size)
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["size"] = tuple(known.get("size", (0, 0)))
+        return cls(**known)
+
+
+def read_metadata(path: str | os.PathLike) -> ModelMetadata:
+    """The varec metadata of a model file; ModelError if it is not a varec model."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not a varec .keras model file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if METADATA_MEMBER not in names:
+                what = "a Keras model without varec metadata" if "config.json" in names else "a zip archive"
+                raise ModelError(f"{path}: not a varec model ({what})")
+            data = json.loads(archive.read(METADATA_MEMBER))
+    except zipfile.BadZipFile:
+        raise ModelError(f"{path}: not a varec model (not a .keras archive)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelError(f"{path}: its varec metadata is corrupt") from None
+    try:
+        meta = ModelMetadata.from_dict(data)
+    except TypeError as exc:
+        raise ModelError(f"{path}: its varec metadata is incomplete ({exc})") from None
+    if meta.format_version > FORMAT_VERSION:
+        raise ModelError(f"{path}: made by a newer varec (model format {meta.format_version}); upgrade varec")
+    return meta
+
+
+def save_model(model, path: str | os.PathLike, metadata: ModelMetadata) -> Path:
+    """Write model + metadata atomically: a temp file beside `path`, renamed at the end."""
+    from varec_cli import __version__
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: a varec model file must end in .keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not metadata.varec_version:
+        metadata.varec_version = __version__
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(METADATA_MEMBER, metadata.to_json())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_model(path: str | os.PathLike):
+    """(keras model, metadata). Safe mode: no Lambda or other arbitrary code is deserialised."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+
+    import varec_cli.models.layers  # noqa: F401  (registers FramePreprocessing)
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a broken or hostile archive
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: cannot load this model ({message[:200]})") from None
+    return model, metadata
