@@ -64,8 +64,12 @@ def test_good_download_is_verified_cached_and_reused(server, registry):
         url = "{server.url('/m/toy.keras')}"
         sha256 = "{sha256(KERAS)}"
     """)
+    stale = cache.entry_dir("toy") / ".download-killed.part"  # left by a killed process
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
     seen = []
     path = resolve_model_path("toy", progress=lambda done, total: seen.append((done, total)))
+    assert not stale.exists()
     assert path.read_bytes() == KERAS
     assert path.name == "toy.keras" and path.parent == cache.entry_dir("toy")
     assert seen[-1] == (len(KERAS), len(KERAS))
@@ -219,7 +223,7 @@ def test_trust_on_first_use_then_tampering_detected(server, registry):
         [models.backbone-mobilenet_v2]
         url = "{server.url('/w/m_notop.h5')}"
     """)
-    assert next(r for r in models_table() if r["name"] == "backbone-mobilenet_v2")["digest"].startswith("none yet")
+    assert next(r for r in models_table() if r["name"] == "backbone-mobilenet_v2")["digest"] == "on first use"
     path = backbone_weights_path("mobilenet_v2")
     record = cache.get_record("backbone-mobilenet_v2")
     assert record["verified"] == "recorded" and record["download_sha256"] == sha256(H5)

@@ -78,7 +78,7 @@ def test_user_override_of_url_keeps_shipped_fields(tmp_path, monkeypatch):
         url = "https://mirror.example/resnet50_notop.h5"
     """)
     entry = load_registry().get("backbone-resnet50")
-    assert entry.url == "https://mirror.example/resnet50_notop.h5"
+    assert entry.url == "https://mirror.example/resnet50_notop.h5" and entry.cache_filename == "resnet50_notop.h5"
     assert entry.md5 == "4d473c1dd8becc155b73f8504c6f6626" and entry.kind == "backbone"
 
 
@@ -117,3 +117,17 @@ def test_unknown_name_suggests_close_matches():
         load_registry().get("movinet-a2-straem")
     with pytest.raises(WeightsError, match="varec models"):
         load_registry().get("zzzzzz")
+
+
+def test_cache_file_names_keep_the_suffix_loaders_need(tmp_path, monkeypatch):
+    user_registry(tmp_path, monkeypatch, """
+        [models.backbone-resnet50]
+        url = "https://mirror.example/get?id=resnet50"
+
+        [models.mine]
+        url = "https://example.org/download/model"
+    """)
+    reg = load_registry()
+    assert reg.get("backbone-resnet50").cache_filename.endswith(".h5")
+    assert reg.get("mine").cache_filename == "model.keras"
+    assert reg.get("movinet-a0-base").cache_filename == "model.tar.gz"

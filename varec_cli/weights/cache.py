@@ -214,6 +214,20 @@ def record_path(record: dict[str, Any]) -> Path:
     return models_dir() / rel
 
 
+def remove_leftovers(name: str) -> None:
+    """Delete temp files and unpack folders that a killed process left in `name`'s folder.
+
+    Call with the entry lock held: then no live process is writing there.
+    """
+    folder = entry_dir(name)
+    if not folder.is_dir():
+        return
+    for p in folder.iterdir():
+        if p.name.startswith((".download-", ".unpack-", ".old-")):
+            with contextlib.suppress(OSError):
+                _rmtree(p)
+
+
 # --- listing and clearing -------------------------------------------------------------------------
 
 
@@ -223,7 +237,7 @@ class CachedItem:
     kind: str
     path: Path
     size_bytes: int
-    verified: str  # "published sha256", "published md5", "recorded sha256 (first download)", "no record"
+    verified: str  # "published sha256", "published md5", "sha256 recorded at first download", "no record"
     fetched_at: str = ""
 
 
@@ -232,7 +246,7 @@ def describe_verification(record: dict[str, Any] | None) -> str:
         return "no record"
     how = record.get("verified", "")
     if how == "recorded":
-        return "recorded sha256 (first download)"
+        return "sha256 recorded at first download"
     if how.startswith("published"):
         return how
     return how or "unknown"

@@ -145,6 +145,8 @@ class Entry:
             base = {"keras": "model.keras", "backbone": "weights.h5", "labels": "labels.txt"}[self.kind]
         if self.kind == "keras" and not base.endswith(".keras"):
             base += ".keras"
+        if self.kind == "backbone" and not base.endswith((".h5", ".hdf5")):
+            base += ".h5"  # Keras' load_weights() goes by the suffix
         return base
 
     @property

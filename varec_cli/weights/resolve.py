@@ -171,6 +171,7 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
             raise WeightsError(f"{entry.name}: {len(labels)} labels for {entry.classes} classes")
 
     directory = cache.entry_dir(entry.name)
+    cache.remove_leftovers(entry.name)
     fetched = download.fetch_to_temp(
         entry.urls,
         directory,
@@ -327,7 +328,7 @@ def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
         elif record and record.get("verified") == "recorded":
             digest = "recorded"
         else:
-            digest = "none yet (recorded on first download)"
+            digest = "on first use"  # none published: the first download's sha256 will be recorded
         rows.append(
             {
                 "name": name,
