@@ -6,6 +6,7 @@ answer 200, cut a transfer halfway, or send slowly.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import socket
@@ -27,6 +28,7 @@ class StandIn:
         self.status: dict[str, int] = {}  # path -> status code answered instead of the file
         self.drop_first: dict[str, int] = {}  # path -> how many responses to cut halfway
         self.ignore_range: set[str] = set()  # paths answered 200 + full body even when Range is asked
+        self.gzip_encode: set[str] = set()  # paths sent with Content-Encoding: gzip whatever was asked
         self.delay_s = 0.0  # pause between chunks
         self.log: list[tuple[str, str | None]] = []  # (path, Range header) of every GET
         self.lock = threading.Lock()
@@ -61,6 +63,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(forced or 404)
             return
         start, status = 0, 200
+        if path in standin.gzip_encode:
+            body = gzip.compress(data)
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if rng and path not in standin.ignore_range:
             spec = rng.strip().lower()
             if not spec.startswith("bytes=") or "," in spec:

@@ -172,6 +172,17 @@ def test_server_ignoring_range_restarts_cleanly(server, registry):
     assert len(server.requests_for("/w/big_notop.h5")) == 2
 
 
+def test_server_compressing_anyway_is_decoded(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    server.gzip_encode.add("/m/toy.keras")
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        sha256 = "{sha256(KERAS)}"
+    """)
+    assert resolve_model_path("toy").read_bytes() == KERAS
+
+
 def test_mirror_used_when_first_url_fails(server, registry):
     server.files["/mirror/toy.keras"] = KERAS
     registry(f"""

@@ -15,8 +15,8 @@ class CacheAction(str, enum.Enum):
 
 
 def cache_command(
-    action: CacheAction = typer.Argument(..., help="dir: print the cache folder; list: cached models; clear: remove."),
-    name: Optional[str] = typer.Argument(None, help="With clear: remove only this model (default: all)."),
+    action: CacheAction = typer.Argument(..., metavar="ACTION", help="dir: print the cache folder; list: cached models; clear: remove."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="With clear: remove only this model (default: all)."),
 ) -> None:
     """Show or clear the weights cache (VAREC_CACHE_DIR)."""
     from varec_cli import console

@@ -75,7 +75,7 @@ def download_progress() -> Iterator[Callable[[str], Callable[[int, Optional[int]
 
 
 def download_command(
-    names: Optional[List[str]] = typer.Argument(None, help="Registry names (see `varec models`)."),
+    names: Optional[List[str]] = typer.Argument(None, metavar="NAME", help="Registry names (see `varec models`)."),
     all_: bool = typer.Option(False, "--all", help="Fetch every model in the registry."),
     force: bool = typer.Option(False, "--force", help="Fetch again even when a verified copy is cached."),
 ) -> None:
@@ -83,16 +83,19 @@ def download_command(
     from varec_cli import console
     from varec_cli.weights.cache import describe_verification, get_record
     from varec_cli.weights.registry import load_registry
-    from varec_cli.weights.resolve import fetch_models
+    from varec_cli.weights.resolve import ensure_cached
 
     if not names and not all_:
-        raise typer.BadParameter("give one or more model names, or --all", param_hint="NAMES")
+        raise typer.BadParameter("give one or more model names, or --all", param_hint="NAME")
     if names and all_:
-        raise typer.BadParameter("give model names or --all, not both", param_hint="NAMES")
-    wanted = load_registry().names() if all_ else list(dict.fromkeys(names or []))
+        raise typer.BadParameter("give model names or --all, not both", param_hint="NAME")
+    registry = load_registry()
+    wanted = registry.names() if all_ else list(dict.fromkeys(names or []))
+    for name in wanted:
+        registry.get(name)  # an unknown name fails before anything is downloaded
     out = console.out()
     with download_progress() as progress_for:
-        fetched = fetch_models(wanted, force=force, progress_for=progress_for)
-    for name, path in fetched:
-        how = describe_verification(get_record(name))
-        out.print(f"{name}\t{path}\t({how})", markup=False, highlight=False, soft_wrap=True)
+        for name in wanted:
+            path = ensure_cached(name, registry=registry, force=force, progress=progress_for(name))
+            how = describe_verification(get_record(name))
+            out.print(f"{name}\t{path}\t({how})", markup=False, highlight=False, soft_wrap=True)

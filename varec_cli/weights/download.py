@@ -229,10 +229,16 @@ def _fetch_http(
                         checked_space = True
                     if total is None:
                         total = expected_bytes
+                    # We ask for identity encoding; a server that compresses anyway is decoded, and
+                    # then byte offsets no longer match the file, so such a transfer is never resumed.
+                    encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+                    if encoded:
+                        use_range = False
+                        total = expected_bytes
                     with open(tmp, mode) as fh:
                         if progress:
                             progress(have, total)
-                        for chunk in resp.raw.stream(CHUNK_BYTES, decode_content=False):
+                        for chunk in resp.raw.stream(CHUNK_BYTES, decode_content=encoded):
                             if not chunk:
                                 continue
                             fh.write(chunk)
@@ -240,7 +246,7 @@ def _fetch_http(
                             if progress:
                                 progress(have, total)
                     expected_end = parsed[1] + 1 if status == 206 else length_int
-                    if expected_end is not None and have < expected_end:
+                    if expected_end is not None and not encoded and have < expected_end:
                         raise _Failure("the connection dropped during the transfer", retry=True)
                     return
             except _Failure as failure:

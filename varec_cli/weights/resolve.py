@@ -295,23 +295,6 @@ def default_model_name(purpose: str = "predict") -> str:
     return load_registry().default(purpose)
 
 
-def fetch_models(
-    names: list[str],
-    *,
-    force: bool = False,
-    progress_for=None,
-) -> list[tuple[str, Path]]:
-    """Fetch several registry names (for `varec download`); `progress_for(name)` gives each one's callback."""
-    registry = load_registry()
-    for name in names:
-        registry.get(name)  # unknown names fail before anything is downloaded
-    done = []
-    for name in names:
-        callback = progress_for(name) if progress_for else None
-        done.append((name, ensure_cached(name, registry=registry, force=force, progress=callback)))
-    return done
-
-
 def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
     """One row per registry entry for `varec models` (no hashing, no network)."""
     registry = registry or load_registry()
