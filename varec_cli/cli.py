@@ -62,6 +62,7 @@ def _root(
     """Recognise human actions in videos (CNN per frame + LSTM/GRU over time)."""
 
 
+from varec_cli.commands import annotate as _annotate  # noqa: E402
 from varec_cli.commands import cache as _cache  # noqa: E402
 from varec_cli.commands import download as _download  # noqa: E402
 from varec_cli.commands import info as _info  # noqa: E402
@@ -73,6 +74,7 @@ app.command("info")(_info.info_command)
 app.command("download")(_download.download_command)
 app.command("models")(_models.models_command)
 app.command("cache")(_cache.cache_command)
+app.command("annotate")(_annotate.annotate_command)
 
 
 def main() -> None:
