@@ -356,6 +356,7 @@ def test_show_when_imshow_fails(tiny, tmp_path, monkeypatch):
         raise cv2.error("The function is not implemented (no GUI backend)")
 
     monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr("varec_cli.annotate.display_unavailable", lambda: None)
     monkeypatch.setattr(cv2, "imshow", broken)
     monkeypatch.setattr(cv2, "destroyWindow", broken)
     warnings = []
@@ -364,3 +365,15 @@ def test_show_when_imshow_fails(tiny, tmp_path, monkeypatch):
     assert result.frames == 12 and len(warnings) == 1 and "cannot open a window" in warnings[0]
     assert result.warnings == warnings
 
+
+
+def test_show_with_an_unreachable_display_warns_instead_of_aborting(tiny, tmp_path, monkeypatch):
+    """OpenCV's Qt backend aborts the process on a DISPLAY that answers nothing; the probe catches it."""
+    monkeypatch.setenv("DISPLAY", ":987")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    warnings = []
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    result = annotate_video(tiny, video, tmp_path / "out.avi", show=True, on_warning=warnings.append)
+    assert result.frames == 12
+    assert len(warnings) == 1 and "cannot open a window" in warnings[0], warnings
