@@ -22,7 +22,7 @@ from synthetic import (
 
 from varec_cli.annotate import annotate_video, plan_windows, window_and_stride_frames
 from varec_cli.errors import VarecError, VideoError
-from varec_cli.models.classifier import load_classifier
+from varec_cli.models.classifier import Classifier, ClipSpec, load_classifier
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS = ["moving_left", "moving_right", "standing_still"]
@@ -169,6 +169,39 @@ def test_window_zero_is_what_predict_gives(tiny, tmp_path):
     segment = result.segments[0]
     assert (segment.start, segment.end, segment.label) == (0.0, 2.5, expected.predictions[0][0])
     assert segment.score == pytest.approx(expected.predictions[0][1], abs=1e-6)
+
+
+
+class RateModel(Classifier):
+    """A stand-in for a model that takes frames at a rate (like MoViNet at 5 fps): records clip shapes."""
+
+    name, labels = "rate", ["a", "b"]
+    spec = ClipSpec(16, 8, 8, fps=5.0)
+
+    def __init__(self):
+        self.shapes = []
+
+    def predict_clips(self, clips):
+        self.shapes.append(clips.shape)
+        return np.tile(np.float32([0.25, 0.75]), (len(clips), 1))
+
+    def start_stream(self):
+        raise NotImplementedError
+
+    def describe(self):
+        return {}
+
+
+def test_models_that_take_frames_at_a_rate_get_that_rate_per_window(tmp_path):
+    model = RateModel()
+    video = write_video(tmp_path / "long.avi", moving_square_frames("left", 100, 32), fps=10.0)
+    result = annotate_video(model, video, tmp_path / "out.avi", window=2.0)
+    assert [(w.start, w.end) for w in result.windows] == plan_windows(100, 20, 10)
+    assert {shape[1:] for shape in model.shapes} == {(10, 8, 8, 3)}  # 2 s at 5 fps
+    model.shapes.clear()
+    short = write_video(tmp_path / "short.avi", moving_square_frames("left", 15, 32), fps=10.0)
+    annotate_video(model, short, tmp_path / "out.avi", window=2.0)
+    assert model.shapes == [(1, 8, 8, 8, 3)]  # 1.5 s: one window, at least 8 frames
 
 
 # --- the output video ------------------------------------------------------------------------------

@@ -171,11 +171,19 @@ def _nearest(store: dict[int, np.ndarray], index: int) -> np.ndarray:
     return store[int(keys[np.abs(keys - index).argmin()])]
 
 
+def clip_frames(classifier: Classifier, window_frames: int, fps: float) -> int:
+    """Frames sampled from a window, as `varec predict` samples a video of that length: the model's
+    fixed count, or for models that take frames at a rate (ClipSpec.fps) that rate over the window."""
+    spec = classifier.spec
+    return spec.frames_for(window_frames / fps) if spec.fps else spec.frames
+
+
 def _analyse_windows(
     video: Path,
     classifier: Classifier,
     window: int,
     stride: int,
+    fps: float,
     header_frames: int,
     on_progress: ProgressCallback | None,
 ) -> tuple[list[WindowResult], int]:
@@ -185,6 +193,7 @@ def _analyse_windows(
     from varec_cli.video.reader import sample_frame_indices, to_model_frame
 
     spec = classifier.spec
+    frames = clip_frames(classifier, window, fps)
     results: list[WindowResult] = []
     batch: list[tuple[int, int, np.ndarray]] = []
 
@@ -195,6 +204,8 @@ def _analyse_windows(
             batch.clear()
 
     def finish(start: int, end: int, indices: np.ndarray):
+        if batch and len(batch[0][2]) != len(indices):  # a short video's window: another clip length
+            flush()
         batch.append((start, end, np.stack([_nearest(store, int(i)) for i in indices])))
         if len(batch) >= BATCH_WINDOWS:
             flush()
@@ -212,7 +223,7 @@ def _analyse_windows(
     try:
         while cap.grab():
             if index % stride == 0:
-                indices = sample_frame_indices(index + window, spec.frames, start=index, end=index + window)[0]
+                indices = sample_frame_indices(index + window, frames, start=index, end=index + window)[0]
                 pending[(index, index + window)] = indices
                 needed.update(int(i) for i in indices)
             if index in needed or index >= every_frame_from:
@@ -240,7 +251,8 @@ def _analyse_windows(
     last_end = max([last_end] + [b for _, b, _ in batch])
     if last_end < total:  # the window ending on the last frame (the whole video when it is short)
         start = max(0, total - window)
-        finish(start, total, sample_frame_indices(total, spec.frames, start=start, end=total)[0])
+        count = clip_frames(classifier, total - start, fps)
+        finish(start, total, sample_frame_indices(total, count, start=start, end=total)[0])
     flush()
     results.sort(key=lambda r: (r.start, r.end))
     return results, total
@@ -469,7 +481,9 @@ def annotate_video(
     if window_frames is None:
         windows, total = _analyse_whole(video, classifier, on_progress)
     else:
-        windows, total = _analyse_windows(video, classifier, window_frames, stride_frames, info.frame_count, on_progress)
+        windows, total = _analyse_windows(
+            video, classifier, window_frames, stride_frames, fps, info.frame_count, on_progress
+        )
     pieces = frame_pieces(windows, total)
     segments = segments_from_pieces(pieces, classifier.labels, fps)
 

@@ -14,7 +14,10 @@ def annotate_command(
     output: Path = typer.Option(
         ..., "--output", "-o", metavar="OUT", help="The annotated video to write: .mp4 / .m4v (H.264 or MPEG-4) or .avi (MJPG)."
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="A .keras model file (or a registry name)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m",
+        help="A model file or folder, or a registry name (see `varec models`); default: the registry's default.",
+    ),
     window: Optional[float] = typer.Option(
         None, "--window", min=0.0,
         help="Seconds of video per classification (default: the model's clip span); 0 classifies the whole video once.",
@@ -35,7 +38,7 @@ def annotate_command(
     """Write OUT: VIDEO with the action predicted for each stretch of it drawn on every frame."""
     from varec_cli import console
     from varec_cli.annotate import annotate_video, check_paths
-    from varec_cli.models.classifier import open_classifier
+    from varec_cli.commands._models import open_model
 
     if stride is not None and stride <= 0:
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--stride")
@@ -47,7 +50,7 @@ def annotate_command(
     timeline_file = Path(timeline) if timeline and not timeline_to_stdout else None
 
     check_paths(video, output, timeline_file)  # one-line errors before the model loads or a frame is read
-    classifier = open_classifier(model, purpose="annotate")
+    classifier = open_model(model, "annotate")
 
     err = console.err()
     with _ProgressView(err) as progress:
