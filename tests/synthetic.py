@@ -92,6 +92,28 @@ def real_mp4_clips() -> list[Path]:
     return sorted(data.glob("*.mp4"))
 
 
+def still_square_frames(count: int = 12, size: int = 64, seed: int = 0, noise: int = 20) -> list[np.ndarray]:
+    """The square of moving_square_frames standing at one place: the 'standing_still' class."""
+    rng = np.random.default_rng(seed)
+    side = size // 4
+    row, col = (int(v) for v in rng.integers(0, size - side, 2))
+    background = rng.integers(0, noise + 1, (size, size, 3), dtype=np.uint8)
+    color = rng.integers(150, 256, 3).tolist()
+    frame = background.copy()
+    frame[row : row + side, col : col + side] = color
+    return [frame.copy() for _ in range(count)]
+
+
+def action_change_frames(
+    first: str = "left", second: str = "right", crossings: int = 2, count: int = 12, size: int = 64, seed: int = 0
+) -> list[np.ndarray]:
+    """`crossings` squares crossing the frame towards `first`, then as many towards `second`."""
+    frames: list[np.ndarray] = []
+    for i, direction in enumerate([first] * crossings + [second] * crossings):
+        frames.extend(moving_square_frames(direction, count, size, seed=seed * 100 + i))
+    return frames
+
+
 def write_ucf101_motion_dataset(
     root,
     classes: dict[str, str] | None = None,

@@ -147,26 +147,45 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
     assert record["videos"] == 6 and record["top1"] >= 0.5
 
 
-def test_pretrained_backbone_from_a_weights_file_is_frozen_and_cached(cli, trained, tmp_path):
-    """A pretrained-type backbone (MobileNetV2, tiny input) with --backbone-weights FILE: the encoder is
-    frozen, features are cached, and the RNN head alone is trained; TensorBoard logs are written."""
+def test_pretrained_backbone_gets_imagenet_weights_from_the_weights_cache(cli, trained, tmp_path, monkeypatch):
+    """The default --backbone-weights imagenet goes through the verified weights cache (here a local
+    registry entry standing in for the Keras Applications file). The backbone is frozen, features are
+    cached, the RNN head alone is trained; TensorBoard scalars are written."""
+    import hashlib
+
     from varec_cli.models.backbones import build_backbone
 
     weights = tmp_path / "mnv2.weights.h5"
     build_backbone("mobilenet_v2", 32).save_weights(weights)
+    registry = tmp_path / "registry.toml"
+    registry.write_text(
+        "[models.backbone-mobilenet_v2]\n"
+        f'url = "{weights.as_uri()}"\n'
+        f'sha256 = "{hashlib.sha256(weights.read_bytes()).hexdigest()}"\n'
+        f"bytes = {weights.stat().st_size}\n"
+    )
+    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
     output = tmp_path / "mnv2.keras"
     result = cli("train", "--dataset", trained["root"], "--output", output, "--backbone", "mobilenet_v2",
-                 "--backbone-weights", weights, "--size", "32", "--frames", "4", "--rnn", "lstm", "--units", "8",
-                 "--epochs", "2", "--tensorboard", tmp_path / "tb")
+                 "--size", "32", "--frames", "4", "--rnn", "lstm", "--units", "8", "--epochs", "2",
+                 "--tensorboard", tmp_path / "tb")
     assert result.exit_code == 0, result.output
     assert "0 clips from cache, 48 decoded" in result.stderr
     meta = read_metadata(output)
     assert meta.backbone == "mobilenet_v2" and meta.preprocessing == "symmetric" and meta.feature_dim == 1280
     p = meta.provenance
-    assert p["backbone_weights"] == "file mnv2.weights.h5" and p["feature_cache"] is True
+    assert p["backbone_weights"].startswith("imagenet (") and p["feature_cache"] is True
     assert p["precision"] == "float32" and p["epochs"] == 2
     assert _scalar_tags(tmp_path / "tb" / "train") >= {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"}
     assert _scalar_tags(tmp_path / "tb" / "validation") >= {"epoch_loss", "epoch_accuracy"}
+
+    # The same weights from a file give the same encoder, hence the same cached features.
+    again = cli("train", "--dataset", trained["root"], "--output", tmp_path / "file.keras", "--backbone",
+                "mobilenet_v2", "--backbone-weights", weights, "--size", "32", "--frames", "4", "--rnn", "gru",
+                "--units", "8", "--epochs", "1")
+    assert again.exit_code == 0, again.output
+    assert "48 clips from cache, 0 decoded" in again.stderr
+    assert read_metadata(tmp_path / "file.keras").provenance["backbone_weights"] == "file mnv2.weights.h5"
 
 
 def _scalar_tags(directory: Path) -> set[str]:

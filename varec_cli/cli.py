@@ -62,8 +62,12 @@ def _root(
     """Recognise human actions in videos (CNN per frame + LSTM/GRU over time)."""
 
 
-from varec_cli.commands import info as _info  # noqa: E402
+from varec_cli.commands import annotate as _annotate  # noqa: E402
+from varec_cli.commands import cache as _cache  # noqa: E402
+from varec_cli.commands import download as _download  # noqa: E402
 from varec_cli.commands import evaluate as _evaluate  # noqa: E402
+from varec_cli.commands import info as _info  # noqa: E402
+from varec_cli.commands import models as _models  # noqa: E402
 from varec_cli.commands import predict as _predict  # noqa: E402
 from varec_cli.commands import train as _train  # noqa: E402
 
@@ -71,6 +75,10 @@ app.command("predict")(_predict.predict_command)
 app.command("info")(_info.info_command)
 app.command("train")(_train.train_command)
 app.command("evaluate")(_evaluate.evaluate_command)
+app.command("download")(_download.download_command)
+app.command("models")(_models.models_command)
+app.command("cache")(_cache.cache_command)
+app.command("annotate")(_annotate.annotate_command)
 
 
 def main() -> None:

@@ -3,12 +3,15 @@
 
 Each video is decoded once per clip spec (frames, size) however many models share it, by the
 training loader's worker threads, with the sampler `varec predict` uses (`--clips K` averages K
-interleaved temporal views, exactly as `varec predict --clips K` does). A video that fails to decode
-is skipped, reported, and counted per model.
+interleaved temporal views, exactly as `varec predict --clips K` does). Models that take frames at a
+rate (a SavedModel with `fps`, whose frame count depends on each video's length) go through
+`predict.classify_video` itself, one video at a time. A video that fails to decode is skipped,
+reported, and counted per model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +68,13 @@ def evaluate_models(
     workers: int | None = None,
     batch_videos: int = 8,
     reporter: Reporter | None = None,
+    open_model: Callable[[str], object] | None = None,
 ) -> EvaluationRun:
-    """Metrics of each model on `subset` ("test": the official test split; "val"; "train")."""
+    """Metrics of each model on `subset` ("test": the official test split; "val"; "train").
+
+    `models` are paths or registry names; `open_model(name)` turns one into a Classifier (default:
+    `models.classifier.open_classifier`, which fetches registry names without showing progress).
+    """
     from varec_cli.datasets import load_dataset
     from varec_cli.evaluation import compute_metrics
     from varec_cli.models.classifier import open_classifier
@@ -85,7 +93,8 @@ def evaluate_models(
         hint = " (a plain folder of class folders has no test split: try --subset val)" if subset == "test" else ""
         raise DatasetError(f"dataset {dataset.name} ({dataset.root}) has no {subset} videos{hint}")
 
-    classifiers = [open_classifier(model, purpose="evaluate") for model in models]
+    opener = open_model or (lambda model: open_classifier(model, purpose="evaluate"))
+    classifiers = [opener(str(model)) for model in models]
     targets = [_targets_for(c, dataset, samples) for c in classifiers]
     action_types = dataset.action_types() if hasattr(dataset, "action_types") else None
     reporter.info(
@@ -99,11 +108,36 @@ def evaluate_models(
     skipped_files: list[list[tuple[Path, str]]] = [[] for _ in classifiers]
 
     groups: dict[tuple, list[int]] = {}
+    by_rate: list[int] = []
     for index, classifier in enumerate(classifiers):
-        groups.setdefault((classifier.spec.frames, classifier.spec.size), []).append(index)
+        if getattr(classifier.spec, "fps", None):
+            by_rate.append(index)
+        else:
+            groups.setdefault((classifier.spec.frames, classifier.spec.size), []).append(index)
 
     paths = [Path(s.path) for s in samples]
     warned: set[Path] = set()
+
+    def skip(member: int, path: Path, error: str) -> None:
+        if path not in warned:
+            reporter.warning(loader.skip_message(path, error))
+            warned.add(path)
+        skipped_files[member].append((path, error))
+
+    for member in by_rate:
+        from varec_cli.predict import classify_video
+
+        reporter.stage(f"classifying {subset} videos ({classifiers[member].name})", len(samples))
+        for video, path in enumerate(paths):
+            try:
+                result = classify_video(classifiers[member], path, clips=clips)
+            except VarecError as exc:
+                skip(member, path, str(exc))
+            else:
+                probabilities[member][video] = result.probabilities
+                decoded_ok[member][video] = True
+            reporter.advance(1)
+        reporter.stage_end()
     for (frames, size), members in groups.items():
         reporter.stage(f"classifying {subset} videos ({frames} frames, {size[0]}x{size[1]})", len(samples))
         pending: list[tuple[int, np.ndarray]] = []
@@ -122,11 +156,8 @@ def evaluate_models(
 
         for result in loader.decode_videos(paths, frames, size, views=clips, workers=workers):
             if result.error is not None:
-                if result.path not in warned:
-                    reporter.warning(loader.skip_message(result.path, result.error))
-                    warned.add(result.path)
                 for member in members:
-                    skipped_files[member].append((result.path, result.error))
+                    skip(member, result.path, result.error)
                 reporter.advance(1)
                 continue
             pending.append((result.index, result.frames))

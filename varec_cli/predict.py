@@ -53,12 +53,13 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> list[Path]:
 
 def classify_video(classifier: Classifier, video: str | os.PathLike, *, top_k: int = 5, clips: int = 1):
     """Average the probabilities of `clips` temporal views of the whole video (no augmentation)."""
-    from varec_cli.video.reader import read_clips
+    from varec_cli.video.reader import probe_video, read_clips
 
     if clips < 1:
         raise VarecError("--clips must be at least 1")
     spec = classifier.spec
-    sampled = read_clips(video, spec.frames, spec.size, views=clips)
+    num_frames = spec.frames_for(probe_video(video).duration) if spec.fps else spec.frames
+    sampled = read_clips(video, num_frames, spec.size, views=clips)
     probabilities = classifier.predict_clips(sampled.frames).mean(axis=0)
     return VideoPrediction(
         video=Path(video),

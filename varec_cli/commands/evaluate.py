@@ -13,7 +13,7 @@ Subset = Literal["test", "val", "train"]
 
 def evaluate_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
-    models: List[str] = typer.Option(..., "--model", "-m", help="A .keras model file; repeat to compare models."),
+    models: List[str] = typer.Option(..., "--model", "-m", help="A .keras model file or a registry name; repeat to compare models."),
     split: int = typer.Option(1, "--split", help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
     clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),
     subset: Subset = typer.Option("test", "--subset", help="Which part of the dataset to score."),
@@ -28,13 +28,14 @@ def evaluate_command(
 ) -> None:
     """Score each MODEL on the dataset: top-1, top-5, mean class accuracy, per class and per action type."""
     from varec_cli import console
+    from varec_cli.commands._models import open_model
     from varec_cli.commands._reporting import RichReporter
     from varec_cli.evaluate_run import evaluate_models
 
     with RichReporter() as reporter:
         run = evaluate_models(
             dataset, list(models), split=split, subset=subset, clips=clips, val_fraction=val_fraction, seed=seed,
-            workers=workers, reporter=reporter,
+            workers=workers, reporter=reporter, open_model=lambda name: open_model(name, "evaluate"),
         )
         written = []
         if report is not None:

@@ -8,15 +8,15 @@ import typer
 
 
 def info_command(
-    model: str = typer.Argument(..., help="A .keras model file (or a registry name)."),
+    model: str = typer.Argument(..., help="A model file or folder, or a registry name."),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
     all_labels: bool = typer.Option(False, "--labels", help="List every label, not only the first few."),
 ) -> None:
     """Describe MODEL: labels, clip spec, backbone, RNN, parameters and training provenance."""
     from varec_cli import console
-    from varec_cli.models.classifier import open_classifier
+    from varec_cli.commands._models import open_model
 
-    description = open_classifier(model, purpose="info").describe()
+    description = open_model(model, "info").describe()
     if as_json:
         typer.echo(json.dumps(description, indent=2, default=str))
         return

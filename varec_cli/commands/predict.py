@@ -13,18 +13,18 @@ from varec_cli.errors import ExitCode
 
 def predict_command(
     videos: List[Path] = typer.Argument(..., help="Video files, or directories searched recursively for videos."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="A .keras model file (or a registry name)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A model file or folder, or a registry name (see `varec models`); default: the registry's default (MoViNet-A0, Kinetics-600)."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many labels to show per video."),
     clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per video per line on stdout."),
 ) -> None:
     """Classify each VIDEO and show its top-k actions."""
     from varec_cli import console
-    from varec_cli.models.classifier import open_classifier
+    from varec_cli.commands._models import open_model
     from varec_cli.predict import classify_videos, collect_videos
 
     videos_found = collect_videos(videos)
-    classifier = open_classifier(model, purpose="predict")
+    classifier = open_model(model, "predict")
     failures = 0
     out = console.out()
     for video, result in classify_videos(classifier, videos_found, top_k=top_k, clips=clips):

@@ -25,6 +25,13 @@ class ClipSpec:
     def size(self) -> tuple[int, int]:
         return (self.height, self.width)
 
+    def frames_for(self, seconds: float) -> int:
+        """Frames to sample from `seconds` of video: fixed for CNN+RNN models; for models that take
+        frames at a rate (fps set, e.g. MoViNet at 5 fps), that rate, capped at `frames`."""
+        if not self.fps or seconds <= 0:
+            return self.frames
+        return int(min(self.frames, max(8, round(seconds * self.fps))))
+
 
 class StreamSession(abc.ABC):
     """Frame-by-frame classification: push model-sized RGB frames, get probabilities back."""
@@ -125,17 +132,28 @@ class KerasClassifier(Classifier):
 
 
 def load_classifier(path: str | os.PathLike) -> Classifier:
-    """A Classifier for a model file on disk (names are resolved to files by the weights cache)."""
+    """A Classifier for a model on disk: a varec `.keras` file or an unpacked SavedModel folder."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
     if path.is_dir():
-        raise ModelError(f"{path}: is a directory, not a varec .keras model file")
+        from varec_cli.models.savedmodel import is_savedmodel_dir
+
+        if is_savedmodel_dir(path):
+            from varec_cli.models.savedmodel import SavedModelClassifier
+
+            return SavedModelClassifier(path)
+        raise ModelError(f"{path}: is a directory, neither a varec .keras model nor a SavedModel")
     return KerasClassifier(path)
 
 
-def open_classifier(name_or_path: str | os.PathLike | None, *, purpose: str = "predict") -> Classifier:
-    """The Classifier for a `--model` argument: a model file path."""
+def open_classifier(
+    name_or_path: str | os.PathLike | None, *, purpose: str = "predict", progress=None
+) -> Classifier:
+    """The Classifier for a `--model` argument: a path, a registry name (fetched into the verified
+    cache on first use), or None for the default model of `purpose` ("stream" or anything else)."""
+    from varec_cli.weights.resolve import default_model_name, resolve_model_path
+
     if name_or_path is None:
-        raise ModelError("no model given: pass --model PATH to a .keras model file")
-    return load_classifier(name_or_path)
+        name_or_path = default_model_name("stream" if purpose == "stream" else "predict")
+    return load_classifier(resolve_model_path(str(name_or_path), progress=progress))

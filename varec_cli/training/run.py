@@ -111,6 +111,7 @@ def _backbone_weights(backbone: str, choice: str | None, reporter: Reporter) -> 
 
         def progress(done: int, total: int | None) -> None:
             if not done_stage:
+                reporter.info(f"downloading the ImageNet weights of {backbone} into the weights cache")
                 reporter.stage(f"downloading {backbone} ImageNet weights", total)
                 done_stage.append(0)
             reporter.advance(done - done_stage[0])

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX, without importing cv2 at module level
-BOX_OPACITY = 0.6
+BOX_OPACITY = 0.6  # how much the box darkens the picture under the text
+MIN_FONT_SCALE = 0.4  # Hershey simplex at 0.4 is ~11 px tall: the smallest size still legible
+SHRINK_FLOOR = 0.25  # an explicit or default scale may shrink down to this to fit a tiny frame
+ELLIPSIS = ".."  # Hershey fonts are ASCII-only
 
 
 @dataclass(frozen=True)
@@ -17,10 +20,65 @@ class Box:
     x1: int
     y1: int
 
+    @property
+    def empty(self) -> bool:
+        return self.x1 <= self.x0 or self.y1 <= self.y0
+
+    def union(self, other: Box) -> Box:
+        if self.empty:
+            return other
+        if other.empty:
+            return self
+        return Box(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
+
 
 def default_font_scale(height: int, width: int) -> float:
-    """About 1/30 of the shorter side per text line: ~0.5 at 144p, 1.0 at 720p, 2.1 at 4K."""
-    return max(0.35, min(height, width) / 720.0)
+    """1/720 of the shorter side, at least MIN_FONT_SCALE: 0.4 at 144p, 1.0 at 720p, 1.5 at 1080p, 3.0 at 4K
+    (text about 1/27 of the shorter side tall)."""
+    return max(MIN_FONT_SCALE, min(height, width) / 720.0)
+
+
+def _thickness(scale: float) -> int:
+    return max(1, int(round(2 * scale)))
+
+
+def _layout(texts: list[str], scale: float, bars: bool):
+    import cv2
+
+    thickness = _thickness(scale)
+    margin = max(2, int(round(6 * scale)))
+    sizes = [cv2.getTextSize(t, FONT, scale, thickness) for t in texts]
+    text_w = max(w for (w, _), _ in sizes)
+    line_h = max(h + base for (_, h), base in sizes) + margin
+    bar_w = int(round(text_w * 0.35)) if bars else 0
+    box_w = text_w + 2 * margin + (bar_w + 2 * margin if bars else 0)  # bars sit 2 margins right of the text
+    box_h = line_h * len(texts) + margin
+    return thickness, margin, sizes, text_w, line_h, bar_w, box_w, box_h
+
+
+def _fit(texts, scale, bars, width, height):
+    """Shrink, then shorten or drop lines, until the box fits the frame."""
+    import cv2
+
+    layout = _layout(texts, scale, bars)
+    while scale > SHRINK_FLOOR and (layout[6] > width or layout[7] > height):
+        scale = max(SHRINK_FLOOR, scale * 0.85)
+        layout = _layout(texts, scale, bars)
+    # Still too tall at the smallest scale: drop trailing lines (the best-scoring come first).
+    while len(texts) > 1 and layout[7] > height:
+        texts = texts[:-1]
+        layout = _layout(texts, scale, bars)
+    # Still too wide: shorten the widest line with an ellipsis, one character at a time.
+    while layout[6] > width:
+        thickness = layout[0]
+        widths = [cv2.getTextSize(t, FONT, scale, thickness)[0][0] for t in texts]
+        i = int(np.argmax(widths))
+        stem = texts[i][: -len(ELLIPSIS)] if texts[i].endswith(ELLIPSIS) else texts[i]
+        if len(stem) <= 1:
+            break  # a frame a few pixels wide: nothing readable fits; the box is clipped to the frame
+        texts = texts[:i] + [stem[:-1] + ELLIPSIS] + texts[i + 1 :]
+        layout = _layout(texts, scale, bars)
+    return texts, scale, layout
 
 
 def draw_predictions(
@@ -32,53 +90,42 @@ def draw_predictions(
     footer: str | None = None,
 ) -> Box:
     """Draw `label  0.91` lines (optionally with probability bars) in a dark semi-transparent box at
-    the top-left of a BGR frame, in place. Returns the box drawn."""
+    the top-left of a BGR frame, in place. Returns the box drawn (an empty Box when nothing is drawn).
+
+    The scale follows the frame size unless `font_scale` is given; either way the text shrinks, then
+    long labels are shortened with "..", so that the box always fits inside the frame.
+    """
     import cv2
 
     height, width = frame.shape[:2]
-    scale = font_scale if font_scale else default_font_scale(height, width)
     texts = [label if score is None else f"{label}  {score:.2f}" for label, score in lines]
+    scores: list[float | None] = [score for _, score in lines]
     if footer:
         texts.append(footer)
-    if not texts:
+        scores.append(None)
+    if not texts or height < 1 or width < 1:
         return Box(0, 0, 0, 0)
-    margin = max(2, int(round(6 * scale)))
+    scale = font_scale if font_scale and font_scale > 0 else default_font_scale(height, width)
+    texts, scale, layout = _fit(texts, scale, bars, width, height)
+    thickness, margin, sizes, text_w, line_h, bar_w, box_w, box_h = layout
+    box = Box(0, 0, min(width, box_w), min(height, box_h))
 
-    def measure(s: float):
-        thick = max(1, int(round(2 * s)))
-        sizes = [cv2.getTextSize(t, FONT, s, thick) for t in texts]
-        text_w = max(w for (w, _), _ in sizes)
-        line_h = max(h + base for (_, h), base in sizes) + margin
-        bar_w = int(text_w * 0.35) if bars else 0
-        return thick, sizes, text_w, line_h, bar_w
-
-    thickness, sizes, text_w, line_h, bar_w = measure(scale)
-    # Shrink until the box fits inside the frame; text is never cut by the edge.
-    while scale > 0.2 and (
-        text_w + bar_w + 3 * margin > width or line_h * len(texts) + 2 * margin > height
-    ):
-        scale *= 0.85
-        thickness, sizes, text_w, line_h, bar_w = measure(scale)
-
-    box_w = min(width, text_w + (bar_w + margin if bars else 0) + 2 * margin)
-    box_h = min(height, line_h * len(texts) + margin)
-    box = Box(0, 0, box_w, box_h)
     region = frame[box.y0 : box.y1, box.x0 : box.x1]
     region[:] = (region.astype(np.float32) * (1.0 - BOX_OPACITY)).astype(np.uint8)
 
+    footer_row = len(lines) if footer else -1
     for i, text in enumerate(texts):
         (_, text_h), _ = sizes[i]
         y = margin + i * line_h + text_h
-        is_footer = footer is not None and i == len(texts) - 1
-        color = (200, 200, 200) if is_footer else (255, 255, 255)
+        color = (200, 200, 200) if i == footer_row else (255, 255, 255)
         cv2.putText(frame, text, (margin, y), FONT, scale, color, thickness, cv2.LINE_AA)
-        score = None if is_footer or i >= len(lines) else lines[i][1]
-        if bars and score is not None:
-            x0 = margin + text_w + margin
+        score = scores[i]
+        if bars and score is not None and i != footer_row:
+            x0 = margin + text_w + 2 * margin
             bar_h = max(2, text_h // 2)
             y0 = y - text_h // 2 - bar_h // 2
             cv2.rectangle(frame, (x0, y0), (x0 + bar_w, y0 + bar_h), (90, 90, 90), -1)
-            filled = int(round(bar_w * max(0.0, min(1.0, score))))
+            filled = int(round(bar_w * max(0.0, min(1.0, float(score)))))
             if filled:
                 cv2.rectangle(frame, (x0, y0), (x0 + filled, y0 + bar_h), (80, 200, 80), -1)
     return box

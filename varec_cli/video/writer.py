@@ -11,9 +11,10 @@ import numpy as np
 
 from varec_cli.errors import VideoError
 
-# Tried in order. H.264 ('avc1') is what every player opens, but pip's OpenCV often cannot encode
-# it; MPEG-4 Part 2 ('mp4v') always can. AVI: Motion-JPEG, then Xvid.
+# Tried in order. H.264 ('avc1') is what every player opens, but pip's OpenCV wheels usually have
+# no H.264 encoder; MPEG-4 Part 2 ('mp4v') always works. AVI: Motion-JPEG, then Xvid.
 CODECS_BY_EXTENSION = {".mp4": ("avc1", "mp4v"), ".m4v": ("avc1", "mp4v"), ".avi": ("MJPG", "XVID")}
+DEFAULT_FPS = 25.0  # written when the input does not say
 
 
 def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
@@ -25,25 +26,44 @@ def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
         raise VideoError(f"{path}: unsupported output extension {suffix or '(none)'!r}; use one of {allowed}") from None
 
 
-def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
-    """Refuse, before any work, an output that would overwrite an input, or cannot be written."""
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_writable_file(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output file that is an input, a directory, or cannot be written."""
     output = Path(output)
-    codecs_for(output)
     for source in inputs:
-        source = Path(source)
-        same = output.resolve() == source.resolve()
-        if not same and output.exists() and source.exists():
-            same = os.path.samefile(output, source)
-        if same:
-            raise VideoError(f"{output}: the output would overwrite the input video; choose another file name")
-    directory = output.parent if str(output.parent) else Path(".")
+        if _same_file(output, Path(source)):
+            raise VideoError(f"{output}: the output would overwrite the input {source}; choose another file name")
+    if output.is_dir():
+        raise VideoError(f"{output}: is a directory")
+    directory = output.parent
     if not directory.is_dir():
         raise VideoError(f"{output}: directory {directory} does not exist")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise VideoError(f"{output}: directory {directory} is not writable")
-    if output.is_dir():
-        raise VideoError(f"{output}: is a directory")
+    if output.exists() and not os.access(output, os.W_OK):
+        raise VideoError(f"{output}: file exists and is not writable")
     return output
+
+
+def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output video with an unknown extension, that would overwrite an
+    input, or cannot be written."""
+    output = Path(output)
+    codecs_for(output)
+    return check_writable_file(output, *inputs)
+
+
+def encoded_size(height: int, width: int) -> tuple[int, int]:
+    """The (height, width) OpenCV's FFmpeg writer really stores: it rounds odd sizes down to even."""
+    return height - height % 2, width - width % 2
 
 
 @contextlib.contextmanager
@@ -62,52 +82,80 @@ def _quiet_stderr(enabled: bool):
         os.close(saved)
 
 
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 class AtomicVideoWriter:
     """A cv2.VideoWriter on a temp file beside `path`, renamed onto `path` only on success.
 
-    A failure or Ctrl-C inside the `with` block leaves no half-written output behind.
+    A failure or Ctrl-C inside the `with` block leaves neither `path` nor the temp file behind (an
+    existing `path` is left as it was). `size` is (height, width). After the block, `codec` is the
+    FourCC used and `frames_written` the count.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
         self.path = Path(path)
-        self.fps = fps if fps and fps > 0 else 25.0
-        self.width, self.height = size[1], size[0]  # size is (height, width)
+        self.fps = fps if fps and fps > 0 else DEFAULT_FPS
+        self.height, self.width = int(size[0]), int(size[1])
         self.codec: str | None = None
         self.frames_written = 0
         self._writer = None
         self._tmp: Path | None = None
 
+    @property
+    def temp_path(self) -> Path | None:
+        return self._tmp
+
     def __enter__(self) -> AtomicVideoWriter:
         import cv2
 
         candidates = codecs_for(self.path)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        except OSError as exc:
+            raise VideoError(f"{self.path}: cannot create a file beside it ({exc.strerror})") from None
         os.close(fd)
         self._tmp = Path(name)
-        for i, codec in enumerate(candidates):
-            with _quiet_stderr(i < len(candidates) - 1):
-                writer = cv2.VideoWriter(
-                    str(self._tmp), cv2.VideoWriter_fourcc(*codec), self.fps, (self.width, self.height)
-                )
-            if writer.isOpened():
-                self._writer, self.codec = writer, codec
-                return self
-            writer.release()
-        self._tmp.unlink(missing_ok=True)
-        raise VideoError(f"{self.path}: OpenCV cannot encode video here (tried {', '.join(candidates)})")
+        try:
+            for i, codec in enumerate(candidates):
+                with _quiet_stderr(i < len(candidates) - 1):
+                    writer = cv2.VideoWriter(
+                        str(self._tmp), cv2.VideoWriter_fourcc(*codec), self.fps, (self.width, self.height)
+                    )
+                if writer.isOpened():
+                    self._writer, self.codec = writer, codec
+                    return self
+                writer.release()
+            raise VideoError(f"{self.path}: OpenCV cannot encode video here (tried {', '.join(candidates)})")
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
 
     def write(self, frame_bgr: np.ndarray) -> None:
-        if frame_bgr.shape[0] != self.height or frame_bgr.shape[1] != self.width:
-            raise ValueError("frame size differs from the writer's")
-        self._writer.write(np.ascontiguousarray(frame_bgr))
+        if self._writer is None:
+            raise RuntimeError("AtomicVideoWriter.write outside its `with` block")
+        if frame_bgr.shape[:2] != (self.height, self.width) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ValueError(f"frame shape {frame_bgr.shape} differs from the writer's ({self.height}, {self.width}, 3)")
+        self._writer.write(np.ascontiguousarray(frame_bgr, dtype=np.uint8))
         self.frames_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._writer is not None:
-            self._writer.release()
-        if exc_type is None and self.frames_written > 0:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
-            if exc_type is None:
+        try:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
+            if exc_type is not None:
+                return
+            if self.frames_written == 0:
                 raise VideoError(f"{self.path}: no frame to write")
+            if self._tmp.stat().st_size == 0:
+                raise VideoError(f"{self.path}: the encoder wrote nothing (disk full?)")
+            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else _new_file_mode()
+            os.chmod(self._tmp, mode)  # mkstemp made it private (0600)
+            os.replace(self._tmp, self.path)
+        finally:
+            if self._tmp is not None and self._tmp.exists():
+                self._tmp.unlink(missing_ok=True)

@@ -1,0 +1,412 @@
+"""`varec annotate`: windows, the drawn label, the output video's properties, the timeline, safety."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic import (
+    action_change_frames,
+    decode_index,
+    moving_square_frames,
+    set_avi_frame_count,
+    still_square_frames,
+    write_index_video,
+    write_motion_video,
+    write_video,
+)
+
+from varec_cli.annotate import annotate_video, plan_windows, window_and_stride_frames
+from varec_cli.errors import VarecError, VideoError
+from varec_cli.models.classifier import Classifier, ClipSpec, load_classifier
+
+REPO = Path(__file__).resolve().parent.parent
+LABELS = ["moving_left", "moving_right", "standing_still"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model):
+    return load_classifier(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    """A scratch CNN + GRU that really tells left from right (and still), trained in ~10-20 s on a CPU."""
+    import keras
+
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+    from varec_cli.video.reader import read_clips
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("training")
+    clips, targets = [], []
+
+    def add(name, frames, target):
+        path = write_video(folder / f"{name}.avi", frames, fps=12.0)
+        clips.append(read_clips(path, 6, (32, 32)).frames[0])
+        targets.append(target)
+
+    for k in range(32):
+        for target, direction in enumerate(["left", "right"]):
+            a = moving_square_frames(direction, 12, 64, seed=1000 + 7 * k + target)
+            b = moving_square_frames(direction, 12, 64, seed=2000 + 7 * k + target)
+            add(f"{direction}{k}", a, target)
+            add(f"{direction}{k}-straddle", a[6:] + b[:6], target)  # what a window across two passes sees
+        for j in range(2):
+            add(f"still{k}-{j}", still_square_frames(12, 64, seed=3000 + 2 * k + j), 2)
+    model = build_model(3, backbone="scratch", rnn="gru", frames=6, size=32, units=16)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(np.stack(clips).astype("float32"), np.array(targets), epochs=25, batch_size=16, verbose=0)
+    assert history.history["accuracy"][-1] > 0.95
+    metadata = ModelMetadata(
+        labels=LABELS, frames=6, size=(32, 32), backbone="scratch", preprocessing="unit", rnn="gru",
+        feature_dim=128, clip_seconds=1.0,
+    )
+    return save_model(model, tmp_path_factory.mktemp("trained") / "left-right.keras", metadata)
+
+
+def _frames(path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
+def _properties(path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+
+
+def _assert_only_label_box_changed(source, output, box, *, outside_tolerance):
+    """Every frame: the box clearly changed, the rest equal up to codec noise. Returns the frame count."""
+    count = 0
+    for count, (before, after) in enumerate(zip(_frames(source), _frames(output), strict=True), 1):
+        assert before.shape == after.shape
+        diff = np.abs(before.astype(np.int16) - after.astype(np.int16))
+        inside = diff[box.y0 : box.y1, box.x0 : box.x1].mean()
+        assert inside > 20, (count, inside)
+        # Codec blocks touching the box may carry some of it: leave a 16-pixel margin out.
+        mask = np.ones(diff.shape[:2], bool)
+        mask[: box.y1 + 16, : box.x1 + 16] = False
+        outside = diff[mask].mean()
+        assert outside < outside_tolerance, (count, outside)
+    return count
+
+
+def _no_leftovers(folder, *expected):
+    """Only the expected files are in the folder: no output, no temp file."""
+    assert sorted(p.name for p in Path(folder).iterdir()) == sorted(expected)
+
+
+# --- windows ---------------------------------------------------------------------------------------
+
+
+def test_plan_windows():
+    assert plan_windows(48, 12, 6) == [(0, 12), (6, 18), (12, 24), (18, 30), (24, 36), (30, 42), (36, 48)]
+    assert plan_windows(50, 12, 6)[-2:] == [(36, 48), (38, 50)]  # the last window ends on the last frame
+    assert plan_windows(10, 12, 6) == [(0, 10)]  # shorter than a window: one window
+    assert plan_windows(30, None, None) == [(0, 30)]
+    assert plan_windows(0, 12, 6) == []
+
+
+def test_window_defaults_follow_the_model(tiny):
+    assert tiny.spec.clip_seconds == 1.0
+    assert window_and_stride_frames(tiny, 25.0) == (25, 12)
+    assert window_and_stride_frames(tiny, 10.0, window=2, stride=0.5) == (20, 5)
+    assert window_and_stride_frames(tiny, 10.0, window=0) == (None, None)
+    with pytest.raises(VarecError, match="stride"):
+        window_and_stride_frames(tiny, 10.0, window=1, stride=2)
+
+
+@pytest.mark.parametrize("header", [None, 0, 23, 400], ids=["right", "zero", "under", "over"])
+def test_windows_are_classified_from_their_sampled_frames(tiny, tmp_path, header):
+    """Each window = predict_clips on its frames sampled with THE sampler, whatever the header says."""
+    from varec_cli.video.reader import sample_frame_indices, to_model_frame
+
+    frames = moving_square_frames("right", count=47, size=48, seed=3)
+    video = write_video(tmp_path / "clip.avi", frames, fps=10.0)
+    model_frames = np.stack([to_model_frame(f, tiny.spec.size) for f in _frames(video)])
+    if header is not None:
+        set_avi_frame_count(video, header)
+    result = annotate_video(tiny, video, tmp_path / "out.avi", window=1.2, stride=0.5)
+    assert (result.window_frames, result.stride_frames) == (12, 5)
+    assert result.frames == 47
+    assert [(w.start, w.end) for w in result.windows] == plan_windows(47, 12, 5)
+    for window in result.windows:
+        indices = sample_frame_indices(47, 6, start=window.start, end=window.end)[0]
+        expected = tiny.predict_clips(model_frames[indices][None])[0]
+        if header == 400 and window.end == 47:
+            continue  # the header over-counted: the last window is built from the nearest decoded frames
+        np.testing.assert_allclose(window.probabilities, expected, atol=1e-5)
+
+
+def test_window_zero_is_what_predict_gives(tiny, tmp_path):
+    from varec_cli.predict import classify_video
+
+    video = write_motion_video(tmp_path / "left.avi", "left", count=30)
+    result = annotate_video(tiny, video, tmp_path / "out.avi", window=0)
+    expected = classify_video(tiny, video, top_k=3)
+    assert len(result.windows) == 1 and (result.windows[0].start, result.windows[0].end) == (0, 30)
+    np.testing.assert_array_equal(result.windows[0].probabilities, expected.probabilities)
+    assert len(result.segments) == 1
+    segment = result.segments[0]
+    assert (segment.start, segment.end, segment.label) == (0.0, 2.5, expected.predictions[0][0])
+    assert segment.score == pytest.approx(expected.predictions[0][1], abs=1e-6)
+
+
+
+class RateModel(Classifier):
+    """A stand-in for a model that takes frames at a rate (like MoViNet at 5 fps): records clip shapes."""
+
+    name, labels = "rate", ["a", "b"]
+    spec = ClipSpec(16, 8, 8, fps=5.0)
+
+    def __init__(self):
+        self.shapes = []
+
+    def predict_clips(self, clips):
+        self.shapes.append(clips.shape)
+        return np.tile(np.float32([0.25, 0.75]), (len(clips), 1))
+
+    def start_stream(self):
+        raise NotImplementedError
+
+    def describe(self):
+        return {}
+
+
+def test_models_that_take_frames_at_a_rate_get_that_rate_per_window(tmp_path):
+    model = RateModel()
+    video = write_video(tmp_path / "long.avi", moving_square_frames("left", 100, 32), fps=10.0)
+    result = annotate_video(model, video, tmp_path / "out.avi", window=2.0)
+    assert [(w.start, w.end) for w in result.windows] == plan_windows(100, 20, 10)
+    assert {shape[1:] for shape in model.shapes} == {(10, 8, 8, 3)}  # 2 s at 5 fps
+    model.shapes.clear()
+    short = write_video(tmp_path / "short.avi", moving_square_frames("left", 15, 32), fps=10.0)
+    annotate_video(model, short, tmp_path / "out.avi", window=2.0)
+    assert model.shapes == [(1, 8, 8, 8, 3)]  # 1.5 s: one window, at least 8 frames
+
+
+# --- the output video ------------------------------------------------------------------------------
+
+
+def test_real_mp4_keeps_frames_fps_and_size(tiny, real_clip, tmp_path):
+    from varec_cli.video.reader import probe_video
+
+    source = probe_video(real_clip)
+    output = tmp_path / "annotated.mp4"
+    stages = {}
+    result = annotate_video(
+        tiny, real_clip, output, top_k=3, on_progress=lambda stage, done, total: stages.setdefault(stage, []).append(done)
+    )
+    assert result.codec in ("avc1", "mp4v")
+    assert list(stages) == ["analysing", "writing"]
+    assert stages["writing"] == list(range(1, source.frame_count + 1))
+    fps, width, height = _properties(output)
+    assert (width, height) == (source.width, source.height)
+    assert fps == pytest.approx(source.fps, rel=1e-3)
+    box = result.label_box
+    assert 0 < box.x1 <= width and 0 < box.y1 < height / 2  # top-left, never past the frame
+    count = _assert_only_label_box_changed(real_clip, output, box, outside_tolerance=6.0)
+    assert count == source.frame_count == result.frames
+    _no_leftovers(tmp_path, "annotated.mp4")
+
+
+def test_generated_avi_through_the_cli(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "index.avi", 50, fps=10.0, height=120, width=160)
+    output = tmp_path / "annotated.avi"
+    timeline = tmp_path / "timeline.json"
+    result = cli("annotate", video, "-o", output, "-m", tiny_model, "--top-k", "3", "--timeline", timeline)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.stdout and "MJPG" in result.stdout
+    assert _properties(output) == (10.0, 160, 120)
+    frames = list(_frames(output))
+    assert len(frames) == 50
+    assert [decode_index(f[80:]) for f in frames] == list(range(50))  # order kept (box is at the top)
+    segments = json.loads(timeline.read_text())
+    assert segments and all(set(s) == {"start", "end", "label", "score"} for s in segments)
+    assert segments[0]["start"] == 0.0 and segments[-1]["end"] == 5.0
+    assert all(a["end"] == b["start"] and a["label"] != b["label"] for a, b in zip(segments, segments[1:]))
+    assert all(s["label"] in LABELS and 0.0 <= s["score"] <= 1.0 for s in segments)
+    _no_leftovers(tmp_path, "index.avi", "annotated.avi", "timeline.json")
+
+
+def test_generated_avi_label_box(tiny, tmp_path):
+    frames = [f for i in range(3) for f in still_square_frames(10, 96, seed=i)]
+    video = write_video(tmp_path / "still.avi", frames, fps=15.0)
+    result = annotate_video(tiny, video, tmp_path / "out.avi", font_scale=0.5)
+    assert result.frames == 30
+    _assert_only_label_box_changed(video, tmp_path / "out.avi", result.label_box, outside_tolerance=4.0)
+
+
+def test_timeline_follows_a_change_of_action(cli, trained_model, tmp_path):
+    """Two passes to the left, then two to the right (12 frames each, 12 fps): left until ~2 s, then right."""
+    video = write_video(tmp_path / "change.avi", action_change_frames("left", "right", 2, 12, 64, seed=7), fps=12.0)
+    result = cli("annotate", video, "-o", tmp_path / "out.mp4", "-m", trained_model, "--timeline", "-")
+    assert result.exit_code == 0, result.output
+    segments = json.loads(result.stdout)
+    assert [s["label"] for s in segments] == ["moving_left", "moving_right"], segments
+    assert segments[0]["start"] == 0.0 and segments[1]["end"] == 4.0
+    assert segments[0]["end"] == segments[1]["start"] == pytest.approx(2.0, abs=0.6)
+    assert all(s["score"] > 0.6 for s in segments)
+    assert "wrote" in result.stderr  # with --timeline -, stdout is only the JSON
+
+
+# --- safety ----------------------------------------------------------------------------------------
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_output_naming_the_input_is_refused(cli, tiny_model, tmp_path):
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    original = video.read_bytes()
+    _one_line_error(cli("annotate", video, "-o", video, "-m", tiny_model), "overwrite the input")
+    os.symlink(video, tmp_path / "link.avi")
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "link.avi", "-m", tiny_model), "overwrite the input")
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model, "--timeline", video))
+    assert video.read_bytes() == original
+    _no_leftovers(tmp_path, "clip.avi", "link.avi")
+
+
+def test_bad_output_path_fails_before_anything_is_read(cli, tmp_path):
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    missing_model = tmp_path / "no-model.keras"  # the output is checked first, before the model loads
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "nowhere" / "out.mp4", "-m", missing_model), "does not exist")
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "out.mkv", "-m", missing_model), "unsupported output extension")
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "out", "-m", missing_model), "unsupported output extension")
+    (tmp_path / "dir.mp4").mkdir()
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "dir.mp4", "-m", missing_model), "is a directory")
+    _one_line_error(
+        cli("annotate", video, "-o", tmp_path / "o.mp4", "--timeline", tmp_path / "nowhere" / "t.json", "-m", missing_model),
+        "does not exist",
+    )
+    _one_line_error(cli("annotate", tmp_path / "missing.avi", "-o", tmp_path / "o.mp4", "-m", missing_model), "no such file")
+    _no_leftovers(tmp_path, "clip.avi", "dir.mp4")
+
+
+def test_bad_options(cli, tiny_model, tmp_path):
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    out = tmp_path / "out.avi"
+    _one_line_error(cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "1", "--stride", "2"), "stride")
+    assert cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "0", "--stride", "1").exit_code == 2
+    assert cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "-1").exit_code == 2
+    assert cli("annotate", video, "-o", out, "-m", tiny_model, "--top-k", "0").exit_code == 2
+    assert cli("annotate", video, "-o", out, "-m", tiny_model, "--font-scale", "0").exit_code == 2
+    assert cli("annotate", video, "-m", tiny_model).exit_code == 2  # -o is required
+    _no_leftovers(tmp_path, "clip.avi")
+
+
+def test_failure_while_writing_leaves_nothing(tiny, tmp_path):
+    """An exception from the progress callback mid-write: no output, no temp file, an old output kept."""
+    video = write_motion_video(tmp_path / "clip.avi", "left", count=30)
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"previous result")
+
+    def stop(stage, done, total):
+        if stage == "writing" and done == 10:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        annotate_video(tiny, video, output, timeline=tmp_path / "t.json", on_progress=stop)
+    assert output.read_bytes() == b"previous result"
+    _no_leftovers(tmp_path, "clip.avi", "out.mp4")
+
+
+def test_ctrl_c_mid_run_leaves_nothing(tiny_model, tmp_path):
+    """A real SIGINT to `python -m varec_cli annotate` while it writes: exit 130, no output, no temp file."""
+    video = write_motion_video(tmp_path / "clip.avi", "left", count=30)
+    script = (
+        "import sys, time\n"
+        "from varec_cli.video import writer\n"
+        "write = writer.AtomicVideoWriter.write\n"
+        "def slow_write(self, frame):\n"
+        "    write(self, frame)\n"
+        "    if self.frames_written == 5:\n"
+        "        print('ready', flush=True); time.sleep(60)\n"
+        "writer.AtomicVideoWriter.write = slow_write\n"
+        "import runpy; sys.argv = ['varec'] + sys.argv[1:]\n"
+        "runpy.run_module('varec_cli', run_name='__main__')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "annotate", str(video), "-o", str(tmp_path / "out.mp4"), "-m", str(tiny_model),
+         "--timeline", str(tmp_path / "t.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert any(p.name.startswith(".out.") for p in tmp_path.iterdir())  # the temp file exists now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "interrupted" in err
+    _no_leftovers(tmp_path, "clip.avi")
+
+
+# --- --show ----------------------------------------------------------------------------------------
+
+
+def test_show_without_a_display_warns_and_goes_on(cli, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    result = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model, "--show")
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr and "no display" in result.stderr
+    assert len(list(_frames(tmp_path / "out.avi"))) == 12
+
+
+def test_show_when_imshow_fails(tiny, tmp_path, monkeypatch):
+    import cv2
+
+    def broken(*args):
+        raise cv2.error("The function is not implemented (no GUI backend)")
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr("varec_cli.annotate.display_unavailable", lambda: None)
+    monkeypatch.setattr(cv2, "imshow", broken)
+    monkeypatch.setattr(cv2, "destroyWindow", broken)
+    warnings = []
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    result = annotate_video(tiny, video, tmp_path / "out.avi", show=True, on_warning=warnings.append)
+    assert result.frames == 12 and len(warnings) == 1 and "cannot open a window" in warnings[0]
+    assert result.warnings == warnings
+
+
+
+def test_show_with_an_unreachable_display_warns_instead_of_aborting(tiny, tmp_path, monkeypatch):
+    """OpenCV's Qt backend aborts the process on a DISPLAY that answers nothing; the probe catches it."""
+    monkeypatch.setenv("DISPLAY", ":987")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    warnings = []
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    result = annotate_video(tiny, video, tmp_path / "out.avi", show=True, on_warning=warnings.append)
+    assert result.frames == 12
+    assert len(warnings) == 1 and "cannot open a window" in warnings[0], warnings

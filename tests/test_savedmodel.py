@@ -1,0 +1,177 @@
+"""A SavedModel with MoViNet's signature, built here, served from 127.0.0.1 as a TF-Hub-style
+tar.gz, fetched lazily and used through `varec predict` — the code path of the real MoViNet entries."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import textwrap
+
+import numpy as np
+import pytest
+from http_server import labels_text, serve, sha256
+from synthetic import write_video
+
+from varec_cli.weights import download
+
+COLOURS = ["red", "green", "blue"]
+
+
+def _build_movinet_standins(root):
+    """Base: logits = 10 x the mean RGB of the clip (so a red clip is 'red' only if frames reach the
+    model as RGB in [0, 1]). Stream: the same over all frames seen so far, carried in states."""
+    import tensorflow as tf
+
+    class Base(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32, name="image")])
+        def serve(self, image):
+            return {"classifier_head": 10.0 * tf.reduce_mean(image, axis=[1, 2, 3])}
+
+    class Stream(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([5], tf.int32)])
+        def init_states(self, input_shape):
+            return {"state_sum": tf.zeros([1, 3]), "state_count": tf.zeros([1, 1])}
+
+        @tf.function(
+            input_signature=[
+                {
+                    "image": tf.TensorSpec([None, None, None, None, 3], tf.float32),
+                    "state_sum": tf.TensorSpec([None, 3], tf.float32),
+                    "state_count": tf.TensorSpec([None, 1], tf.float32),
+                }
+            ]
+        )
+        def __call__(self, inputs):
+            frames = tf.cast(tf.shape(inputs["image"])[1], tf.float32)
+            total = inputs["state_sum"] + tf.reduce_sum(tf.reduce_mean(inputs["image"], axis=[2, 3]), axis=1)
+            count = inputs["state_count"] + frames
+            return 10.0 * total / count, {"state_sum": total, "state_count": count}
+
+    base, stream = Base(), Stream()
+    tf.saved_model.save(base, str(root / "base"), signatures={"serving_default": base.serve})
+    tf.saved_model.save(stream, str(root / "stream"), signatures={"init_states": stream.init_states})
+    return root / "base", root / "stream"
+
+
+def _tar_gz(directory) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(directory, arcname=".")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def standin_archives(tmp_path_factory):
+    base, stream = _build_movinet_standins(tmp_path_factory.mktemp("savedmodels"))
+    return _tar_gz(base), _tar_gz(stream)
+
+
+@pytest.fixture
+def registry(standin_archives, tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
+    base, stream = standin_archives
+    with serve() as server:
+        server.files["/movinet/a0/base"] = base
+        server.files["/movinet/a0/stream"] = stream
+        server.files["/labels.txt"] = "\n".join(COLOURS).encode() + b"\n"
+        path = tmp_path / "models.toml"
+        path.write_text(
+            textwrap.dedent(
+                f"""
+                [defaults]
+                predict = "toy-movinet"
+                stream = "toy-movinet-stream"
+
+                [models.toy-labels]
+                kind = "labels"
+                url = "{server.url('/labels.txt')}"
+                classes = 3
+
+                [models.toy-movinet]
+                kind = "savedmodel"
+                url = "{server.url('/movinet/a0/base')}?tf-hub-format=compressed"
+                sha256 = "{sha256(base)}"
+                labels = "toy-labels"
+                classes = 3
+                frames = 12
+                size = 32
+                fps = 5.0
+
+                [models.toy-movinet-stream]
+                kind = "savedmodel"
+                url = "{server.url('/movinet/a0/stream')}?tf-hub-format=compressed"
+                labels = "toy-labels"
+                classes = 3
+                frames = 12
+                size = 32
+                fps = 5.0
+                stream = true
+                """
+            )
+        )
+        monkeypatch.setenv("VAREC_REGISTRY", str(path))
+        yield server
+
+
+def _solid_video(path, bgr):
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:] = bgr
+    return write_video(path, [frame] * 20, fps=10)
+
+
+def test_predict_downloads_and_uses_the_savedmodel(cli, registry, tmp_path):
+    red = _solid_video(tmp_path / "red.avi", (0, 0, 230))
+    blue = _solid_video(tmp_path / "blue.avi", (230, 0, 0))
+    result = cli("predict", red, blue, "--model", "toy-movinet", "--json")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["predictions"][0]["label"] for r in records] == ["red", "blue"]
+    assert records[0]["predictions"][0]["score"] > 0.9  # softmax over the logits
+    assert abs(sum(p["score"] for p in records[0]["predictions"]) - 1.0) < 1e-4
+    assert len(registry.requests_for("/movinet/a0/base")) == 1
+    cli("predict", red, "--model", "toy-movinet", "--json")
+    assert len(registry.requests_for("/movinet/a0/base")) == 1  # cached, verified, not fetched again
+
+
+def test_default_model_is_fetched_on_first_use(cli, registry, tmp_path):
+    green = _solid_video(tmp_path / "green.avi", (0, 230, 0))
+    result = cli("predict", green, "--json", "--top-k", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["predictions"][0]["label"] == "green"
+    assert json.loads(result.stdout)["model"] == "toy-movinet"
+
+
+def test_stream_model_carries_states(registry, tmp_path):
+    from varec_cli.models.classifier import open_classifier
+
+    classifier = open_classifier(None, purpose="stream")
+    session = classifier.start_stream()
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros((32, 32, 3), np.uint8)
+    blue[..., 2] = 255
+    first = session.push(red)
+    assert classifier.labels[int(np.argmax(first))] == "red"
+    for _ in range(3):
+        latest = session.push(blue)
+    assert classifier.labels[int(np.argmax(latest))] == "blue"  # 3 blue vs 1 red seen so far
+    assert latest[0] > 0.001  # the red frame is still remembered in the states
+    session.reset()
+    assert classifier.labels[int(np.argmax(session.push(red)))] == "red"
+
+
+def test_offline_uncached_model_fails_at_once(cli, registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    red = _solid_video(tmp_path / "red.avi", (0, 0, 230))
+    result = cli("predict", red, "--model", "toy-movinet")
+    assert result.exit_code == 1 and "offline" in result.stderr.lower()
+    assert registry.requests_for("/movinet/a0/base") == []
+
+
+def test_info_on_a_registry_name(cli, registry):
+    result = cli("info", "toy-movinet", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["labels"] == COLOURS and data["frame_size"] == [32, 32] and data["fps"] == 5.0

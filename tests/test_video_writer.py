@@ -1,0 +1,164 @@
+"""video/writer.py (codec by extension, atomic output) and video/overlay.py (the label box)."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+from synthetic import index_frame, write_index_video
+
+from varec_cli.errors import VideoError
+from varec_cli.video.overlay import Box, default_font_scale, draw_predictions
+from varec_cli.video.writer import AtomicVideoWriter, check_output_path, codecs_for, encoded_size
+
+
+def _read_all(path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    return frames, fps
+
+
+# --- writer ----------------------------------------------------------------------------------------
+
+
+def test_codec_follows_the_extension(tmp_path):
+    assert codecs_for("a.mp4") == ("avc1", "mp4v") == codecs_for("A.MP4") == codecs_for("a.m4v")
+    assert codecs_for("a.avi") == ("MJPG", "XVID")
+    for name in ("a.mkv", "a.mov", "a", "a.mp4.txt"):
+        with pytest.raises(VideoError, match="unsupported output extension"):
+            codecs_for(name)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_writes_frames_fps_and_size(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    with AtomicVideoWriter(path, 29.97, (48, 80)) as writer:
+        for i in range(20):
+            writer.write(index_frame(i))
+    assert writer.codec in codecs_for(path) and writer.frames_written == 20
+    frames, fps = _read_all(path)
+    assert fps == pytest.approx(29.97, rel=1e-3)
+    assert [f.shape for f in frames] == [(48, 80, 3)] * 20
+    from synthetic import decode_index
+
+    assert [decode_index(f) for f in frames] == list(range(20))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not the temp file's private 0600
+
+
+def test_failure_inside_the_block_leaves_nothing(tmp_path):
+    path = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with AtomicVideoWriter(path, 25, (48, 80)) as writer:
+            writer.write(index_frame(1))
+            assert writer.temp_path.exists() and writer.temp_path.parent == tmp_path
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_keeps_an_existing_output(tmp_path):
+    path = tmp_path / "out.avi"
+    path.write_bytes(b"old")
+    with pytest.raises(ValueError):
+        with AtomicVideoWriter(path, 25, (48, 80)) as writer:
+            writer.write(index_frame(1))
+            writer.write(np.zeros((10, 10, 3), np.uint8))  # wrong size
+    assert path.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_no_frame_is_an_error(tmp_path):
+    with pytest.raises(VideoError, match="no frame"):
+        with AtomicVideoWriter(tmp_path / "out.mp4", 25, (48, 80)):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_output_path(tmp_path):
+    video = write_index_video(tmp_path / "in.avi", 3)
+    with pytest.raises(VideoError, match="overwrite the input"):
+        check_output_path(video, video)
+    with pytest.raises(VideoError, match="overwrite the input"):
+        check_output_path(tmp_path / "." / "in.avi", video)
+    os.link(video, tmp_path / "hard.avi")
+    with pytest.raises(VideoError, match="overwrite the input"):
+        check_output_path(tmp_path / "hard.avi", video)
+    with pytest.raises(VideoError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "out.mp4", video)
+    with pytest.raises(VideoError, match="unsupported output extension"):
+        check_output_path(tmp_path / "out.webm", video)
+    (tmp_path / "d.mp4").mkdir()
+    with pytest.raises(VideoError, match="is a directory"):
+        check_output_path(tmp_path / "d.mp4", video)
+    assert check_output_path(tmp_path / "out.mp4", video) == tmp_path / "out.mp4"
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_output(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    readonly = tmp_path / "readonly.mp4"
+    readonly.write_bytes(b"x")
+    readonly.chmod(0o444)
+    try:
+        with pytest.raises(VideoError, match="not writable"):
+            check_output_path(locked / "out.mp4")
+        with pytest.raises(VideoError, match="not writable"):
+            check_output_path(readonly)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_odd_sizes_are_written_even():
+    assert encoded_size(144, 176) == (144, 176)
+    assert encoded_size(143, 175) == (142, 174)
+
+
+# --- overlay ---------------------------------------------------------------------------------------
+
+
+def test_default_font_scale_follows_the_frame():
+    assert default_font_scale(144, 176) == pytest.approx(0.4)
+    assert default_font_scale(720, 1280) == pytest.approx(1.0)
+    assert default_font_scale(2160, 3840) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("size", [(144, 176), (240, 320), (720, 1280), (2160, 3840)])
+@pytest.mark.parametrize("top_k", [1, 5])
+def test_box_fits_and_nothing_else_changes(size, top_k):
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    before = frame.copy()
+    lines = [(f"a_rather_long_action_label_{i}", 1.0 / (i + 1)) for i in range(top_k)]
+    box = draw_predictions(frame, lines, bars=top_k > 1)
+    assert 0 == box.x0 == box.y0 and 0 < box.x1 <= size[1] and 0 < box.y1 <= size[0]
+    changed = np.any(frame != before, axis=2)
+    assert not changed[box.y1 :, :].any() and not changed[:, box.x1 :].any()
+    assert changed[box.y0 : box.y1, box.x0 : box.x1].mean() > 0.5  # darkened, with text on it
+    # Text grows with the frame: about 1/27 of the shorter side per line (more with the 144p floor).
+    assert box.y1 / top_k <= max(size) / 6
+
+
+def test_text_is_shortened_rather_than_clipped():
+    """At a forced large scale on a small frame, the box still fits (smaller text, '..' endings)."""
+    frame = np.full((60, 80, 3), 200, np.uint8)
+    box = draw_predictions(frame, [("ApplyEyeMakeup", 0.9), ("BlowDryHair", 0.1)], font_scale=3.0, bars=True)
+    assert box.x1 <= 80 and box.y1 <= 60
+    assert not np.any(frame[box.y1 :] != 200) and not np.any(frame[:, box.x1 :] != 200)
+
+
+def test_nothing_to_draw():
+    frame = np.zeros((20, 20, 3), np.uint8)
+    assert draw_predictions(frame, []).empty and not frame.any()
+    assert Box(0, 0, 0, 0).union(Box(0, 0, 5, 6)) == Box(0, 0, 5, 6)

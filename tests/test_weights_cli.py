@@ -1,0 +1,153 @@
+"""`varec download`, `varec models`, `varec cache` through the real Typer app (conftest `cli`)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from http_server import fake_h5, fake_keras, fake_savedmodel_tar, labels_text, md5, serve, sha256
+
+from varec_cli.weights import cache, download
+from varec_cli.weights.registry import load_registry
+
+KERAS = fake_keras()
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
+    with serve() as standin:
+        yield standin
+
+
+@pytest.fixture
+def toy_registry(server, tmp_path, monkeypatch):
+    server.files["/toy.keras"] = KERAS
+    path = tmp_path / "models.toml"
+    path.write_text(
+        textwrap.dedent(f"""
+            [models.toy]
+            url = "{server.url('/toy.keras')}"
+            sha256 = "{sha256(KERAS)}"
+            description = "a toy model"
+
+            [models.gone]
+            url = "{server.url('/gone.keras')}"
+        """),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("VAREC_REGISTRY", str(path))
+    return path
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_models_table_and_json(cli):
+    result = cli("models")
+    assert result.exit_code == 0, result.stderr
+    assert "movinet-a0-base" in result.stdout and "default for predict: movinet-a0-base" in result.stdout
+    assert "backbone-resnet50" in result.stdout and "published md5" in result.stdout
+    rows = json.loads(cli("models", "--json").stdout)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["movinet-a2-stream"]["input"] == "50x224x224" and by_name["movinet-a2-stream"]["stream"] is True
+    assert by_name["movinet-a0-base"]["classes"] == 600 and by_name["movinet-a0-base"]["cached"] is False
+    assert by_name["backbone-mobilenet_v2"]["digest"] == "on first use"
+
+
+def test_download_then_cache_list_and_clear(cli, toy_registry, server):
+    result = cli("download", "toy")
+    assert result.exit_code == 0, result.stderr
+    path = cache.entry_dir("toy") / "toy.keras"
+    assert str(path) in result.stdout and "published sha256" in result.stdout
+    assert "downloading toy" in result.stderr
+    assert path.read_bytes() == KERAS
+    rows = {r["name"]: r for r in json.loads(cli("models", "--json").stdout)}
+    assert rows["toy"]["cached"] is True and rows["toy"]["path"] == str(path)
+
+    # --force fetches again; without it the cache answers
+    assert cli("download", "toy").exit_code == 0
+    assert len(server.requests_for("/toy.keras")) == 1
+    assert cli("download", "toy", "--force").exit_code == 0
+    assert len(server.requests_for("/toy.keras")) == 2
+
+    listing = cli("cache", "list")
+    assert listing.exit_code == 0 and "toy" in listing.stdout and "published sha256" in listing.stdout
+
+    cleared = cli("cache", "clear", "toy")
+    assert cleared.exit_code == 0 and "removed toy" in cleared.stderr
+    assert not path.exists() and cache.get_record("toy") is None
+    assert "the cache is empty" in cli("cache", "list").stderr
+    assert "not cached" in cli("cache", "clear", "toy").stderr
+
+
+def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
+    result = cli("cache", "dir")
+    assert result.exit_code == 0 and result.stdout.strip() == str(isolated_env / "cache")
+    assert cli("download", "toy").exit_code == 0
+    cleared = cli("cache", "clear")
+    assert cleared.exit_code == 0 and "removed 1" in cleared.stderr
+    assert not cache.models_dir().exists()
+
+
+def test_user_errors_are_one_line_exit_1(cli, toy_registry, server, monkeypatch):
+    unknown = cli("download", "toyy")
+    assert unknown.exit_code == 1
+    assert "unknown model 'toyy'; did you mean toy" in one_error_line(unknown)
+
+    missing = cli("download", "gone")
+    assert missing.exit_code == 1
+    line = one_error_line(missing)
+    assert server.url("/gone.keras") in line and "HTTP 404" in line and "--model PATH" in line
+
+    assert cli("cache", "clear", "nothing-like-it").exit_code == 1
+
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    offline = cli("download", "toy")
+    assert offline.exit_code == 1 and "offline mode" in one_error_line(offline)
+    assert server.requests_for("/toy.keras") == []
+
+
+def test_usage_errors_exit_2(cli):
+    assert cli("download").exit_code == 2
+    assert cli("download", "toy", "--all").exit_code == 2
+    assert cli("cache", "frob").exit_code == 2
+    assert cli("cache", "dir", "toy").exit_code == 2
+
+
+def test_download_all_shipped_entries_from_local_stand_ins(cli, server, tmp_path, monkeypatch):
+    """Every shipped entry's code path, with each URL pointed at a local file of the same format."""
+    shipped = load_registry(user_path=False)
+    lines = []
+    for name in shipped.names():
+        entry = shipped.get(name)
+        if entry.kind == "backbone":
+            data = fake_h5(40_000, seed=len(name))
+            extra = f'md5 = "{md5(data)}"' if entry.md5 else ""  # stand-in for the published digest
+        elif entry.kind == "savedmodel":
+            data, extra = fake_savedmodel_tar(), ""
+        else:
+            data, extra = labels_text(600), ""
+        server.files[f"/{name}"] = data
+        lines.append(f'[models.{name}]\nurl = "{server.url("/" + name)}"\nbytes = {len(data)}\n{extra}\n')
+    registry = tmp_path / "mirror.toml"
+    registry.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+
+    result = cli("download", "--all")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(cli("models", "--json").stdout)}
+    assert all(r["cached"] for r in rows.values())
+    meta = json.loads((cache.entry_dir("movinet-a2-stream") / "savedmodel" / "varec-model.json").read_text())
+    assert len(meta["labels"]) == 600 and meta["size"] == [224, 224] and meta["stream"] is True
+    assert rows["backbone-resnet50"]["digest"] == "published md5"
+    assert rows["backbone-mobilenet_v2"]["digest"] == "recorded"
+    # the labels file is fetched once and shared by the four MoViNets
+    assert len(server.requests_for("/kinetics600-labels")) == 1

@@ -1,0 +1,333 @@
+"""Downloads against a real HTTP server on 127.0.0.1: verify, resume, refuse, lock, offline, TOFU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from http_server import fake_h5, fake_keras, md5, serve, sha256
+
+from varec_cli.errors import ModelError, OfflineError, WeightsError
+from varec_cli.weights import cache, download
+from varec_cli.weights.download import DigestMismatchError, DownloadError
+from varec_cli.weights.resolve import (
+    backbone_weights_path,
+    default_model_name,
+    ensure_cached,
+    models_table,
+    resolve_model_path,
+)
+
+KERAS = fake_keras()
+H5 = fake_h5(300_000)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
+    with serve() as standin:
+        yield standin
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """Write a user registry (VAREC_REGISTRY) from TOML text."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "user-models.toml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        monkeypatch.setenv("VAREC_REGISTRY", str(path))
+        return path
+
+    return write
+
+
+def leftovers() -> list[str]:
+    """Temp files or unpack folders left in the cache."""
+    base = cache.models_dir()
+    if not base.exists():
+        return []
+    return [str(p) for p in base.rglob("*") if p.name.startswith((".download-", ".unpack-", ".old-"))]
+
+
+def test_good_download_is_verified_cached_and_reused(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        sha256 = "{sha256(KERAS)}"
+    """)
+    stale = cache.entry_dir("toy") / ".download-killed.part"  # left by a killed process
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
+    seen = []
+    path = resolve_model_path("toy", progress=lambda done, total: seen.append((done, total)))
+    assert not stale.exists()
+    assert path.read_bytes() == KERAS
+    assert path.name == "toy.keras" and path.parent == cache.entry_dir("toy")
+    assert seen[-1] == (len(KERAS), len(KERAS))
+    record = cache.get_record("toy")
+    assert record["verified"] == "published sha256" and record["download_sha256"] == sha256(KERAS)
+    # second use: from the cache, no request
+    assert resolve_model_path("toy") == path
+    assert len(server.requests_for("/m/toy.keras")) == 1
+    assert leftovers() == []
+
+
+def test_wrong_digest_keeps_nothing(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    wrong = sha256(b"something else")
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        sha256 = "{wrong}"
+    """)
+    with pytest.raises(DigestMismatchError) as info:
+        resolve_model_path("toy")
+    message = str(info.value)
+    assert wrong in message and sha256(KERAS) in message and "nothing was kept" in message
+    assert cache.get_record("toy") is None
+    files = [p for p in cache.entry_dir("toy").rglob("*") if p.is_file()] if cache.entry_dir("toy").exists() else []
+    assert files == []
+
+
+def test_published_md5_is_checked(server, registry):
+    server.files["/w/x_notop.h5"] = H5
+    registry(f"""
+        [models.backbone-mobilenet_v2]
+        url = "{server.url('/w/x_notop.h5')}"
+        md5 = "{md5(b'other')}"
+    """)
+    with pytest.raises(DigestMismatchError, match="published md5"):
+        backbone_weights_path("mobilenet_v2")
+
+
+def test_404_is_one_line_naming_url_and_way_out(server, registry):
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/missing.keras')}"
+        sha256 = "{sha256(KERAS)}"
+    """)
+    with pytest.raises(DownloadError) as info:
+        resolve_model_path("toy")
+    message = str(info.value)
+    assert "\n" not in message
+    assert server.url("/missing.keras") in message and "HTTP 404" in message
+    assert "--model PATH" in message and "VAREC_REGISTRY" in message
+    assert len(server.requests_for("/missing.keras")) == 1  # a 404 is not retried
+    assert leftovers() == []
+
+
+def test_connection_refused_names_the_url(registry, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
+    url = f"http://127.0.0.1:{port}/toy.keras"
+    registry(f"""
+        [models.toy]
+        url = "{url}"
+    """)
+    with pytest.raises(DownloadError, match="connection refused") as info:
+        resolve_model_path("toy")
+    assert url in str(info.value)
+
+
+def test_dropped_connection_resumes_with_range(server, registry):
+    server.files["/w/big_notop.h5"] = H5
+    server.drop_first["/w/big_notop.h5"] = 1
+    registry(f"""
+        [models.backbone-resnet50]
+        url = "{server.url('/w/big_notop.h5')}"
+        md5 = "{md5(H5)}"
+    """)
+    path = backbone_weights_path("resnet50")
+    assert path.read_bytes() == H5
+    ranges = server.requests_for("/w/big_notop.h5")
+    assert ranges[0] is None and ranges[1] is not None
+    assert ranges[1] == f"bytes={len(H5) // 2}-"
+    assert leftovers() == []
+
+
+def test_server_ignoring_range_restarts_cleanly(server, registry):
+    server.files["/w/big_notop.h5"] = H5
+    server.drop_first["/w/big_notop.h5"] = 1
+    server.ignore_range.add("/w/big_notop.h5")
+    registry(f"""
+        [models.backbone-resnet50]
+        url = "{server.url('/w/big_notop.h5')}"
+        md5 = "{md5(H5)}"
+    """)
+    path = backbone_weights_path("resnet50")
+    assert path.read_bytes() == H5  # not the first half twice
+    assert len(server.requests_for("/w/big_notop.h5")) == 2
+
+
+def test_server_compressing_anyway_is_decoded(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    server.gzip_encode.add("/m/toy.keras")
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        sha256 = "{sha256(KERAS)}"
+    """)
+    assert resolve_model_path("toy").read_bytes() == KERAS
+
+
+def test_mirror_used_when_first_url_fails(server, registry):
+    server.files["/mirror/toy.keras"] = KERAS
+    registry(f"""
+        [models.toy]
+        urls = ["{server.url('/gone/toy.keras')}", "{server.url('/mirror/toy.keras')}"]
+        sha256 = "{sha256(KERAS)}"
+    """)
+    path = resolve_model_path("toy")
+    assert path.read_bytes() == KERAS
+    assert cache.get_record("toy")["url"].endswith("/mirror/toy.keras")
+
+
+def test_not_enough_disk_space_fails_before_downloading(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        bytes = 1000000000000000
+    """)
+    with pytest.raises(WeightsError, match="not enough free disk space"):
+        resolve_model_path("toy")
+    assert server.requests_for("/m/toy.keras") == []
+
+
+def test_offline_uncached_fails_at_once_and_cached_works(server, registry, monkeypatch):
+    server.files["/m/toy.keras"] = KERAS
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        sha256 = "{sha256(KERAS)}"
+    """)
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="offline mode"):
+        resolve_model_path("toy")
+    with pytest.raises(OfflineError, match="backbone mobilenet_v2"):
+        backbone_weights_path("mobilenet_v2")
+    assert server.log == []
+
+    monkeypatch.delenv("VAREC_OFFLINE")
+    path = resolve_model_path("toy")
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    assert resolve_model_path("toy") == path
+    assert len(server.log) == 1
+
+
+def test_trust_on_first_use_then_tampering_detected(server, registry):
+    server.files["/w/m_notop.h5"] = H5
+    registry(f"""
+        [models.backbone-mobilenet_v2]
+        url = "{server.url('/w/m_notop.h5')}"
+    """)
+    assert next(r for r in models_table() if r["name"] == "backbone-mobilenet_v2")["digest"] == "on first use"
+    path = backbone_weights_path("mobilenet_v2")
+    record = cache.get_record("backbone-mobilenet_v2")
+    assert record["verified"] == "recorded" and record["download_sha256"] == sha256(H5)
+    row = next(r for r in models_table() if r["name"] == "backbone-mobilenet_v2")
+    assert row["digest"] == "recorded" and row["sha256"] == sha256(H5) and row["cached"]
+
+    # the recorded digest is checked on every use
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="changed after it was verified"):
+        backbone_weights_path("mobilenet_v2")
+
+    # and a forced re-download must match the first download, not whatever is served now
+    server.files["/w/m_notop.h5"] = fake_h5(300_000, seed=99)
+    with pytest.raises(DigestMismatchError, match="recorded at its first download"):
+        ensure_cached("backbone-mobilenet_v2", force=True)
+    server.files["/w/m_notop.h5"] = H5
+    assert ensure_cached("backbone-mobilenet_v2", force=True).read_bytes() == H5
+
+
+def test_html_error_page_is_not_trusted(server, registry):
+    server.files["/w/m_notop.h5"] = b"<html>please log in</html>"
+    registry(f"""
+        [models.backbone-mobilenet_v2]
+        url = "{server.url('/w/m_notop.h5')}"
+    """)
+    with pytest.raises(WeightsError, match="not an HDF5"):
+        backbone_weights_path("mobilenet_v2")
+    assert cache.get_record("backbone-mobilenet_v2") is None
+
+
+def test_paths_names_and_defaults(tmp_path, registry):
+    model = tmp_path / "mine.keras"
+    model.write_bytes(KERAS)
+    assert resolve_model_path(str(model)) == model
+    with pytest.raises(ModelError, match="no such model file"):
+        resolve_model_path(str(tmp_path / "nope.keras"))
+    with pytest.raises(WeightsError, match="did you mean movinet-a0-base"):
+        resolve_model_path("movinet-a0-bse")
+    with pytest.raises(WeightsError, match="not a model that classifies"):
+        resolve_model_path("backbone-resnet50")
+    assert default_model_name("predict") == "movinet-a0-base"
+    assert default_model_name("stream") == "movinet-a0-stream"
+    registry("""
+        [defaults]
+        predict = "movinet-a2-base"
+    """)
+    assert default_model_name("predict") == "movinet-a2-base"
+    assert default_model_name("stream") == "movinet-a0-stream"
+
+
+def test_file_url_works_offline(tmp_path, registry, monkeypatch):
+    local = tmp_path / "copy_notop.h5"
+    local.write_bytes(H5)
+    registry(f"""
+        [models.backbone-efficientnetv2-b0]
+        url = "{local.as_uri()}"
+        md5 = "{md5(H5)}"
+    """)
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    assert backbone_weights_path("efficientnetv2-b0").read_bytes() == H5
+
+
+CHILD = """
+import json, sys
+from varec_cli.weights.resolve import resolve_model_path
+path = resolve_model_path("toy")
+print(json.dumps({"path": str(path)}))
+"""
+
+
+def test_two_processes_fetching_one_model_both_get_a_good_file(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    server.delay_s = 0.02  # ~0.2 s per transfer, so the two processes overlap
+    registry(f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        sha256 = "{sha256(KERAS)}"
+    """)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    for proc, (out, err) in zip(procs, results):
+        assert proc.returncode == 0, err
+    paths_seen = {json.loads(out)["path"] for out, _ in results}
+    assert len(paths_seen) == 1
+    path = Path(paths_seen.pop())
+    assert sha256(path.read_bytes()) == sha256(KERAS)
+    assert len(server.requests_for("/m/toy.keras")) == 1  # the second waited for the first
+    assert leftovers() == []

@@ -1,0 +1,133 @@
+"""The shipped registry and VAREC_REGISTRY overrides."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from varec_cli.errors import WeightsError
+from varec_cli.weights.registry import load_registry
+
+
+def user_registry(tmp_path, monkeypatch, text: str):
+    path = tmp_path / "models.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    monkeypatch.setenv("VAREC_REGISTRY", str(path))
+    return path
+
+
+def test_shipped_entries_and_published_digests():
+    reg = load_registry()
+    assert reg.defaults == {"predict": "movinet-a0-base", "stream": "movinet-a0-stream"}
+    keras_apps = "https://storage.googleapis.com/tensorflow/keras-applications/"
+    expected = {
+        "backbone-mobilenet_v2": (
+            keras_apps + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+            None,
+        ),
+        "backbone-resnet50": (
+            keras_apps + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "4d473c1dd8becc155b73f8504c6f6626",
+        ),
+        "backbone-resnet152v2": (
+            keras_apps + "resnet/resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "ed17cf2e0169df9d443503ef94b23b33",
+        ),
+        "backbone-efficientnetv2-b0": (
+            keras_apps + "efficientnet_v2/efficientnetv2-b0_notop.h5",
+            "893217f2bb855e2983157299931e43ff",
+        ),
+    }
+    for name, (url, md5) in expected.items():
+        entry = reg.get(name)
+        assert entry.kind == "backbone" and entry.url == url
+        assert entry.md5 == md5 and entry.sha256 is None  # Keras publishes md5 (or nothing)
+    for variant, size in (("a0", 172), ("a2", 224)):
+        for mode in ("base", "stream"):
+            entry = reg.get(f"movinet-{variant}-{mode}")
+            assert entry.kind == "savedmodel" and entry.size == size and entry.classes == 600
+            assert entry.url == (
+                f"https://tfhub.dev/tensorflow/movinet/{variant}/{mode}/kinetics-600/classification/3"
+                "?tf-hub-format=compressed"
+            )
+            assert entry.stream is (mode == "stream") and entry.fps == 5.0 and entry.frames == 50
+            assert entry.labels == "kinetics600-labels"
+            assert entry.effective_signature()["input"] == "image"
+    labels = reg.get("kinetics600-labels")
+    assert labels.kind == "labels" and labels.classes == 600
+    assert labels.url.startswith("https://raw.githubusercontent.com/tensorflow/models/")
+    assert "72.3%" in reg.get("movinet-a0-base").description
+    assert "78.6%" in reg.get("movinet-a2-base").description
+
+
+def test_user_entry_with_url_and_sha256_is_a_keras_model(tmp_path, monkeypatch):
+    user_registry(tmp_path, monkeypatch, f"""
+        [models.my-model]
+        url = "https://example.org/models/mine.keras"
+        sha256 = "{'ab' * 32}"
+    """)
+    entry = load_registry().get("my-model")
+    assert entry.kind == "keras" and entry.sha256 == "ab" * 32 and entry.cache_filename == "mine.keras"
+    assert entry.origin.endswith("models.toml")
+
+
+def test_user_override_of_url_keeps_shipped_fields(tmp_path, monkeypatch):
+    user_registry(tmp_path, monkeypatch, """
+        [models.backbone-resnet50]
+        url = "https://mirror.example/resnet50_notop.h5"
+    """)
+    entry = load_registry().get("backbone-resnet50")
+    assert entry.url == "https://mirror.example/resnet50_notop.h5" and entry.cache_filename == "resnet50_notop.h5"
+    assert entry.md5 == "4d473c1dd8becc155b73f8504c6f6626" and entry.kind == "backbone"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[models.x\nurl = 1", "not valid TOML"),
+        ('[models.x]\nurl = "https://e/x.keras"\nsha265 = "00"', "unknown key 'sha265'"),
+        ('[models.x]\nurl = "https://e/x.keras"\nsha256 = "abc"', "64 hex digits"),
+        ('[models.x]\nurl = "https://e/x.keras"\nmd5 = "abc"', "32 hex digits"),
+        ('[models.x]\nurl = "ftp://e/x.keras"', "not an http(s):// or file:// URL"),
+        ('[models.x]\nkind = "movie"\nurl = "https://e/x"', "one of keras"),
+        ('[models.x]\nsha256 = "' + "0" * 64 + '"', "has no url"),
+        ('[defaults]\npredict = "nope"', "is not a [models.*] entry"),
+        ('[defaults]\npredict = "backbone-resnet50"', "not a classifier"),
+        ('[models.x]\nurl = "https://e/x"\nlabels = "missing-labels"', "names no labels entry"),
+        ('[model.x]\nurl = "https://e/x"', "unknown table 'model'"),
+    ],
+)
+def test_malformed_user_registry_is_a_one_line_error(tmp_path, monkeypatch, text, message):
+    path = user_registry(tmp_path, monkeypatch, text)
+    with pytest.raises(WeightsError) as info:
+        load_registry()
+    assert message in str(info.value)
+    assert str(path) in str(info.value) or "registry" in str(info.value)
+
+
+def test_missing_user_registry_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAREC_REGISTRY", str(tmp_path / "absent.toml"))
+    with pytest.raises(WeightsError, match="no such file"):
+        load_registry()
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(WeightsError, match="did you mean movinet-a2-stream"):
+        load_registry().get("movinet-a2-straem")
+    with pytest.raises(WeightsError, match="varec models"):
+        load_registry().get("zzzzzz")
+
+
+def test_cache_file_names_keep_the_suffix_loaders_need(tmp_path, monkeypatch):
+    user_registry(tmp_path, monkeypatch, """
+        [models.backbone-resnet50]
+        url = "https://mirror.example/get?id=resnet50"
+
+        [models.mine]
+        url = "https://example.org/download/model"
+    """)
+    reg = load_registry()
+    assert reg.get("backbone-resnet50").cache_filename.endswith(".h5")
+    assert reg.get("mine").cache_filename == "model.keras"
+    assert reg.get("movinet-a0-base").cache_filename == "model.tar.gz"

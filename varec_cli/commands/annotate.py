@@ -1,0 +1,146 @@
+"""`varec annotate`: the predicted action drawn on every frame of a copy of a video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def annotate_command(
+    video: Path = typer.Argument(..., metavar="VIDEO", help="The video to annotate."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", metavar="OUT", help="The annotated video to write: .mp4 / .m4v (H.264 or MPEG-4) or .avi (MJPG)."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m",
+        help="A model file or folder, or a registry name (see `varec models`); default: the registry's default.",
+    ),
+    window: Optional[float] = typer.Option(
+        None, "--window", min=0.0,
+        help="Seconds of video per classification (default: the model's clip span); 0 classifies the whole video once.",
+    ),
+    stride: Optional[float] = typer.Option(
+        None, "--stride", help="Seconds between the starts of two windows (default: half the window)."
+    ),
+    top_k: int = typer.Option(1, "--top-k", "-k", min=1, help="Labels drawn per frame; more than 1 adds probability bars."),
+    font_scale: Optional[float] = typer.Option(
+        None, "--font-scale", help="Text size (OpenCV font scale; default follows the frame size, 1.0 at 720p)."
+    ),
+    timeline: Optional[str] = typer.Option(
+        None, "--timeline", metavar="FILE.json",
+        help="Also write the labelled segments as JSON [{start, end, label, score}]; '-' prints them on stdout.",
+    ),
+    show: bool = typer.Option(False, "--show", help="Show the frames in a window as they are written (q closes it)."),
+) -> None:
+    """Write OUT: VIDEO with the action predicted for each stretch of it drawn on every frame."""
+    from varec_cli import console
+    from varec_cli.annotate import annotate_video, check_paths
+    from varec_cli.commands._models import open_model
+
+    if stride is not None and stride <= 0:
+        raise typer.BadParameter("must be a positive number of seconds", param_hint="--stride")
+    if stride is not None and window == 0:
+        raise typer.BadParameter("has no meaning with --window 0 (the whole video is one window)", param_hint="--stride")
+    if font_scale is not None and font_scale <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--font-scale")
+    timeline_to_stdout = timeline == "-"
+    timeline_file = Path(timeline) if timeline and not timeline_to_stdout else None
+
+    check_paths(video, output, timeline_file)  # one-line errors before the model loads or a frame is read
+    classifier = open_model(model, "annotate")
+
+    err = console.err()
+    with _ProgressView(err) as progress:
+        result = annotate_video(
+            classifier, video, output,
+            window=window, stride=stride, top_k=top_k, font_scale=font_scale, timeline=timeline_file, show=show,
+            on_progress=progress.update, on_warning=progress.warn,
+        )
+
+    summary = (
+        f"wrote {result.output}: {result.frames} frames, {result.width}x{result.height}, {result.fps:g} fps, "
+        f"codec {result.codec}; {len(result.windows)} window{'s' if len(result.windows) != 1 else ''}"
+    )
+    if result.window_frames is not None:
+        summary += f" of {result.window_frames} frames every {result.stride_frames}"
+    if timeline_to_stdout:
+        typer.echo(json.dumps([s.to_json() for s in result.segments]))
+        err.print(summary, markup=False, highlight=False, soft_wrap=True)
+        return
+    out = console.out()
+    out.print(summary, markup=False, highlight=False, soft_wrap=True)
+    if result.timeline is not None:
+        out.print(f"timeline: {result.timeline}", markup=False, highlight=False, soft_wrap=True)
+    out.print(_segment_table(result.segments))
+
+
+def _segment_table(segments):
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    table.add_column("start", justify="right")
+    table.add_column("end", justify="right")
+    table.add_column("label")
+    table.add_column("score", justify="right")
+    for segment in segments:
+        table.add_row(f"{segment.start:.2f}", f"{segment.end:.2f}", segment.label, f"{segment.score:.3f}")
+    return table
+
+
+class _ProgressView:
+    """A rich progress bar per stage (frames, fps, ETA) on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _FpsColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def update(self, stage: str, done: int, total: int | None) -> None:
+        task = self.tasks.get(stage)
+        if task is None:
+            task = self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(task, completed=done, total=total)
+
+    def warn(self, message: str) -> None:
+        # Printed through the progress console so that it lands above a live bar, not inside it.
+        from rich.text import Text
+
+        self.console.print(Text.assemble(("warning:", "yellow"), " ", message), soft_wrap=True)
+
+
+def _fps_column_class():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class FpsColumn(ProgressColumn):
+        """Frames per second of the task."""
+
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            return Text("    - fps" if speed is None else f"{speed:5.1f} fps", style="progress.data.speed")
+
+    return FpsColumn
+
+
+def _FpsColumn():  # noqa: N802 - a factory standing in for the class, so rich is imported lazily
+    return _fps_column_class()()

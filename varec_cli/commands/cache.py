@@ -1,0 +1,66 @@
+"""`varec cache dir|list|clear [NAME]`: where downloads live, what is there, and removing it."""
+
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+import typer
+
+
+class CacheAction(str, enum.Enum):
+    dir = "dir"
+    list = "list"
+    clear = "clear"
+
+
+def cache_command(
+    action: CacheAction = typer.Argument(..., metavar="ACTION", help="dir: print the cache folder; list: cached models; clear: remove."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="With clear: remove only this model (default: all)."),
+) -> None:
+    """Show or clear the weights cache (VAREC_CACHE_DIR)."""
+    from varec_cli import console
+    from varec_cli.weights import cache
+
+    if name is not None and action is not CacheAction.clear:
+        raise typer.BadParameter(f"NAME is only used with `clear`, not `{action.value}`", param_hint="NAME")
+    if action is CacheAction.dir:
+        typer.echo(str(cache.root()))
+        return
+
+    if action is CacheAction.list:
+        items = cache.list_cached()
+        if not items:
+            console.err().print(f"the cache is empty ({cache.models_dir()})", markup=False, highlight=False)
+            return
+        from rich.table import Table
+
+        from varec_cli.commands.models import wide_out
+        from varec_cli.weights.download import human_bytes
+
+        table = Table(show_edge=False)
+        for column in ("name", "kind", "size", "verified", "path"):
+            table.add_column(column, justify="right" if column == "size" else "left", no_wrap=column != "path")
+        for item in items:
+            table.add_row(item.name, item.kind, human_bytes(item.size_bytes), item.verified, str(item.path))
+        wide_out().print(table)
+        return
+
+    if name is None:
+        removed = cache.clear()
+        console.err().print(
+            f"removed {len(removed)} cached model(s) from {cache.models_dir()}", markup=False, highlight=False
+        )
+        return
+
+    from varec_cli.errors import WeightsError
+    from varec_cli.weights.registry import load_registry, unknown_name_message
+
+    removed = cache.clear(name)
+    if removed:
+        console.err().print(f"removed {name}", markup=False, highlight=False)
+        return
+    known = load_registry().names()
+    if name not in known:
+        raise WeightsError(unknown_name_message(name, known))
+    console.err().print(f"{name} is not cached; nothing to remove", markup=False, highlight=False)

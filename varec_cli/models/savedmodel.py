@@ -1,0 +1,150 @@
+"""TensorFlow SavedModel classifiers (MoViNet from TF Hub and the like). TensorFlow-only.
+
+The signature is described by `varec-model.json`, written beside the SavedModel by the weights cache:
+input key (`image`, float32 [batch, frames, H, W, 3] in [0, 1]), output key (`classifier_head`,
+logits), and for stream models the `init_states` function whose states are carried frame to frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from varec_cli.errors import ModelError
+from varec_cli.models.classifier import Classifier, ClipSpec, StreamSession
+
+METADATA_FILE = "varec-model.json"
+
+
+def is_savedmodel_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+class SavedModelClassifier(Classifier):
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        meta_file = self.path / METADATA_FILE
+        if not meta_file.is_file():
+            raise ModelError(f"{self.path}: a SavedModel without {METADATA_FILE} (labels and input spec unknown)")
+        try:
+            self.metadata: dict[str, Any] = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{meta_file}: unreadable ({exc})") from None
+        self.labels = list(self.metadata.get("labels") or [])
+        if not self.labels:
+            raise ModelError(f"{meta_file}: no labels recorded")
+        height, width = self.metadata.get("size") or (172, 172)
+        fps = float(self.metadata.get("fps") or 0) or None
+        frames = int(self.metadata.get("frames") or 8)
+        self.spec = ClipSpec(
+            frames, int(height), int(width), clip_seconds=frames / fps if fps else None, fps=fps
+        )
+        self.signature = dict(self.metadata.get("signature") or {})
+        self.name = str(self.metadata.get("name") or self.path.name)
+        self.stream = bool(self.metadata.get("stream"))
+
+        from varec_cli.runtime import import_keras
+
+        import_keras()  # quiet TensorFlow's start-up logging the same way
+        import tensorflow as tf
+
+        try:
+            self._loaded = tf.saved_model.load(str(self.path))
+        except Exception as exc:  # TF raises several types for a broken SavedModel
+            raise ModelError(f"{self.path}: cannot load this SavedModel ({str(exc).splitlines()[0][:200]})") from None
+        self._input_key = self.signature.get("input", "image")
+        self._output_key = self.signature.get("output", "classifier_head")
+        low, high = self.signature.get("input_range", [0.0, 1.0])
+        self._scale = (float(high) - float(low)) / 255.0
+        self._offset = float(low)
+        self._logits = bool(self.signature.get("output_is_logits", True))
+
+    def model_input(self, frames_uint8: np.ndarray) -> np.ndarray:
+        return frames_uint8.astype(np.float32) * self._scale + self._offset
+
+    def _probabilities(self, outputs) -> np.ndarray:
+        values = np.asarray(outputs, dtype=np.float32)
+        return _softmax(values) if self._logits else values
+
+    def predict_clips(self, clips: np.ndarray) -> np.ndarray:
+        if self.stream:
+            # A stream model classifies a clip by running its frames through the states.
+            results = []
+            for clip in clips:
+                session = self.start_stream()
+                probs = None
+                for frame in clip:
+                    probs = session.push(frame)
+                results.append(probs)
+            return np.stack(results)
+        import tensorflow as tf
+
+        function = self._loaded.signatures[self.signature.get("name", "serving_default")]
+        outputs = function(**{self._input_key: tf.constant(self.model_input(np.asarray(clips)))})
+        key = self._output_key if self._output_key in outputs else next(iter(outputs))
+        return self._probabilities(outputs[key].numpy())
+
+    def start_stream(self) -> StreamSession:
+        if not self.stream:
+            raise ModelError(f"{self.name}: not a stream model; use a *-stream model for live classification")
+        return SavedModelStreamSession(self)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": str(self.path),
+            "format": "TensorFlow SavedModel" + (" (stream: one frame at a time with states)" if self.stream else ""),
+            "name": self.name,
+            "classes": len(self.labels),
+            "labels": self.labels,
+            "frames": self.spec.frames,
+            "frame_size": [self.spec.height, self.spec.width],
+            "fps": self.spec.fps,
+            "input": f"{self._input_key}: float32 [batch, frames, H, W, 3] in {self.signature.get('input_range', [0, 1])}",
+            "output": f"{self._output_key}: {'logits' if self._logits else 'probabilities'}",
+            "description": self.metadata.get("description"),
+            "license": self.metadata.get("license"),
+            "source": self.metadata.get("source") or self.metadata.get("url"),
+            "provenance": {},
+        }
+
+
+class SavedModelStreamSession(StreamSession):
+    """Carries a stream model's states from frame to frame: one frame in, probabilities out."""
+
+    def __init__(self, classifier: SavedModelClassifier):
+        self._classifier = classifier
+        self._states = None
+        self.reset()
+
+    def reset(self) -> None:
+        import tensorflow as tf
+
+        loaded = self._classifier._loaded
+        spec = self._classifier.spec
+        shape = tf.constant([1, 1, spec.height, spec.width, 3], dtype=tf.int32)
+        init = getattr(loaded, "init_states", None)
+        if init is None:
+            name = self._classifier.signature.get("states", "init_states")
+            init = loaded.signatures[name]
+            self._states = dict(init(input_shape=shape))
+        else:
+            self._states = dict(init(shape))
+
+    def push(self, frame: np.ndarray) -> np.ndarray | None:
+        import tensorflow as tf
+
+        image = self._classifier.model_input(np.asarray(frame)[None, None])
+        inputs = {**self._states, self._classifier._input_key: tf.constant(image)}
+        logits, states = self._classifier._loaded(inputs)
+        self._states = dict(states)
+        return self._classifier._probabilities(np.asarray(logits)[0])

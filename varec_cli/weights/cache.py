@@ -1,0 +1,312 @@
+"""The weights cache on disk.
+
+Layout under the cache root (`paths.cache_dir()`)::
+
+    models/<name>/<file>            a downloaded file (.keras, .h5 weights, labels .txt)
+    models/<name>/savedmodel/       an unpacked SavedModel archive (+ varec-model.json)
+    models/<name>.lock              held while one process fetches or checks <name>
+    models/index.json               what was verified, and how, for each cached name
+    models/index.lock               guards index.json
+
+Each index record says where the artefact is, the sha256 and md5 of the download, how the download
+was verified ("published sha256", "published md5" or "recorded" = trust on first use) and the
+sha256 of what is on disk now (a file, or a tree digest for a directory), which is checked on every
+use so that a modified cache is detected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from varec_cli import paths
+from varec_cli.errors import WeightsError
+
+INDEX_VERSION = 1
+_CHUNK = 1 << 20
+
+
+def root() -> Path:
+    return paths.cache_dir()
+
+
+def models_dir() -> Path:
+    return root() / "models"
+
+
+def entry_dir(name: str) -> Path:
+    return models_dir() / name
+
+
+def index_path() -> Path:
+    return models_dir() / "index.json"
+
+
+# --- digests --------------------------------------------------------------------------------------
+
+
+def file_digests(path: Path) -> dict[str, str]:
+    """{'sha256': ..., 'md5': ...} of a file, read once."""
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+    return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
+
+
+def tree_digest(path: Path) -> str:
+    """sha256 over every file below `path` (relative name, size and content, in sorted order)."""
+    outer = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink())
+    for p in files:
+        rel = p.relative_to(path).as_posix()
+        outer.update(rel.encode("utf-8") + b"\0")
+        if p.is_symlink():
+            outer.update(b"link\0" + os.readlink(p).encode("utf-8") + b"\0")
+            continue
+        outer.update(file_digests(p)["sha256"].encode("ascii") + b"\0")
+    return outer.hexdigest()
+
+
+def content_digest(path: Path) -> str:
+    return tree_digest(path) if path.is_dir() else file_digests(path)["sha256"]
+
+
+def disk_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for p in path.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            total += p.stat().st_size
+    return total
+
+
+# --- locking --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """An exclusive inter-process lock held on `path` (created if missing) for the `with` block.
+
+    The operating system drops the lock when the process dies, so a crashed download never
+    leaves a stale lock behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    start = time.monotonic()
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                    break
+                except OSError:
+                    if timeout is not None and time.monotonic() - start > timeout:
+                        raise WeightsError(f"timed out waiting for the lock {path}") from None
+                    time.sleep(0.1)
+            try:
+                yield
+            finally:
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            if timeout is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() - start > timeout:
+                            raise WeightsError(f"timed out waiting for the lock {path}") from None
+                        time.sleep(0.1)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def entry_lock(name: str):
+    """Held while `name` is fetched or checked, so two processes never fetch it at the same time."""
+    return file_lock(models_dir() / f"{name}.lock")
+
+
+# --- the index ------------------------------------------------------------------------------------
+
+
+def _read_index_unlocked() -> dict[str, Any]:
+    path = index_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cache index {path} is unreadable ({exc}); remove it or run `varec cache clear`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+        raise WeightsError(f"cache index {path} is not a varec cache index; remove it or run `varec cache clear`")
+    return data["entries"]
+
+
+def _write_index_unlocked(entries: dict[str, Any]) -> None:
+    path = index_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"version": INDEX_VERSION, "entries": entries}, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_index() -> dict[str, dict[str, Any]]:
+    """All index records by name."""
+    return _read_index_unlocked()
+
+
+def get_record(name: str) -> dict[str, Any] | None:
+    return read_index().get(name)
+
+
+def put_record(name: str, record: dict[str, Any]) -> None:
+    with file_lock(models_dir() / "index.lock"):
+        entries = _read_index_unlocked()
+        entries[name] = record
+        _write_index_unlocked(entries)
+
+
+def drop_record(name: str) -> bool:
+    with file_lock(models_dir() / "index.lock"):
+        entries = _read_index_unlocked()
+        found = entries.pop(name, None) is not None
+        if found:
+            _write_index_unlocked(entries)
+        return found
+
+
+def record_path(record: dict[str, Any]) -> Path:
+    """The cached file or directory an index record points at."""
+    rel = Path(record["path"])
+    if rel.is_absolute() or ".." in rel.parts:
+        raise WeightsError(f"cache index {index_path()} holds an unsafe path {record['path']!r}; run `varec cache clear`")
+    return models_dir() / rel
+
+
+def remove_leftovers(name: str) -> None:
+    """Delete temp files and unpack folders that a killed process left in `name`'s folder.
+
+    Call with the entry lock held: then no live process is writing there.
+    """
+    folder = entry_dir(name)
+    if not folder.is_dir():
+        return
+    for p in folder.iterdir():
+        if p.name.startswith((".download-", ".unpack-", ".old-")):
+            with contextlib.suppress(OSError):
+                _rmtree(p)
+
+
+# --- listing and clearing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedItem:
+    name: str
+    kind: str
+    path: Path
+    size_bytes: int
+    verified: str  # "published sha256", "published md5", "sha256 recorded at first download", "no record"
+    fetched_at: str = ""
+
+
+def describe_verification(record: dict[str, Any] | None) -> str:
+    if not record:
+        return "no record"
+    how = record.get("verified", "")
+    if how == "recorded":
+        return "sha256 recorded at first download"
+    if how.startswith("published"):
+        return how
+    return how or "unknown"
+
+
+def list_cached() -> list[CachedItem]:
+    """Everything in the cache: indexed entries, plus leftover folders that have no record."""
+    items: list[CachedItem] = []
+    index = read_index()
+    for name, record in sorted(index.items()):
+        try:
+            path = record_path(record)
+        except (KeyError, WeightsError):
+            continue
+        size = disk_size(path) if path.exists() else 0
+        items.append(
+            CachedItem(
+                name=name,
+                kind=record.get("kind", "?"),
+                path=path,
+                size_bytes=size,
+                verified=describe_verification(record) if path.exists() else "missing on disk",
+                fetched_at=record.get("fetched_at", ""),
+            )
+        )
+    base = models_dir()
+    if base.is_dir():
+        for child in sorted(base.iterdir()):
+            if child.is_dir() and child.name not in index and not child.name.startswith("."):
+                items.append(CachedItem(child.name, "?", child, disk_size(child), "no record"))
+    return items
+
+
+def _rmtree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=False)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def clear(name: str | None = None) -> list[str]:
+    """Remove one cached name (files and index record) or, with None, everything under models/.
+
+    Returns the names removed. Recorded first-download digests go with their files.
+    """
+    base = models_dir()
+    if name is None:
+        if not base.is_dir():
+            return []
+        removed = sorted(set(read_index()) | {p.name for p in base.iterdir() if p.is_dir()})
+        # Rename first so a concurrent reader never sees a half-deleted tree.
+        trash = base.with_name(f".models-trash-{os.getpid()}-{time.time_ns()}")
+        os.replace(base, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return [n for n in removed if not n.startswith(".")]
+    with entry_lock(name):
+        found = drop_record(name)
+        target = entry_dir(name)
+        if target.exists():
+            _rmtree(target)
+            found = True
+    # The lock file stays: unlinking it while another process waits on it would break the lock.
+    return [name] if found else []

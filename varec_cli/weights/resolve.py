@@ -1,0 +1,336 @@
+"""The one place where a model name becomes a file: registry -> cache -> verified path.
+
+`resolve_model_path()` is what predict/annotate/stream/evaluate call for `--model`;
+`backbone_weights_path()` is what training calls for ImageNet weights;
+`ensure_cached()` is what `varec download` calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from varec_cli import paths
+from varec_cli.errors import ModelError, OfflineError, WeightsError
+from varec_cli.weights import archive, cache, download
+from varec_cli.weights.registry import Entry, Registry, load_registry, unknown_name_message
+
+ProgressCallback = download.ProgressCallback
+BACKBONES = ("mobilenet_v2", "resnet50", "resnet152v2", "efficientnetv2-b0")
+_PATH_SUFFIXES = (".keras", ".h5", ".hdf5", ".gz", ".tgz", ".tar", ".pb", ".zip", ".json")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _way_out(entry: Entry) -> str:
+    if entry.is_classifier:
+        return (
+            "download it elsewhere and pass --model PATH, or point VAREC_REGISTRY at a mirror "
+            "(see docs/models.md)"
+        )
+    return "point VAREC_REGISTRY at a mirror or a local copy (url = \"file:///...\"; see docs/models.md)"
+
+
+def _looks_like_path(arg: str) -> bool:
+    return (
+        "/" in arg
+        or os.sep in arg
+        or (os.altsep is not None and os.altsep in arg)
+        or arg.startswith(("~", "."))
+        or arg.lower().endswith(_PATH_SUFFIXES)
+    )
+
+
+# --- checking what is cached ------------------------------------------------------------------------
+
+
+def cached_path(entry: Entry) -> Path | None:
+    """The verified cached artefact of `entry`, or None when it must be (re)fetched.
+
+    Raises WeightsError when the cached copy changed on disk since it was verified.
+    """
+    record = cache.get_record(entry.name)
+    if not record:
+        return None
+    try:
+        path = cache.record_path(record)
+    except KeyError:
+        return None
+    if not path.exists() or record.get("kind") != entry.kind:
+        return None
+    # The registry vouches for other bytes than the ones cached (digest changed): fetch again.
+    if entry.sha256 and record.get("download_sha256") != entry.sha256:
+        return None
+    if entry.md5 and record.get("download_md5") != entry.md5:
+        return None
+    seen = cache.content_digest(path)
+    expected = record.get("content_sha256")
+    if seen != expected:
+        raise WeightsError(
+            f"the cached {entry.name} at {path} changed after it was verified "
+            f"(expected sha256 {expected}, found {seen}); run `varec cache clear {entry.name}` "
+            f"and `varec download {entry.name}`"
+        )
+    return path
+
+
+def is_cached(entry: Entry) -> bool:
+    """Cheap check (no hashing) used for listings."""
+    record = cache.get_record(entry.name)
+    if not record or record.get("kind") != entry.kind:
+        return False
+    try:
+        return cache.record_path(record).exists()
+    except (KeyError, WeightsError):
+        return False
+
+
+# --- fetching ----------------------------------------------------------------------------------------
+
+
+def _read_labels(path: Path, what: str) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise WeightsError(f"{what}: the label list is not UTF-8 text") from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise WeightsError(f"{what}: the label list is empty")
+    return labels
+
+
+def _check_format(entry: Entry, path: Path, url: str) -> None:
+    """Catch an HTML error page or a wrong file before it is cached (and, without a digest, trusted)."""
+    what = f"{entry.name} (from {url})"
+    if entry.kind == "keras" and not zipfile.is_zipfile(path):
+        raise WeightsError(f"{what} is not a .keras model file (not a zip archive); nothing was kept")
+    if entry.kind == "backbone":
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head != _HDF5_MAGIC:
+            raise WeightsError(f"{what} is not an HDF5 .h5 weights file; nothing was kept")
+    if entry.kind == "labels":
+        labels = _read_labels(path, what)
+        if entry.classes and len(labels) != entry.classes:
+            raise WeightsError(f"{what}: expected {entry.classes} labels, found {len(labels)}; nothing was kept")
+
+
+def labels_of(entry: Entry, registry: Registry, *, progress: ProgressCallback | None = None) -> list[str] | None:
+    """A classifier entry's class names: inline, or read from its (fetched, verified) labels entry."""
+    if entry.labels is None:
+        return None
+    if isinstance(entry.labels, tuple):
+        return list(entry.labels)
+    labels_entry = registry.labels_for(entry)
+    path = ensure_cached(labels_entry.name, registry=registry, progress=progress)
+    return _read_labels(path, labels_entry.name)
+
+
+def savedmodel_metadata(entry: Entry, registry: Registry, labels: list[str] | None, url: str) -> dict[str, Any]:
+    """What the SavedModel adapter needs, written as varec-model.json beside saved_model.pb."""
+    size = entry.size
+    return {
+        "format": "varec-savedmodel",
+        "format_version": 1,
+        "name": entry.name,
+        "labels": labels,
+        "classes": len(labels) if labels else entry.classes,
+        "frames": entry.frames,
+        "size": [size, size] if size else None,
+        "fps": entry.fps,
+        "stream": entry.stream,
+        "signature": entry.effective_signature(),
+        "description": entry.description,
+        "license": entry.license,
+        "source": entry.source,
+        "url": url,
+    }
+
+
+def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | None) -> Path:
+    """Download, verify and install `entry` (its entry lock is held by the caller)."""
+    old = cache.get_record(entry.name)
+    sha256, md5 = entry.sha256, entry.md5
+    if sha256:
+        verified, source = "published sha256", "published"
+    elif md5:
+        verified, source = "published md5", "published"
+    elif old and old.get("verified") == "recorded" and old.get("download_sha256"):
+        # Trust on first use: later downloads (--force, a lost file) must match the first one.
+        sha256, verified, source = old["download_sha256"], "recorded", "recorded"
+    else:
+        verified, source = "recorded", "published"
+
+    labels: list[str] | None = None
+    if entry.kind == "savedmodel":
+        labels = labels_of(entry, registry, progress=progress)  # small; fail early if unreachable
+        if labels and entry.classes and len(labels) != entry.classes:
+            raise WeightsError(f"{entry.name}: {len(labels)} labels for {entry.classes} classes")
+
+    directory = cache.entry_dir(entry.name)
+    cache.remove_leftovers(entry.name)
+    fetched = download.fetch_to_temp(
+        entry.urls,
+        directory,
+        what=entry.name,
+        sha256=sha256,
+        md5=md5,
+        digest_source=source,
+        expected_bytes=entry.bytes,
+        space_factor=3.0 if entry.kind == "savedmodel" else 1.0,
+        way_out=_way_out(entry),
+        progress=progress,
+    )
+    try:
+        if entry.kind == "savedmodel":
+            meta = savedmodel_metadata(entry, registry, labels, fetched.url)
+            path = archive.install_savedmodel(fetched.path, directory / "savedmodel", meta)
+        else:
+            _check_format(entry, fetched.path, fetched.url)
+            path = directory / entry.cache_filename
+            os.replace(fetched.path, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            fetched.path.unlink()
+
+    cache.put_record(
+        entry.name,
+        {
+            "kind": entry.kind,
+            "path": path.relative_to(cache.models_dir()).as_posix(),
+            "url": fetched.url,
+            "bytes": fetched.bytes,
+            "download_sha256": fetched.sha256,
+            "download_md5": fetched.md5,
+            "verified": verified,
+            "content_sha256": cache.content_digest(path),
+            "fetched_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+    return path
+
+
+def ensure_cached(
+    name: str,
+    *,
+    registry: Registry | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """The verified cached artefact for registry `name`, fetching it when missing (or when `force`).
+
+    Concurrent callers (threads or processes) of one name wait for each other; the second finds
+    the first one's verified copy. Raises OfflineError under VAREC_OFFLINE=1 when it is not cached.
+    """
+    registry = registry or load_registry()
+    entry = registry.get(name)
+    with cache.entry_lock(name):
+        if not force:
+            path = cached_path(entry)
+            if path is not None:
+                return path
+        if paths.offline() and not any(download.is_local_url(u) for u in entry.urls):
+            raise OfflineError(
+                f"{name} is not in the cache and VAREC_OFFLINE=1 (offline mode) forbids downloading it; "
+                f"unset VAREC_OFFLINE, run `varec download {name}` on a connected machine, or {_way_out(entry)}"
+            )
+        return _fetch_entry(entry, registry, progress)
+
+
+# --- public entry points ------------------------------------------------------------------------------
+
+
+def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None = None) -> Path:
+    """A `--model` argument -> a local file or SavedModel folder.
+
+    An existing path is returned as it is; a path-looking argument that does not exist is a
+    ModelError; anything else is a registry name, fetched into the cache if needed.
+    """
+    arg = str(name_or_path)
+    candidate = Path(arg).expanduser()
+    if candidate.exists():
+        return candidate
+    if _looks_like_path(arg):
+        raise ModelError(f"{arg}: no such model file")
+    registry = load_registry()
+    if arg not in registry:
+        raise WeightsError(unknown_name_message(arg, registry.names()) + " (and no such file)")
+    entry = registry.get(arg)
+    if not entry.is_classifier:
+        raise WeightsError(f"{arg} is a {entry.kind} entry, not a model that classifies videos")
+    return ensure_cached(arg, registry=registry, progress=progress)
+
+
+def backbone_entry(backbone: str, registry: Registry | None = None) -> Entry:
+    registry = registry or load_registry()
+    preferred = f"backbone-{backbone}"
+    if preferred in registry and registry.get(preferred).kind == "backbone":
+        return registry.get(preferred)
+    for name in registry.names("backbone"):
+        if registry.get(name).backbone == backbone:
+            return registry.get(name)
+    known = sorted({registry.get(n).backbone or n for n in registry.names("backbone")})
+    raise WeightsError(f"no ImageNet weights are registered for backbone {backbone!r}; registered: {', '.join(known)}")
+
+
+def backbone_weights_path(backbone: str, *, progress: ProgressCallback | None = None) -> Path:
+    """The cached, verified ImageNet no-top .h5 weights for `backbone` (fetched when missing)."""
+    registry = load_registry()
+    entry = backbone_entry(backbone, registry)
+    try:
+        return ensure_cached(entry.name, registry=registry, progress=progress)
+    except OfflineError:
+        raise OfflineError(
+            f"the ImageNet weights for backbone {backbone} are not cached and VAREC_OFFLINE=1 (offline mode) "
+            f"forbids downloading them; run `varec download {entry.name}` while online, or train a backbone "
+            "from scratch"
+        ) from None
+
+
+def default_model_name(purpose: str = "predict") -> str:
+    """The registry's default model for "predict" (files) or "stream" (live video)."""
+    return load_registry().default(purpose)
+
+
+def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
+    """One row per registry entry for `varec models` (no hashing, no network)."""
+    registry = registry or load_registry()
+    rows = []
+    index = cache.read_index()
+    for name in registry.names():
+        entry = registry.get(name)
+        record = index.get(name)
+        cached = is_cached(entry)
+        if entry.sha256:
+            digest = "published sha256"
+        elif entry.md5:
+            digest = "published md5"
+        elif record and record.get("verified") == "recorded":
+            digest = "recorded"
+        else:
+            digest = "on first use"  # none published: the first download's sha256 will be recorded
+        rows.append(
+            {
+                "name": name,
+                "kind": entry.kind,
+                "classes": entry.classes if entry.kind != "backbone" else None,
+                "input": entry.input_description,
+                "fps": entry.fps,
+                "stream": entry.stream if entry.is_classifier else None,
+                "bytes": (record or {}).get("bytes") or entry.bytes,
+                "cached": cached,
+                "path": str(cache.record_path(record)) if cached else None,
+                "digest": digest,
+                "sha256": entry.sha256 or ((record or {}).get("download_sha256") if digest == "recorded" else None),
+                "md5": entry.md5,
+                "url": entry.url,
+                "origin": entry.origin,
+                "default_for": [p for p, n in sorted(registry.defaults.items()) if n == name],
+                "description": entry.description,
+                "license": entry.license,
+            }
+        )
+    return rows
