@@ -118,3 +118,34 @@ def test_a_folder_without_a_test_split_points_to_val(cli, setup, tmp_path):
     records = _records(cli("evaluate", "--dataset", tmp_path / "plain", "--model", model, "--subset", "val",
                            "--val-fraction", "0.34", "--json"))
     assert records[0]["videos"] == 2 and records[0]["skipped"] == 0
+
+
+def test_rate_based_models_are_fed_like_predict_feeds_them(setup):
+    """A model that takes frames at a rate (spec.fps, like the MoViNet SavedModels) gets each video's
+    own frame count, through predict.classify_video; the broken video is skipped, not fatal."""
+    from varec_cli.models.classifier import Classifier, ClipSpec
+
+    class RateModel(Classifier):
+        name = "rate-model"
+        labels = list(CLASSES)
+        spec = ClipSpec(frames=50, height=32, width=32, fps=12.0)
+        seen: list[int] = []
+
+        def predict_clips(self, clips):
+            self.seen.append(clips.shape[1])
+            out = np.zeros((len(clips), 3), np.float32)
+            out[:, 1] = 1.0  # always "Archery"
+            return out
+
+        def start_stream(self):
+            raise NotImplementedError
+
+        def describe(self):
+            return {}
+
+    model = RateModel()
+    run = evaluate_models(str(setup["root"]), ["rate-model"], open_model=lambda name: model)
+    (evaluation,) = run.evaluations
+    assert evaluation.skipped == 1 and evaluation.metrics.videos == 8
+    assert model.seen == [model.spec.frames_for(10 / 12.0)] * 8  # 10-frame videos at 12 fps
+    assert evaluation.metrics.per_class == {"ApplyEyeMakeup": 0.0, "Archery": 1.0, "Basketball": 0.0}
