@@ -90,3 +90,11 @@ def real_mp4_clips() -> list[Path]:
         return []
     data = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
     return sorted(data.glob("*.mp4"))
+
+
+def write_bounce_video(path, first: str = "left", count: int = 12, size: int = 64, seed: int = 0, fps=12.0) -> Path:
+    """The square of moving_square_frames crosses the frame one way, then comes back: an action
+    that changes half-way ('left' then 'right' by default), with no jump between the halves."""
+    second = "right" if first == "left" else "left"
+    frames = moving_square_frames(first, count, size, seed) + moving_square_frames(second, count, size, seed)
+    return write_video(path, frames, fps)

@@ -64,9 +64,11 @@ def _root(
 
 from varec_cli.commands import info as _info  # noqa: E402
 from varec_cli.commands import predict as _predict  # noqa: E402
+from varec_cli.commands import stream as _stream  # noqa: E402
 
 app.command("predict")(_predict.predict_command)
 app.command("info")(_info.info_command)
+app.command("stream")(_stream.stream_command)
 
 
 def main() -> None:
