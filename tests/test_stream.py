@@ -1,4 +1,7 @@
+import functools
+import http.server
 import re
+import threading
 import time
 
 import numpy as np
@@ -336,3 +339,31 @@ def test_sources_are_parsed():
     assert str(parse_source("rtsp://admin:hunter2@cam/live")) == "rtsp://admin:***@cam/live"
     with pytest.raises(VideoError):
         parse_source("  ")
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serves tmp_path over HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_network_stream_is_captured_live(cli, tiny_model, tmp_path, http_server):
+    """An http:// source: captured in full and recorded in full, classified live (newest frame);
+    a recording served over HTTP ends at its last frame instead of being reopened."""
+    write_index_video(tmp_path / "served.avi", 40, fps=20.0)
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", f"{http_server}/served.avi", "-m", tiny_model, "--no-display", "-o", recording)
+    assert result.exit_code == 0, result.output
+    assert "40 captured" in result.stderr and "end of the video" in result.stderr
+    assert count_frames(recording) == 40

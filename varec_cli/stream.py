@@ -128,6 +128,13 @@ class OpenedSource:
     capture: object  # cv2.VideoCapture
     first_frame: np.ndarray  # BGR
     fps: float | None  # as the source reports it, when plausible
+    frame_count: int = 0  # as the source reports it; 0 for a live camera or stream
+
+    @property
+    def retries_drops(self) -> bool:
+        """Whether a failed read is a drop to recover from (a camera, a live stream) rather than the
+        end of a video (a file, or a recording served over the network, which has a frame count)."""
+        return self.source.live and self.frame_count <= 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -166,7 +173,11 @@ def open_source(source: Source | str) -> OpenedSource:
         cap.release()
         raise VideoError(f"{source}: opened, but gives no frame")
     fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS))
-    return OpenedSource(source, cap, frame, fps)
+    count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    frame_count = int(count) if source.kind == "network" and count and np.isfinite(count) and count > 0 else 0
+    if source.kind == "file":
+        frame_count = max(int(count or 0), 0)
+    return OpenedSource(source, cap, frame, fps, frame_count)
 
 
 def display_available() -> bool:
@@ -271,7 +282,7 @@ class _CaptureThread(threading.Thread):
         ok, frame = cap.read() if cap is not None else (False, None)
         if ok and frame is not None:
             return frame
-        if not self.opened.source.live:
+        if not self.opened.retries_drops:
             return None
         for delay in RECONNECT_DELAYS:  # a dropped camera or stream: reopen a few times
             if self.stop.wait(delay):
