@@ -547,7 +547,7 @@ def run_stream(
                 if recorder is not None and not live:
                     recorder.write(item.image)  # lossless: the label of this very frame
                 if window is not None and not window.show(overlay.draw(item.image)):
-                    summary.ended = "q pressed"
+                    summary.ended = "quit from the window"
                     break
         except KeyboardInterrupt:
             summary.interrupted = True

@@ -24,7 +24,7 @@ def stream_command(
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Claim no label below this probability."),
     smooth: int = typer.Option(3, "--smooth", min=1, help="Average the last N predictions."),
     max_seconds: Optional[float] = typer.Option(
-        None, "--max-seconds", min=0.0, help="Stop after this many seconds of source time."
+        None, "--max-seconds", help="Stop after this many seconds of source time (wall-clock for live sources)."
     ),
     realtime: bool = typer.Option(
         False, "--realtime", help="Play a file at its frame rate, skipping frames inference cannot keep up with."
@@ -38,6 +38,8 @@ def stream_command(
     from varec_cli.models.classifier import open_classifier
     from varec_cli.stream import StreamOptions, display_available, open_source, parse_source, run_stream
 
+    if max_seconds is not None and max_seconds <= 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--max-seconds")
     parsed = parse_source(source)
     if output is not None:
         from varec_cli.video.writer import check_output_path
