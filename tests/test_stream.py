@@ -367,3 +367,33 @@ def test_network_stream_is_captured_live(cli, tiny_model, tmp_path, http_server)
     assert result.exit_code == 0, result.output
     assert "40 captured" in result.stderr and "end of the video" in result.stderr
     assert count_frames(recording) == 40
+
+
+def test_window_shows_each_frame_and_quits_on_q(tmp_path, monkeypatch):
+    """The window path without a display: a stand-in window that 'presses q' at the 5th frame."""
+    import varec_cli.stream as stream
+
+    shown = []
+
+    class FakeWindow:
+        def show(self, frame_bgr):
+            shown.append(frame_bgr)
+            return len(shown) < 5
+
+        def close(self):
+            shown.append("closed")
+
+    monkeypatch.setattr(stream, "_Window", FakeWindow)
+    video = write_index_video(tmp_path / "index.avi", 20, fps=10.0)
+    recording = tmp_path / "rec.avi"
+    labels = []
+    summary = stream.run_stream(
+        _SlowClassifier(delay=0.0),
+        stream.open_source(str(video)),
+        stream.StreamOptions(display=True, output=recording),
+        on_label=labels.append,
+    )
+    assert summary.ended == "quit from the window" and summary.frames_processed == 5
+    assert shown[-1] == "closed" and all(f.shape == (48, 80, 3) for f in shown[:-1])
+    assert [(c.label, c.time) for c in labels] == [("a", 0.0)]
+    assert count_frames(recording) == 5

@@ -489,7 +489,7 @@ def run_stream(
     stop = threading.Event()
     slot = _FrameSlot(lossless=not live, stop=stop)
     recent: deque[np.ndarray] = deque(maxlen=options.smooth)
-    latencies: list[float] = []
+    latency_sum, latency_count = 0.0, 0
     ticks: deque[float] = deque(maxlen=30)  # processing times of recent frames, for the fps shown
     printed: str | None = None
     recorder = None
@@ -527,11 +527,12 @@ def run_stream(
                 summary.frames_processed += 1
                 summary.source_seconds = item.time
                 ticks.append(done)
-                shown_fps = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 1 and ticks[-1] > ticks[0] else None
+                span = ticks[-1] - ticks[0]
+                shown_fps = (len(ticks) - 1) / span if span > 0 else None
                 label = probability = None
                 if probabilities is not None:
                     summary.predictions += 1
-                    latencies.append(done - item.captured_at)
+                    latency_sum, latency_count = latency_sum + done - item.captured_at, latency_count + 1
                     recent.append(probabilities)
                     mean = np.mean(recent, axis=0)
                     best = int(np.argmax(mean))
@@ -561,6 +562,6 @@ def run_stream(
     # Here the recording is finalised (renamed into place) and the source released.
     summary.frames_captured = capture.captured
     summary.ended = summary.ended or capture.ended or "stopped"
-    summary.latency_ms = 1000 * float(np.mean(latencies)) if latencies else None
+    summary.latency_ms = 1000 * latency_sum / latency_count if latency_count else None
     summary.frames_recorded = recorder.writer.frames_written if recorder is not None else 0
     return summary
