@@ -163,3 +163,11 @@ def write_ucf101_motion_dataset(
     (lists / "trainlist01.txt").write_text("\n".join(train_lines) + "\n")
     (lists / "testlist01.txt").write_text("\n".join(test_lines) + "\n")
     return root
+
+
+def write_bounce_video(path, first: str = "left", count: int = 12, size: int = 64, seed: int = 0, fps=12.0) -> Path:
+    """The square of moving_square_frames crosses the frame one way, then comes back: an action
+    that changes half-way ('left' then 'right' by default), with no jump between the halves."""
+    second = "right" if first == "left" else "left"
+    frames = moving_square_frames(first, count, size, seed) + moving_square_frames(second, count, size, seed)
+    return write_video(path, frames, fps)

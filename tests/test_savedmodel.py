@@ -162,6 +162,25 @@ def test_stream_model_carries_states(registry, tmp_path):
     assert classifier.labels[int(np.argmax(session.push(red)))] == "red"
 
 
+def test_stream_model_takes_frames_at_its_rate(registry):
+    """At 5 fps, frames of a 25 fps source in between are answered without touching the states."""
+    from varec_cli.models.classifier import open_classifier
+
+    classifier = open_classifier("toy-movinet-stream", purpose="stream")
+    session = classifier.start_stream(fps=25.0)
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros((32, 32, 3), np.uint8)
+    blue[..., 2] = 255
+    session.push(red, timestamp=0.0)
+    for i in range(1, 5):  # 0.04 .. 0.16 s: inside the first 0.2 s step, not fed to the model
+        assert classifier.labels[int(np.argmax(session.push(blue, timestamp=i / 25)))] == "red"
+    even = session.push(blue, timestamp=0.2)  # the model has now seen one red and one blue frame
+    assert abs(even[0] - even[2]) < 1e-3
+    later = session.push(blue, timestamp=0.4)  # one red, two blue
+    assert classifier.labels[int(np.argmax(later))] == "blue" and later[0] > 0.01
+
+
 def test_offline_uncached_model_fails_at_once(cli, registry, tmp_path, monkeypatch):
     monkeypatch.setenv("VAREC_OFFLINE", "1")
     red = _solid_video(tmp_path / "red.avi", (0, 0, 230))

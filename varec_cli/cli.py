@@ -69,6 +69,7 @@ from varec_cli.commands import evaluate as _evaluate  # noqa: E402
 from varec_cli.commands import info as _info  # noqa: E402
 from varec_cli.commands import models as _models  # noqa: E402
 from varec_cli.commands import predict as _predict  # noqa: E402
+from varec_cli.commands import stream as _stream  # noqa: E402
 from varec_cli.commands import train as _train  # noqa: E402
 
 app.command("predict")(_predict.predict_command)
@@ -79,6 +80,7 @@ app.command("download")(_download.download_command)
 app.command("models")(_models.models_command)
 app.command("cache")(_cache.cache_command)
 app.command("annotate")(_annotate.annotate_command)
+app.command("stream")(_stream.stream_command)
 
 
 def main() -> None:

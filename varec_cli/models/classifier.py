@@ -37,8 +37,10 @@ class StreamSession(abc.ABC):
     """Frame-by-frame classification: push model-sized RGB frames, get probabilities back."""
 
     @abc.abstractmethod
-    def push(self, frame: np.ndarray) -> np.ndarray | None:
-        """Add one (H, W, 3) uint8 RGB frame; probabilities once enough frames were seen, else None."""
+    def push(self, frame: np.ndarray, timestamp: float | None = None) -> np.ndarray | None:
+        """Add one (H, W, 3) uint8 RGB frame; probabilities once enough frames were seen, else None.
+
+        `timestamp`: the frame's source time in seconds, when known (a session may ignore it)."""
 
     @abc.abstractmethod
     def reset(self) -> None:
@@ -55,8 +57,8 @@ class Classifier(abc.ABC):
         """uint8 RGB clips (B, frames, H, W, 3) → float32 probabilities (B, num_classes)."""
 
     @abc.abstractmethod
-    def start_stream(self) -> StreamSession:
-        """A fresh frame-by-frame session (see StreamSession)."""
+    def start_stream(self, fps: float | None = None) -> StreamSession:
+        """A fresh frame-by-frame session (see StreamSession); `fps`: the source's frame rate, when known."""
 
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
@@ -105,10 +107,10 @@ class KerasClassifier(Classifier):
             self._encoder, self._head = split_model(self.model)
         return self._encoder, self._head
 
-    def start_stream(self) -> StreamSession:
+    def start_stream(self, fps: float | None = None) -> StreamSession:
         from varec_cli.models.streaming import RingBufferSession
 
-        return RingBufferSession(self)
+        return RingBufferSession(self, fps=fps)
 
     def describe(self) -> dict[str, Any]:
         meta = self.metadata

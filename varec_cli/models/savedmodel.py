@@ -94,7 +94,7 @@ class SavedModelClassifier(Classifier):
         key = self._output_key if self._output_key in outputs else next(iter(outputs))
         return self._probabilities(outputs[key].numpy())
 
-    def start_stream(self) -> StreamSession:
+    def start_stream(self, fps: float | None = None) -> StreamSession:
         if not self.stream:
             raise ModelError(f"{self.name}: not a stream model; use a *-stream model for live classification")
         return SavedModelStreamSession(self)
@@ -119,11 +119,16 @@ class SavedModelClassifier(Classifier):
 
 
 class SavedModelStreamSession(StreamSession):
-    """Carries a stream model's states from frame to frame: one frame in, probabilities out."""
+    """Carries a stream model's states from frame to frame: one frame in, probabilities out.
+
+    A model trained at a frame rate (MoViNet: 5 fps) is fed frames at that rate of source time when
+    timestamps are given; frames in between return the latest probabilities without a model call.
+    """
 
     def __init__(self, classifier: SavedModelClassifier):
         self._classifier = classifier
         self._states = None
+        self._interval = 1.0 / classifier.spec.fps if classifier.spec.fps else 0.0
         self.reset()
 
     def reset(self) -> None:
@@ -139,12 +144,20 @@ class SavedModelStreamSession(StreamSession):
             self._states = dict(init(input_shape=shape))
         else:
             self._states = dict(init(shape))
+        self._next_time: float | None = None
+        self._latest: np.ndarray | None = None
 
-    def push(self, frame: np.ndarray) -> np.ndarray | None:
+    def push(self, frame: np.ndarray, timestamp: float | None = None) -> np.ndarray | None:
         import tensorflow as tf
+
+        if timestamp is not None and self._interval:
+            if self._next_time is not None and timestamp + 1e-6 < self._next_time:
+                return self._latest
+            self._next_time = timestamp + self._interval
 
         image = self._classifier.model_input(np.asarray(frame)[None, None])
         inputs = {**self._states, self._classifier._input_key: tf.constant(image)}
         logits, states = self._classifier._loaded(inputs)
         self._states = dict(states)
-        return self._classifier._probabilities(np.asarray(logits)[0])
+        self._latest = self._classifier._probabilities(np.asarray(logits)[0])
+        return self._latest

@@ -1,31 +1,234 @@
-"""Frame-by-frame classification sessions for streaming sources."""
+"""Frame-by-frame classification sessions for streaming sources.
+
+`RingBufferSession` runs the frame encoder (preprocessing + CNN) once per new frame and keeps the
+feature vectors in a ring buffer; the sequence head (RNN + softmax) then reads the model's `frames`
+features from that buffer, spaced in time as the model's training clips were. One prediction costs
+about one CNN pass instead of `frames` of them.
+
+Every per-frame call goes through `compiled_call`: a compiled function traced once for fixed
+single-sample shapes. An eager `model(x)` or `model.predict(x)` per frame costs several times more
+(measured in docs/stream.md).
+"""
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from varec_cli.models.classifier import KerasClassifier, StreamSession
 
+CompiledCall = Callable[..., list]
 
-class RingBufferSession(StreamSession):
-    """Each frame goes through the CNN once; the RNN reads the last `frames` feature vectors.
 
-    One prediction therefore costs about one CNN pass, not `frames` of them.
+def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCall:
+    """`model` in inference mode as one compiled function for inputs of exactly `input_shapes`
+    (float32). Called with numpy arrays, it returns the model's outputs as a list of numpy arrays.
+
+    TensorFlow gets a `tf.function` with a fixed input signature (`tensorflow_compiled_call`); any
+    other Keras backend gets the model's own compiled predict step (`keras_predict_step_call`).
     """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return tensorflow_compiled_call(model, input_shapes)
+    return keras_predict_step_call(model)
+
+
+def tensorflow_compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCall:
+    """TensorFlow only: a `tf.function` with a fixed input signature, traced once and reused.
+
+    Unlike `predict_on_batch` it skips the data adapter and the distribution-strategy wrapper on
+    every call. No XLA (`jit_compile`): on CPU it made MobileNetV2 about 5x slower here.
+    """
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec(shape, tf.float32) for shape in input_shapes]
+    single = len(signature) == 1
+
+    @tf.function(input_signature=signature)
+    def run(*inputs):
+        return model(inputs[0] if single else list(inputs), training=False)
+
+    def call(*arrays):
+        outputs = run(*(np.asarray(a, dtype=np.float32) for a in arrays))
+        if isinstance(outputs, (list, tuple)):
+            return [o.numpy() for o in outputs]
+        return [outputs.numpy()]
+
+    return call
+
+
+def keras_predict_step_call(model) -> CompiledCall:
+    """Any Keras backend: the model's compiled predict step (`jax.jit` on JAX), through
+    `predict_on_batch`, which reuses it from call to call."""
+
+    def call(*arrays):
+        arrays = [np.asarray(a, dtype=np.float32) for a in arrays]
+        outputs = model.predict_on_batch(arrays[0] if len(arrays) == 1 else arrays)
+        if isinstance(outputs, (list, tuple)):
+            return [np.asarray(o) for o in outputs]
+        return [np.asarray(outputs)]
+
+    return call
+
+
+def build_step_model(encoder, head, frames: int):
+    """(new frame, the frames-1 earlier features) → (the new frame's feature, probabilities).
+
+    Encoder and head share their weights with the whole model; one call does one CNN pass and one
+    pass of the head over the window, so a streaming step is a single compiled call.
+    """
+    import keras
+    from keras import layers
+
+    feature_dim = int(encoder.output_shape[-1])
+    frame = keras.Input(tuple(encoder.input_shape[1:]), name="frame")
+    feature = encoder(frame)
+    newest = layers.Reshape((1, feature_dim), name="newest_feature")(feature)
+    if frames == 1:
+        inputs, sequence = [frame], newest
+    else:
+        past = keras.Input((frames - 1, feature_dim), name="past_features")
+        inputs, sequence = [frame, past], layers.Concatenate(axis=1, name="window")([past, newest])
+    return keras.Model(inputs, [feature, head(sequence)], name="stream_step")
+
+
+class _StreamFunctions:
+    """The compiled calls a session needs, built (and traced) once per classifier."""
 
     def __init__(self, classifier: KerasClassifier):
-        self._encoder, self._head = classifier.halves()
-        self._features: deque[np.ndarray] = deque(maxlen=classifier.spec.frames)
+        encoder, head = classifier.halves()
+        spec = classifier.spec
+        self.frames = spec.frames
+        self.feature_dim = int(encoder.output_shape[-1])
+        frame_shape = (1, spec.height, spec.width, 3)
+        past_shape = (1, spec.frames - 1, self.feature_dim)
+        self.encode = compiled_call(encoder, [frame_shape])
+        self.head = compiled_call(head, [(1, spec.frames, self.feature_dim)])
+        step_model = build_step_model(encoder, head, spec.frames)
+        self.step = compiled_call(step_model, [frame_shape] if spec.frames == 1 else [frame_shape, past_shape])
+        # Trace now, so that the first real frame does not pay for it.
+        zeros = np.zeros(frame_shape, np.float32)
+        self.encode(zeros)
+        self.head(np.zeros((1, spec.frames, self.feature_dim), np.float32))
+        self.step(zeros) if spec.frames == 1 else self.step(zeros, np.zeros(past_shape, np.float32))
 
-    def push(self, frame: np.ndarray) -> np.ndarray | None:
-        batch = np.asarray(frame, dtype=np.float32)[None]
-        self._features.append(np.asarray(self._encoder.predict_on_batch(batch))[0])
-        if len(self._features) < self._features.maxlen:
-            return None
-        sequence = np.stack(self._features)[None]
-        return np.asarray(self._head.predict_on_batch(sequence))[0].astype(np.float32)
+
+_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def stream_functions(classifier: KerasClassifier) -> _StreamFunctions:
+    functions = _FUNCTIONS.get(classifier)
+    if functions is None:
+        functions = _FUNCTIONS[classifier] = _StreamFunctions(classifier)
+    return functions
+
+
+def frame_spacing(clip_seconds: float | None, frames: int, fps: float | None) -> float | None:
+    """Seconds between the frames the head reads, matching how training clips were sampled.
+
+    A training clip of `clip_seconds` at `fps` holds clip_seconds*fps frames and the model's
+    `frames` are spread first to last over them, so they lie (clip_seconds - 1/fps)/(frames - 1)
+    apart. None (read every frame) when the model does not say how long its clips were.
+    """
+    if not clip_seconds or clip_seconds <= 0 or frames < 2:
+        return None
+    span = clip_seconds - (1.0 / fps if fps and fps > 0 else 0.0)
+    return max(span, 0.0) / (frames - 1)
+
+
+class RingBufferSession(StreamSession):
+    """Each frame goes through the CNN once; the head reads `frames` feature vectors from a ring
+    buffer, `spacing` seconds apart (the nearest stored frame to each wanted time), ending at the
+    newest frame.
+
+    Frames are placed in time by the `timestamp` given to `push` (source seconds), else by their
+    count at `fps`. Without a spacing (the model does not know its clip length), or without any
+    notion of time, the head reads the last `frames` frames pushed.
+    """
+
+    def __init__(self, classifier: KerasClassifier, *, fps: float | None = None):
+        self._functions = stream_functions(classifier)
+        self.frames = classifier.spec.frames
+        self.fps = fps if fps and fps > 0 else None
+        self.spacing = frame_spacing(classifier.spec.clip_seconds, self.frames, self.fps)
+        self._times: deque[float] = deque()
+        self._features: deque[np.ndarray] = deque()
+        self._count = 0
+
+    @property
+    def window_seconds(self) -> float | None:
+        """The time the head's window spans, when frames are spaced in time."""
+        return None if self.spacing is None else self.spacing * (self.frames - 1)
 
     def reset(self) -> None:
+        self._times.clear()
         self._features.clear()
+        self._count = 0
+
+    def push(self, frame: np.ndarray, timestamp: float | None = None) -> np.ndarray | None:
+        if timestamp is not None:
+            now, timed = float(timestamp), self.spacing is not None
+        elif self.fps is not None:
+            now, timed = self._count / self.fps, self.spacing is not None
+        else:
+            now, timed = float(self._count), False
+        self._count += 1
+        batch = np.asarray(frame, dtype=np.float32)[None]
+        past = self._past_indices(now) if timed else self._last_indices()
+        functions = self._functions
+        if past is None:
+            feature = functions.encode(batch)[0][0]
+            probabilities = None
+        elif self.frames == 1:
+            feature, probabilities = (o[0] for o in functions.step(batch))
+        elif -1 in past:
+            # The window repeats the newest frame (frames closer together than the source's):
+            # encode it first, then run the head over the completed window.
+            feature = functions.encode(batch)[0][0]
+            window = np.stack([feature if i == -1 else self._features[i] for i in past] + [feature])
+            probabilities = functions.head(window[None])[0][0]
+        else:
+            window = np.stack([self._features[i] for i in past])[None]
+            feature, probabilities = (o[0] for o in functions.step(batch, window))
+        self._store(now, feature, timed)
+        return None if probabilities is None else np.asarray(probabilities, dtype=np.float32)
+
+    def _last_indices(self) -> list[int] | None:
+        """Every frame: the frames-1 latest stored features, once there are that many."""
+        if len(self._features) < self.frames - 1:
+            return None
+        return list(range(len(self._features) - (self.frames - 1), len(self._features)))
+
+    def _past_indices(self, now: float) -> list[int] | None:
+        """For each of the frames-1 earlier wanted times, the stored frame nearest to it (-1: the
+        new frame itself is nearer); None until the buffer spans the whole window."""
+        window = self.window_seconds
+        if not self._times or now - self._times[0] < window - 1e-6 * max(1.0, window):
+            return None
+        times = np.asarray(self._times)
+        wanted = now - self.spacing * np.arange(self.frames - 1, 0, -1)
+        right = np.searchsorted(times, wanted).clip(1, len(times) - 1) if len(times) > 1 else np.zeros(
+            len(wanted), dtype=np.int64
+        )
+        left = (right - 1).clip(0)
+        nearest = np.where(np.abs(times[left] - wanted) <= np.abs(times[right] - wanted), left, right)
+        newest_nearer = np.abs(now - wanted) < np.abs(times[nearest] - wanted)
+        return [-1 if n else int(i) for i, n in zip(nearest, newest_nearer)]
+
+    def _store(self, now: float, feature: np.ndarray, timed: bool) -> None:
+        self._times.append(now)
+        self._features.append(np.asarray(feature, dtype=np.float32))
+        if timed:
+            # Keep one frame older than the window, the candidate nearest to its first wanted time.
+            oldest_needed = now - self.window_seconds - self.spacing
+            while len(self._times) > 2 and self._times[1] <= oldest_needed:
+                self._times.popleft()
+                self._features.popleft()
+        else:
+            while len(self._features) > max(self.frames - 1, 1):
+                self._times.popleft()
+                self._features.popleft()

@@ -1,0 +1,399 @@
+import functools
+import http.server
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+from synthetic import decode_index, moving_square_frames, write_bounce_video, write_index_video, write_video
+
+from varec_cli.errors import VideoError
+from varec_cli.models.classifier import ClipSpec, load_classifier
+from varec_cli.models.streaming import compiled_call, frame_spacing
+from varec_cli.video.reader import count_frames, iter_frames, probe_video, read_clips, to_model_frame
+
+LINE = re.compile(r"^(\d\d):(\d\d)\.(\d)  (\S+)  ([01]\.\d\d)$")
+LABELS = ["moving_left", "moving_right"]
+
+
+def _label_lines(stdout: str) -> list[tuple[float, str, float]]:
+    lines = []
+    for line in stdout.splitlines():
+        match = LINE.match(line)
+        assert match, f"not a label line: {line!r}"
+        minutes, seconds, tenths, label, probability = match.groups()
+        lines.append((int(minutes) * 60 + int(seconds) + int(tenths) / 10, label, float(probability)))
+    return lines
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    """A scratch CNN + GRU trained (a few seconds) to tell a square moving left from one moving right.
+
+    Clips of 12 frames at 12 fps (clip_seconds 1.0) sampled to 6 frames of 32 px, as predict would.
+    """
+    import keras
+
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("train")
+    clips, targets = [], []
+    for seed in range(16):
+        for target, direction in enumerate(("left", "right")):
+            video = write_video(folder / f"{direction}{seed}.avi", moving_square_frames(direction, seed=seed), 12.0)
+            clips.append(read_clips(video, 6, (32, 32)).frames[0])
+            targets.append(target)
+    model = build_model(2, backbone="scratch", rnn="gru", frames=6, size=32, units=16, dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(np.stack(clips).astype("float32"), np.array(targets), epochs=20, batch_size=8, verbose=0)
+    metadata = ModelMetadata(
+        labels=LABELS, frames=6, size=(32, 32), backbone="scratch", preprocessing="unit", rnn="gru",
+        feature_dim=128, clip_seconds=1.0,
+    )
+    return save_model(model, folder / "left-right.keras", metadata)
+
+
+def test_labels_follow_the_action_in_order(cli, trained_model, tmp_path):
+    """The square goes left for 1 s, then right: the lines say so, in that order, at source times."""
+    video = write_bounce_video(tmp_path / "bounce.avi", "left", seed=100)
+    result = cli("stream", "--source", video, "--model", trained_model, "--no-display")
+    assert result.exit_code == 0, result.output
+    lines = _label_lines(result.stdout)
+    assert [label for _, label, _ in lines] == ["moving_left", "moving_right"]
+    (t_left, _, p_left), (t_right, _, p_right) = lines
+    # The first prediction needs a full window (frames 0..11 → 00:00.9); the change shows up
+    # once the window holds mostly right-moving frames, before the video ends (00:01.9).
+    assert t_left == pytest.approx(11 / 12, abs=0.06) and p_left >= 0.5
+    assert t_left < t_right <= 23 / 12 and p_right >= 0.5
+    assert "24 captured, 24 processed" in result.stderr
+    assert "end of the video" in result.stderr
+
+
+def test_no_display_is_automatic_without_a_display(cli, trained_model, tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    video = write_bounce_video(tmp_path / "bounce.avi", "right", seed=101)
+    result = cli("stream", "-s", video, "-m", trained_model)
+    assert result.exit_code == 0, result.output
+    assert [label for _, label, _ in _label_lines(result.stdout)] == ["moving_right", "moving_left"]
+
+
+def test_real_clip_streams_and_records_every_frame(cli, tiny_model, tmp_path, real_clip):
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", real_clip, "-m", tiny_model, "--no-display", "--threshold", "0", "-o", recording)
+    assert result.exit_code == 0, result.output
+    lines = _label_lines(result.stdout)
+    assert lines and [t for t, _, _ in lines] == sorted(t for t, _, _ in lines)
+    assert {label for _, label, _ in lines} <= {"moving_left", "moving_right", "standing_still"}
+    source, recorded = probe_video(real_clip), probe_video(recording)
+    assert count_frames(recording) == count_frames(real_clip)
+    assert (recorded.width, recorded.height) == (source.width, source.height)
+    assert recorded.fps == pytest.approx(source.fps, rel=1e-3)
+    frames = f"{count_frames(real_clip)} captured, {count_frames(real_clip)} processed"
+    assert frames in result.stderr and "recording" in result.stderr
+
+
+def test_recording_holds_every_frame_with_the_overlay(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "index.avi", 30, fps=15.0, height=120, width=160)
+    recording = tmp_path / "out" / "rec.avi"
+    recording.parent.mkdir()
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--threshold", "0.99", "-o", recording)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # an untrained model is never that sure: nothing claimed
+    info = probe_video(recording)
+    assert (info.width, info.height, info.fps) == (160, 120, 15.0)
+    frames = list(iter_frames(recording))
+    assert len(frames) == 30
+    # In order, one per source frame (the bottom half, below the overlay box, still spells the index).
+    assert [decode_index(f[60:]) for f in frames] == list(range(30))
+    source = list(iter_frames(video))[29]  # bars 0, 2, 3, 4 white
+    assert np.abs(frames[29][:10, :30].astype(int) - source[:10, :30]).mean() > 40  # the overlay is there
+    assert [p.name for p in recording.parent.iterdir()] == ["rec.avi"]  # no temp file left
+
+
+def test_realtime_file_is_paced_and_still_recorded_in_full(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "index.avi", 24, fps=24.0)
+    recording = tmp_path / "rec.avi"
+    started = time.perf_counter()
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--realtime", "-o", recording)
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert elapsed >= 0.9  # 24 frames at 24 fps take a second
+    assert count_frames(recording) == 24
+    assert "24 captured" in result.stderr
+
+
+def test_max_seconds_stops_at_source_time(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "index.avi", 40, fps=10.0)
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--max-seconds", "1.5", "-o", recording)
+    assert result.exit_code == 0, result.output
+    assert "15 captured, 15 processed" in result.stderr and "max-seconds" in result.stderr
+    assert count_frames(recording) == 15
+
+
+def test_missing_camera_fails_quickly_with_one_line(cli, tiny_model):
+    started = time.perf_counter()
+    result = cli("stream", "--source", "9", "--model", tiny_model, "--no-display")
+    assert time.perf_counter() - started < 5
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: camera 9")
+
+
+def test_unreachable_stream_fails_quickly_with_one_line(cli, tiny_model):
+    import socket
+
+    with socket.socket() as probe:  # a local port nobody listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.perf_counter()
+    result = cli("stream", "-s", f"http://user:secret@127.0.0.1:{port}/live.avi", "-m", tiny_model, "--no-display")
+    assert time.perf_counter() - started < 10
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "cannot open this stream" in result.stderr and "secret" not in result.stderr
+
+
+def test_missing_file_and_bad_output_fail_before_the_model_loads(cli, tmp_path):
+    missing = cli("stream", "-s", tmp_path / "nope.avi", "-m", tmp_path / "no-model.keras")
+    assert missing.exit_code == 1 and "no such file" in missing.stderr
+    video = write_index_video(tmp_path / "v.avi", 5)
+    overwrite = cli("stream", "-s", video, "-m", tmp_path / "no-model.keras", "-o", video)
+    assert overwrite.exit_code == 1 and "overwrite the input" in overwrite.stderr
+
+
+def test_ctrl_c_finalises_the_recording_and_prints_the_summary(cli, tiny_model, tmp_path, monkeypatch):
+    import varec_cli.stream
+
+    calls = []
+
+    def interrupt(seconds):
+        calls.append(seconds)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(varec_cli.stream, "format_time", interrupt)  # Ctrl-C at the first label line
+    video = write_index_video(tmp_path / "index.avi", 40, fps=10.0)
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--threshold", "0", "-o", recording)
+    assert calls and result.exit_code == 130
+    assert "Ctrl-C" in result.stderr and "recording" in result.stderr
+    assert 6 <= count_frames(recording) < 40
+
+
+# --- library level ---------------------------------------------------------------------------
+
+
+def test_ring_buffer_reproduces_the_whole_clip_prediction(tiny_model, tmp_path):
+    """Frames spaced as the model's training clips: the stream's prediction at the end of a clip
+    is the clip-level prediction (same frames, same order, same network)."""
+    classifier = load_classifier(tiny_model)  # 6 frames, clip_seconds 1.0
+    video = write_video(tmp_path / "r.avi", moving_square_frames("right", count=12), 12.0)
+    whole = classifier.predict_clips(read_clips(video, 6, (32, 32)).frames)[0]
+    session = classifier.start_stream(fps=12.0)
+    outputs = [session.push(to_model_frame(f, (32, 32)), timestamp=i / 12) for i, f in enumerate(iter_frames(video))]
+    assert all(o is None for o in outputs[:11])  # the window spans 11 frame intervals
+    np.testing.assert_allclose(outputs[11], whole, atol=1e-5)
+
+
+def test_frame_spacing():
+    assert frame_spacing(1.0, 6, 12.0) == pytest.approx((1.0 - 1 / 12) / 5)  # every 2.2 frames at 12 fps
+    assert frame_spacing(2.0, 16, None) == pytest.approx(2.0 / 15)
+    assert frame_spacing(None, 16, 25.0) is None  # unknown clip length: every frame
+    assert frame_spacing(1.0, 1, 25.0) is None
+
+
+def test_without_clip_seconds_every_frame_enters_the_window(tiny_model, tmp_path):
+    from varec_cli.models.streaming import RingBufferSession
+
+    classifier = load_classifier(tiny_model)
+    classifier.spec = ClipSpec(6, 32, 32, clip_seconds=None)
+    session = RingBufferSession(classifier, fps=25.0)
+    frames = [to_model_frame(f, (32, 32)) for f in moving_square_frames("left", count=8)]
+    outputs = [session.push(f) for f in frames]
+    assert [o is None for o in outputs] == [True] * 5 + [False] * 3
+    clip = np.stack(frames[2:8])[None]
+    np.testing.assert_allclose(outputs[-1], classifier.predict_clips(clip)[0], atol=1e-5)
+    session.reset()
+    assert session.push(frames[0]) is None
+
+
+def test_ring_buffer_costs_well_below_the_whole_window(tmp_path):
+    """Per frame, the ring buffer runs the CNN once (plus the head); re-running the whole window
+    runs it `frames` times. Both through the same compiled route, timed in this test."""
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    frames, size = 12, 128
+    model = build_model(3, backbone="scratch", rnn="gru", frames=frames, size=size, units=16)
+    metadata = ModelMetadata(
+        labels=["a", "b", "c"], frames=frames, size=(size, size), backbone="scratch", preprocessing="unit",
+        rnn="gru", feature_dim=128,
+    )
+    classifier = load_classifier(save_model(model, tmp_path / "m.keras", metadata))
+    video = np.random.default_rng(0).integers(0, 256, (frames + 10, size, size, 3), dtype=np.uint8)
+    session = classifier.start_stream()
+    for frame in video[:frames]:
+        session.push(frame)
+    whole_window = compiled_call(classifier.model, [(1, frames, size, size, 3)])
+    window = video[None, :frames].astype(np.float32)
+    whole_window(window)
+
+    def best_of(step, rounds=5, calls=10):
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for i in range(calls):
+                step(i)
+            times.append((time.perf_counter() - started) / calls)
+        return min(times)
+
+    ring = best_of(lambda i: session.push(video[frames + i]))
+    whole = best_of(lambda i: whole_window(window))
+    assert ring < 0.5 * whole, f"ring buffer {ring * 1e3:.2f} ms vs whole window {whole * 1e3:.2f} ms"
+
+
+# --- live behaviour, with a stand-in classifier (no model) -----------------------------------
+
+
+class _SlowClassifier:
+    """Takes `delay` seconds per frame and remembers which frames it saw."""
+
+    labels = ["a", "b"]
+
+    def __init__(self, delay: float):
+        self.spec = ClipSpec(1, 48, 80)
+        self.delay = delay
+        self.seen: list[int] = []
+
+    def start_stream(self, fps=None):
+        outer = self
+
+        class Session:
+            def push(self, frame, timestamp=None):
+                outer.seen.append(decode_index(frame))
+                time.sleep(outer.delay)
+                return np.array([0.9, 0.1], np.float32)
+
+            def reset(self):
+                pass
+
+        return Session()
+
+
+def test_live_source_skips_frames_instead_of_lagging(tmp_path):
+    """A realtime file at 25 fps and inference at ~8 fps: inference takes the newest frame each
+    time, so the label lags by about one inference, while the recording keeps every frame."""
+    from varec_cli.stream import StreamOptions, open_source, run_stream
+
+    video = write_index_video(tmp_path / "index.avi", 25, fps=25.0)
+    classifier = _SlowClassifier(delay=0.12)
+    summary = run_stream(
+        classifier, open_source(str(video)), StreamOptions(realtime=True, smooth=1, output=tmp_path / "rec.avi")
+    )
+    assert summary.frames_captured == 25 and summary.frames_recorded == 25
+    assert 4 <= summary.frames_processed <= 15  # skipped, not queued
+    assert classifier.seen == sorted(classifier.seen) and classifier.seen[-1] >= 20
+    assert summary.latency_ms < 400  # a backlog would grow it past a second by the end
+
+
+def test_dropped_stream_is_retried_then_ends_cleanly(tmp_path, monkeypatch):
+    import varec_cli.stream as stream
+
+    class DroppingCapture:
+        def __init__(self, frames):
+            self.frames = frames
+
+        def read(self):
+            if self.frames:
+                self.frames -= 1
+                return True, np.zeros((48, 80, 3), np.uint8)
+            return False, None
+
+        def release(self):
+            pass
+
+    reopened = []
+    # The first reopen gets 3 more frames, then the stream is gone for good.
+    monkeypatch.setattr(stream, "_open_capture", lambda source: reopened.append(1) or (
+        DroppingCapture(3) if len(reopened) == 1 else None
+    ))
+    monkeypatch.setattr(stream, "RECONNECT_DELAYS", (0.01, 0.01, 0.01))
+    opened = stream.OpenedSource(
+        stream.parse_source("rtsp://camera.invalid/live"), DroppingCapture(4), np.zeros((48, 80, 3), np.uint8), 25.0
+    )
+    summary = stream.run_stream(_SlowClassifier(delay=0.0), opened, stream.StreamOptions())
+    assert summary.frames_captured == 1 + 4 + 3
+    assert len(reopened) == 4 and "dropped" in summary.ended and not summary.interrupted
+
+
+def test_sources_are_parsed():
+    from varec_cli.stream import parse_source
+
+    assert (parse_source("0").kind, parse_source("0").target) == ("camera", 0)
+    assert parse_source(" 2 ").target == 2
+    assert parse_source("rtsp://10.0.0.5:554/stream").kind == "network"
+    assert parse_source("HTTPS://example.com/live.m3u8").kind == "network"
+    assert parse_source("./0").kind == "file"
+    assert str(parse_source("rtsp://admin:hunter2@cam/live")) == "rtsp://admin:***@cam/live"
+    with pytest.raises(VideoError):
+        parse_source("  ")
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serves tmp_path over HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_network_stream_is_captured_live(cli, tiny_model, tmp_path, http_server):
+    """An http:// source: captured in full and recorded in full, classified live (newest frame);
+    a recording served over HTTP ends at its last frame instead of being reopened."""
+    write_index_video(tmp_path / "served.avi", 40, fps=20.0)
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", f"{http_server}/served.avi", "-m", tiny_model, "--no-display", "-o", recording)
+    assert result.exit_code == 0, result.output
+    assert "40 captured" in result.stderr and "end of the video" in result.stderr
+    assert count_frames(recording) == 40
+
+
+def test_window_shows_each_frame_and_quits_on_q(tmp_path, monkeypatch):
+    """The window path without a display: a stand-in window that 'presses q' at the 5th frame."""
+    import varec_cli.stream as stream
+
+    shown = []
+
+    class FakeWindow:
+        def show(self, frame_bgr):
+            shown.append(frame_bgr)
+            return len(shown) < 5
+
+        def close(self):
+            shown.append("closed")
+
+    monkeypatch.setattr(stream, "_Window", FakeWindow)
+    video = write_index_video(tmp_path / "index.avi", 20, fps=10.0)
+    recording = tmp_path / "rec.avi"
+    labels = []
+    summary = stream.run_stream(
+        _SlowClassifier(delay=0.0),
+        stream.open_source(str(video)),
+        stream.StreamOptions(display=True, output=recording),
+        on_label=labels.append,
+    )
+    assert summary.ended == "quit from the window" and summary.frames_processed == 5
+    assert shown[-1] == "closed" and all(f.shape == (48, 80, 3) for f in shown[:-1])
+    assert [(c.label, c.time) for c in labels] == [("a", 0.0)]
+    assert count_frames(recording) == 5

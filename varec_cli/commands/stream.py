@@ -1,0 +1,87 @@
+"""`varec stream`: classify a camera, a network stream or a file live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from varec_cli.errors import ExitCode
+
+
+def stream_command(
+    source: str = typer.Option(
+        "0", "--source", "-s", help="Camera index (0, 1, ...), rtsp:// or http(s):// URL, or a video file."
+    ),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A .keras model file (or a registry name)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Record every captured frame with the label overlay (.avi or .mp4)."
+    ),
+    no_display: bool = typer.Option(
+        False, "--no-display", help="No window: print a line each time the label changes (automatic without a display)."
+    ),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Claim no label below this probability."),
+    smooth: int = typer.Option(3, "--smooth", min=1, help="Average the last N predictions."),
+    max_seconds: Optional[float] = typer.Option(
+        None, "--max-seconds", help="Stop after this many seconds of source time (wall-clock for live sources)."
+    ),
+    realtime: bool = typer.Option(
+        False, "--realtime", help="Play a file at its frame rate, skipping frames inference cannot keep up with."
+    ),
+) -> None:
+    """Classify a live SOURCE frame by frame and show the current action (q or Esc quits).
+
+    Without a display, prints `mm:ss.d  label  probability` each time the label changes. A summary
+    goes to stderr at the end. Ctrl-C stops cleanly (the recording is kept) and exits 130.
+    """
+    from varec_cli.commands._models import open_model
+    from varec_cli.stream import StreamOptions, display_available, open_source, parse_source, run_stream
+
+    if max_seconds is not None and max_seconds <= 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--max-seconds")
+    parsed = parse_source(source)
+    if output is not None:
+        from varec_cli.video.writer import check_output_path
+
+        check_output_path(output, *([parsed.target] if parsed.kind == "file" else []))
+    display = not no_display and display_available()
+    opened = open_source(parsed)  # before the model: a missing camera fails within seconds
+    try:
+        classifier = open_model(model, "stream")
+    except BaseException:
+        opened.close()
+        raise
+    options = StreamOptions(
+        threshold=threshold,
+        smooth=smooth,
+        max_seconds=max_seconds,
+        realtime=realtime,
+        display=display,
+        output=output,
+    )
+
+    def print_label(change) -> None:
+        from varec_cli.stream import format_time
+
+        typer.echo(f"{format_time(change.time)}  {change.label}  {change.probability:.2f}")
+
+    summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
+    typer.echo(_summary_text(summary), err=True)  # plain: rich would wrap long paths
+    if summary.interrupted:
+        raise typer.Exit(ExitCode.INTERRUPTED)
+
+
+def _summary_text(summary) -> str:
+    latency = f"{summary.latency_ms:.0f} ms" if summary.latency_ms is not None else "n/a (no prediction)"
+    lines = [
+        f"stream {summary.source}: ended ({summary.ended})",
+        f"  frames      {summary.frames_captured} captured, {summary.frames_processed} processed"
+        f" ({summary.frames_skipped} skipped to stay live), {summary.predictions} predictions",
+        f"  duration    {summary.seconds:.1f} s ({summary.source_seconds:.1f} s of source time)",
+        f"  speed       {summary.fps:.1f} frames/s processed",
+        f"  latency     {latency} on average, capture to label",
+    ]
+    if summary.recording is not None:
+        lines.append(f"  recording   {summary.recording} ({summary.frames_recorded} frames)")
+    return "\n".join(lines)
