@@ -15,10 +15,24 @@ import numpy as np
 
 from varec_cli.errors import VideoError
 
-# Seeking costs a keyframe search plus decoding up to the target, so it only pays off when the
-# sampled frames are far apart. Measured on a 720p H.264 clip (132 frames, 16 samples, gap ~8):
-# grab+retrieve 0.13-0.18 s, read-all 0.35-0.44 s, seek-per-sample 1.06 s.
+# How a clip is decoded (`read_clips(strategy=...)`; "auto" picks per video, see choose_strategy):
+#   jpeg   Motion-JPEG: every frame is a standalone JPEG. Demux all packets without decoding them
+#          and decode only the sampled ones (cv2.imdecode, at a reduced DCT scale when the frame
+#          is at least twice the model size). Cost: k JPEG decodes, whatever the video's length.
+#   grab   grab() every frame up to the last sampled one, retrieve() (convert) only sampled ones.
+#   seek   CAP_PROP_POS_FRAMES to each sampled frame.
+#   mixed  per sampled frame, seek or grab forward, whichever decodes fewer frames given where the
+#          keyframes are (a packet scan finds them; see plan_seeks).
+# OpenCV's FFmpeg seek (cap_ffmpeg_impl.hpp) lands on the keyframe at or before target-16, then
+# decodes forward to the target; measured here, a seek costs 16-17 frame decodes on MJPG, ~22 on
+# mp4v with 12-frame GOPs, and a whole GOP prefix on H.264 (44 on bikes.mp4).
+SEEK_BACKOFF = 16  # frames OpenCV backs off before the target when it seeks
+SEEK_OVERHEAD = 2  # flush and demuxer repositioning, in frame decodes
+# Without keyframe positions (no packet scan), seek only when samples are far apart.
 SEEK_MIN_GAP = 96
+# FourCCs of Motion-JPEG streams whose packets are plain JPEG images (checked: packets start with SOI).
+JPEG_FOURCCS = frozenset({"mjpg", "jpeg", "mjpa", "avrn", "avdj"})
+STRATEGIES = ("auto", "jpeg", "grab", "seek", "mixed")
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class VideoInfo:
     fps: float
     width: int
     height: int
+    codec: str = ""  # FourCC as the container reports it ("MJPG", "h264", "FMP4", ...)
 
     @property
     def duration(self) -> float:
@@ -42,6 +57,7 @@ class Clips:
     indices: np.ndarray  # int (views, num_frames): the source frame of each
     frame_count: int  # frames actually in the video (header corrected when it lied)
     fps: float
+    strategy: str = ""  # how the frames were decoded: jpeg, grab, seek or mixed (see STRATEGIES)
 
     @property
     def duration(self) -> float:
@@ -78,7 +94,14 @@ def _capture_info(path: Path, cap) -> VideoInfo:
         fps=fps,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+        codec=_fourcc(cap.get(cv2.CAP_PROP_FOURCC)),
     )
+
+
+def _fourcc(value: float) -> str:
+    code = int(value or 0) & 0xFFFFFFFF
+    text = code.to_bytes(4, "little").decode("latin-1").strip("\x00 ")
+    return text if text.isprintable() else ""
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -172,6 +195,101 @@ def _decode_seeking(cap, wanted: np.ndarray, size) -> dict[int, np.ndarray]:
     return frames
 
 
+def _decode_planned(cap, targets: np.ndarray, seeks: np.ndarray, size) -> tuple[dict[int, np.ndarray], bool]:
+    """Decode sorted unique `targets`, seeking before those flagged in `seeks`, grabbing forward otherwise.
+
+    Returns (frames by index, whether every grab succeeded: False means the stream ended early).
+    """
+    import cv2
+
+    frames: dict[int, np.ndarray] = {}
+    position = 0  # index of the frame the next grab() returns
+    for target, seek in zip(targets.tolist(), seeks.tolist()):
+        if seek:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+            position = target
+        while position < target:
+            if not cap.grab():
+                return frames, False
+            position += 1
+        if not cap.grab():
+            if not seek:
+                return frames, False
+            continue  # a seek that misses one frame: leave it to the nearest-frame fallback
+        position += 1
+        ok, frame = cap.retrieve()
+        if ok and frame is not None:
+            frames[target] = to_model_frame(frame, size)
+    return frames, True
+
+
+@dataclass
+class _PacketScan:
+    """What demuxing the video stream without decoding it tells (see _scan_packets)."""
+
+    count: int  # packets in the video stream: one per frame for the codecs we rely on it for
+    keyframes: np.ndarray  # indices of the packets flagged as keyframes, ascending
+    packets: dict[int, np.ndarray]  # raw bytes of the packets asked for
+
+
+def _scan_packets(path: Path, keep: set[int] | frozenset[int] = frozenset()) -> _PacketScan | None:
+    """Read every packet of the video stream without decoding (OpenCV raw mode: CAP_PROP_FORMAT -1).
+
+    Costs a demux pass, ~1-4 microseconds a packet. None when the backend has no raw mode.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened() or not cap.set(cv2.CAP_PROP_FORMAT, -1):
+            return None
+        keyframes: list[int] = []
+        packets: dict[int, np.ndarray] = {}
+        count = 0
+        while cap.grab():
+            if cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
+                keyframes.append(count)
+            if count in keep:
+                ok, data = cap.retrieve()
+                if ok and data is not None:
+                    packets[count] = np.ascontiguousarray(data).reshape(-1)
+            count += 1
+        return _PacketScan(count, np.asarray(keyframes, dtype=np.int64), packets)
+    except cv2.error:
+        return None
+    finally:
+        cap.release()
+
+
+def _jpeg_scale_flag(height: int, width: int, size: tuple[int, int]) -> int:
+    """imdecode flags: the smallest DCT scale (1/8, 1/4, 1/2) still at least the model size."""
+    import cv2
+
+    flags = cv2.IMREAD_IGNORE_ORIENTATION  # containers carry no EXIF; match the FFmpeg decode
+    reduced = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+    for factor, flag in reduced:
+        if height >= factor * size[0] and width >= factor * size[1]:
+            return flags | flag
+    return flags | cv2.IMREAD_COLOR
+
+
+def _decode_jpeg_packets(packets: dict[int, np.ndarray], targets, flags: int, size) -> dict[int, np.ndarray]:
+    import cv2
+
+    frames: dict[int, np.ndarray] = {}
+    for index in targets:
+        data = packets.get(int(index))
+        if data is None or data.size < 4 or data[0] != 0xFF or data[1] != 0xD8:  # not a JPEG (SOI)
+            continue
+        try:
+            image = cv2.imdecode(data, flags)
+        except cv2.error:
+            image = None
+        if image is not None and image.ndim == 3:
+            frames[int(index)] = to_model_frame(image, size)
+    return frames
+
+
 def count_frames(path: str | os.PathLike) -> int:
     """Frames actually decodable, by grabbing them all (for files whose header count is 0 or wrong)."""
     cap = _open(Path(path))
@@ -184,11 +302,46 @@ def count_frames(path: str | os.PathLike) -> int:
         cap.release()
 
 
-def choose_strategy(frame_count: int, indices: np.ndarray) -> str:
-    """'seek' when sampled frames are far apart in a long video, else 'grab' (sequential)."""
+def plan_seeks(targets: np.ndarray, keyframes: np.ndarray) -> np.ndarray:
+    """For sorted unique frame `targets`: seek (True) or grab forward (False) before each one.
+
+    Greedy, and optimal for this cost model since both choices end just after the target:
+    grabbing forward decodes every frame from the current position to the target; a seek decodes
+    from the keyframe at or before target-SEEK_BACKOFF to the target, plus SEEK_OVERHEAD.
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    seeks = np.zeros(len(targets), dtype=bool)
+    if len(keyframes) == 0:
+        return seeks
+    position = 0
+    for n, target in enumerate(targets.tolist()):
+        landing = max(target - SEEK_BACKOFF, 0)
+        k = int(np.searchsorted(keyframes, landing, side="right")) - 1
+        keyframe = int(keyframes[k]) if k >= 0 else 0
+        seek_cost = target - keyframe + 1 + SEEK_OVERHEAD + (1 if position == 0 else 0)
+        grab_cost = target - position + 1
+        seeks[n] = seek_cost < grab_cost
+        position = target + 1
+    return seeks
+
+
+def choose_strategy(
+    frame_count: int, indices: np.ndarray, *, codec: str = "", keyframes: np.ndarray | None = None
+) -> str:
+    """The decode strategy for sampling `indices` from a video (see STRATEGIES).
+
+    Motion-JPEG → "jpeg". With keyframe positions (a packet scan): "grab" when seeking never pays,
+    "seek" when it always does, else "mixed". Without them: "seek" only when sampled frames are
+    SEEK_MIN_GAP or more apart, else "grab".
+    """
     unique = np.unique(indices)
+    if codec.lower() in JPEG_FOURCCS:
+        return "jpeg"
     if len(unique) < 2:
         return "grab"
+    if keyframes is not None:
+        seeks = plan_seeks(unique, keyframes)
+        return "seek" if seeks.all() else "mixed" if seeks.any() else "grab"
     mean_gap = frame_count / len(unique)
     return "seek" if mean_gap >= SEEK_MIN_GAP else "grab"
 
@@ -203,47 +356,102 @@ def read_clips(
 ) -> Clips:
     """Decode `views` uniformly sampled clips of `num_frames` frames, resized to `size` (height, width).
 
-    Header frame counts lie: 0, too many or too few. The sequential pass detects both directions
-    and, when it does, the clip is re-sampled from the true count (a second pass over the file).
+    Header frame counts lie: 0, too many or too few. "auto" (and "jpeg", "mixed") count the
+    video-stream packets first, which also locates the keyframes; "grab" and "seek" trust the
+    header and verify it while decoding. When the decoded frames disagree with the count, the
+    clip is re-sampled from the true count (a second pass over the file).
     """
-    import cv2
-
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown decode strategy {strategy!r}")
     path = Path(path)
     cap = _open(path)
     try:
         info = _capture_info(path, cap)
-        total = info.frame_count
-        if total <= 0:
-            cap.release()
-            total = count_frames(path)
-            if total == 0:
-                raise VideoError(f"{path}: no decodable frame in this video")
-            cap = _open(path)
-        indices = sample_frame_indices(total, num_frames, views=views)
-        mode = choose_strategy(total, indices) if strategy == "auto" else strategy
-        if mode == "seek":
-            frames = _decode_seeking(cap, indices, size)
-            cap.set(cv2.CAP_PROP_POS_FRAMES, total)
-            header_right = len(frames) == len(np.unique(indices)) and not cap.grab()
-        elif mode == "grab":
-            frames, grabbed, more = _decode_sequential(cap, indices, size)
-            header_right = grabbed == total and not more
-        else:
-            raise ValueError(f"unknown decode strategy {strategy!r}")
+        if strategy in ("auto", "jpeg", "mixed"):
+            clips = _read_scanned(path, cap, info, num_frames, size, views, strategy)
+            if clips is not None:
+                return clips
+        return _read_trusting_header(path, cap, info, num_frames, size, views, strategy)
     finally:
         cap.release()
 
-    if not header_right:
+
+def _is_jpeg_stream(info: VideoInfo, cap) -> bool:
+    import cv2
+
+    rotated = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360 != 0
+    return info.codec.lower() in JPEG_FOURCCS and not rotated
+
+
+def _read_scanned(path: Path, cap, info: VideoInfo, num_frames, size, views, strategy) -> Clips | None:
+    """read_clips after a packet scan; None when the scan is not possible (then the header is trusted)."""
+    jpeg = strategy in ("auto", "jpeg") and _is_jpeg_stream(info, cap)
+    keep: set[int] = set()
+    if jpeg and info.frame_count > 0:  # fetch the packets the header count points to, in one pass
+        keep = set(np.unique(sample_frame_indices(info.frame_count, num_frames, views=views)).tolist())
+    scan = _scan_packets(path, keep)
+    if scan is None or scan.count == 0:
+        return None
+    total = scan.count
+    indices = sample_frame_indices(total, num_frames, views=views)
+    targets = np.unique(indices)
+    frames: dict[int, np.ndarray] = {}
+    if jpeg:
+        if not set(targets.tolist()) <= set(scan.packets):  # the header lied: fetch the right ones
+            scan = _scan_packets(path, set(targets.tolist())) or scan
+        flags = _jpeg_scale_flag(info.height, info.width, size)
+        frames = _decode_jpeg_packets(scan.packets, targets, flags, size)
+        mode = "jpeg"
+    else:
+        mode = choose_strategy(total, indices, keyframes=scan.keyframes)
+    left = np.array([t for t in targets.tolist() if t not in frames], dtype=np.int64)
+    if len(left):  # everything but a JPEG stream, or JPEG packets imdecode refused: decode them
+        decoded, complete = _decode_planned(cap, left, plan_seeks(left, scan.keyframes), size)
+        frames.update(decoded)
+        if not complete:  # fewer decodable frames than packets (a truncated file): count them
+            return _resample_sequentially(path, num_frames, size, views, info, mode)
+    return _assemble(path, frames, indices, total, info.fps, mode)
+
+
+def _read_trusting_header(path: Path, cap, info: VideoInfo, num_frames, size, views, strategy) -> Clips:
+    """read_clips from the header's frame count, verified while decoding (grab, seek, no raw mode)."""
+    import cv2
+
+    total = info.frame_count
+    if total <= 0:
         total = count_frames(path)
         if total == 0:
             raise VideoError(f"{path}: no decodable frame in this video")
-        indices = sample_frame_indices(total, num_frames, views=views)
-        cap = _open(path)
-        try:
-            frames, _, _ = _decode_sequential(cap, indices, size)
-        finally:
-            cap.release()
+    indices = sample_frame_indices(total, num_frames, views=views)
+    mode = strategy if strategy in ("grab", "seek") else choose_strategy(total, indices)
+    if mode == "seek":
+        frames = _decode_seeking(cap, indices, size)
+        cap.set(cv2.CAP_PROP_POS_FRAMES, total)
+        header_right = len(frames) == len(np.unique(indices)) and not cap.grab()
+    else:
+        mode = "grab"
+        frames, grabbed, more = _decode_sequential(cap, indices, size)
+        header_right = grabbed == total and not more
+    if not header_right:
+        return _resample_sequentially(path, num_frames, size, views, info, mode)
+    return _assemble(path, frames, indices, total, info.fps, mode)
 
+
+def _resample_sequentially(path: Path, num_frames, size, views, info: VideoInfo, mode: str) -> Clips:
+    """Count the decodable frames, re-sample from that count and decode sequentially."""
+    total = count_frames(path)
+    if total == 0:
+        raise VideoError(f"{path}: no decodable frame in this video")
+    indices = sample_frame_indices(total, num_frames, views=views)
+    cap = _open(path)
+    try:
+        frames, _, _ = _decode_sequential(cap, indices, size)
+    finally:
+        cap.release()
+    return _assemble(path, frames, indices, total, info.fps, mode)
+
+
+def _assemble(path: Path, frames: dict[int, np.ndarray], indices: np.ndarray, total: int, fps: float, mode: str):
     missing = [int(i) for i in np.unique(indices) if int(i) not in frames]
     if missing:
         if not frames:
@@ -253,7 +461,7 @@ def read_clips(
         for i in missing:
             frames[i] = frames[int(have[np.abs(have - i).argmin()])]
     stacked = np.stack([np.stack([frames[int(i)] for i in row]) for row in indices])
-    return Clips(frames=stacked, indices=indices, frame_count=total, fps=info.fps)
+    return Clips(frames=stacked, indices=indices, frame_count=total, fps=fps, strategy=mode)
 
 
 def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
