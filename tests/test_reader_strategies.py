@@ -73,7 +73,7 @@ def test_lying_headers_whatever_the_strategy(tmp_path, strategy, header_count):
 
 
 def test_without_a_packet_scan_the_header_is_verified(tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "_scan_packets", lambda path, keep=frozenset(): None)
+    monkeypatch.setattr(reader, "_scan_packets", lambda cap, keep=frozenset(): None)
     video = _index_video(tmp_path / "lie.avi", 40, "MJPG")
     set_avi_frame_count(video, 100)
     clips = read_clips(video, 5, (24, 40))
@@ -94,8 +94,11 @@ def test_non_jpeg_packets_are_refused():
 
 
 def test_reduced_scale_jpeg_decode_matches_the_full_decode(tmp_path):
+    import cv2
+
     rng = np.random.default_rng(0)
-    frames = [np.repeat(np.repeat(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), 16, 0), 16, 1) for _ in range(8)]
+    blobs = [rng.integers(0, 256, (6, 8, 3), dtype=np.uint8) for _ in range(8)]
+    frames = [cv2.resize(b, (640, 480), interpolation=cv2.INTER_CUBIC) for b in blobs]  # smooth, like a scene
     video = write_video(tmp_path / "big.avi", frames)  # 640x480: decoded at 1/4 scale for 64x64
     assert reader._jpeg_scale_flag(480, 640, (64, 64)) & 0x0F == 0x01  # a colour flag
     fast = read_clips(video, 4, (64, 64)).frames.astype(int)
@@ -125,3 +128,28 @@ def test_forced_mixed_on_motion_jpeg_says_what_it_did(tmp_path):
     clips = read_clips(video, 4, (24, 40), strategy="mixed")
     assert clips.strategy in ("mixed", "seek")
     assert _decoded(clips)[0] == sample_frame_indices(300, 4)[0].tolist()
+
+
+@pytest.mark.parametrize("shape", [(720, 1280), (480, 640), (272, 640), (240, 320), (144, 176)])
+def test_to_model_frame_stays_close_to_an_area_resize(shape):
+    import cv2
+
+    from varec_cli.video.reader import to_model_frame
+
+    rng = np.random.default_rng(1)
+    scene = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), shape[::-1], interpolation=cv2.INTER_CUBIC)
+    out = to_model_frame(scene, (224, 224))
+    assert out.shape == (224, 224, 3) and out.dtype == np.uint8
+    interpolation = cv2.INTER_AREA if shape[0] > 224 else cv2.INTER_LINEAR
+    reference = cv2.cvtColor(cv2.resize(scene, (224, 224), interpolation=interpolation), cv2.COLOR_BGR2RGB)
+    assert np.abs(out.astype(int) - reference).mean() < 2
+
+
+def test_small_frames_decode_on_one_thread():
+    from pathlib import Path
+
+    from varec_cli.video.reader import VideoInfo, _decode_threads
+
+    assert _decode_threads(VideoInfo(Path("a"), 100, 25.0, 320, 240)) == 1
+    assert _decode_threads(VideoInfo(Path("a"), 100, 25.0, 1280, 720)) is None
+    assert _decode_threads(VideoInfo(Path("a"), 100, 25.0, 0, 0)) is None

@@ -33,6 +33,7 @@ SEEK_MIN_GAP = 96
 # FourCCs of Motion-JPEG streams whose packets are plain JPEG images (checked: packets start with SOI).
 JPEG_FOURCCS = frozenset({"mjpg", "jpeg", "mjpa", "avrn", "avdj"})
 STRATEGIES = ("auto", "jpeg", "grab", "seek", "mixed")
+SMALL_FRAME_PIXELS = 384 * 288  # decoded on one thread (see _decode_threads)
 
 
 @dataclass(frozen=True)
@@ -64,21 +65,41 @@ class Clips:
         return self.frame_count / self.fps if self.fps > 0 else 0.0
 
 
-def _open(path: Path):
-    import cv2
-
-    path = Path(path)
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise VideoError(f"{path}: no such file")
     if path.is_dir():
         raise VideoError(f"{path}: is a directory, not a video file")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: file is empty")
-    cap = cv2.VideoCapture(str(path))
+
+
+def _open(path: Path, threads: int | None = None):
+    """An OpenCV capture of `path`; `threads` sets FFmpeg's decoding threads (default: one per CPU)."""
+    import cv2
+
+    path = Path(path)
+    _check_file(path)
+    cap = None
+    if threads:
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
+        if not cap.isOpened():
+            cap.release()
+            cap = None
+    if cap is None:
+        cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{path}: OpenCV cannot open this file as a video")
     return cap
+
+
+def _decode_threads(info: VideoInfo) -> int | None:
+    """One decoding thread for small frames: FFmpeg's frame threading costs more than it gains there
+    (measured: 320x240 MPEG-4 decodes 27% faster on one thread; 720p H.264 35% slower)."""
+    if 0 < info.width * info.height <= SMALL_FRAME_PIXELS:
+        return 1
+    return None
 
 
 def _capture_info(path: Path, cap) -> VideoInfo:
@@ -150,15 +171,26 @@ def sample_frame_indices(
 
 
 def to_model_frame(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """BGR frame from OpenCV → RGB uint8 at (height, width): the one frame-preparation path."""
+    """BGR frame from OpenCV → RGB uint8 at (height, width): the one frame-preparation path.
+
+    Shrinking averages whole blocks of pixels first (INTER_AREA by the integer factors: OpenCV's
+    fast path), then resizes by the factor left, below 2: INTER_LINEAR up to 1.5 (each output
+    pixel then spans at most 1.5 input pixels), INTER_AREA above. Within ~1-2 grey levels of a
+    plain INTER_AREA resize, at 1/2 to 1/5 of its cost (2.1 → 0.9 ms for 720p to 224x224).
+    """
     import cv2
 
     height, width = size
-    if frame_bgr.shape[0] != height or frame_bgr.shape[1] != width:
-        shrinking = frame_bgr.shape[0] > height or frame_bgr.shape[1] > width
-        frame_bgr = cv2.resize(
-            frame_bgr, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        )
+    rows, cols = frame_bgr.shape[:2]
+    if rows != height or cols != width:
+        fy, fx = max(rows // height, 1), max(cols // width, 1)
+        if fy > 1 or fx > 1:
+            frame_bgr = cv2.resize(frame_bgr, (cols // fx, rows // fy), interpolation=cv2.INTER_AREA)
+            rows, cols = frame_bgr.shape[:2]
+        if rows != height or cols != width:
+            area = rows > 1.5 * height or cols > 1.5 * width
+            interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
+            frame_bgr = cv2.resize(frame_bgr, (width, height), interpolation=interpolation)
     return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -232,20 +264,28 @@ class _PacketScan:
     packets: dict[int, np.ndarray]  # raw bytes of the packets asked for
 
 
-def _scan_packets(path: Path, keep: set[int] | frozenset[int] = frozenset()) -> _PacketScan | None:
-    """Read every packet of the video stream without decoding (OpenCV raw mode: CAP_PROP_FORMAT -1).
-
-    Costs a demux pass, ~1-4 microseconds a packet. None when the backend has no raw mode.
-    """
+def _open_raw(path: Path):
+    """A capture in OpenCV's raw mode (CAP_PROP_FORMAT -1: packets, not decoded frames), or None."""
     import cv2
 
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if cap.isOpened() and cap.set(cv2.CAP_PROP_FORMAT, -1):
+        return cap
+    cap.release()
+    return None
+
+
+def _scan_packets(cap, keep: set[int] | frozenset[int] = frozenset()) -> _PacketScan | None:
+    """Read every packet of the video stream from a raw-mode capture, without decoding any.
+
+    Costs a demux pass, ~1-4 microseconds a packet. Keeps the bytes of the packets in `keep`.
+    """
+    import cv2
+
+    keyframes: list[int] = []
+    packets: dict[int, np.ndarray] = {}
+    count = 0
     try:
-        if not cap.isOpened() or not cap.set(cv2.CAP_PROP_FORMAT, -1):
-            return None
-        keyframes: list[int] = []
-        packets: dict[int, np.ndarray] = {}
-        count = 0
         while cap.grab():
             if cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
                 keyframes.append(count)
@@ -254,11 +294,9 @@ def _scan_packets(path: Path, keep: set[int] | frozenset[int] = frozenset()) -> 
                 if ok and data is not None:
                     packets[count] = np.ascontiguousarray(data).reshape(-1)
             count += 1
-        return _PacketScan(count, np.asarray(keyframes, dtype=np.int64), packets)
     except cv2.error:
         return None
-    finally:
-        cap.release()
+    return _PacketScan(count, np.asarray(keyframes, dtype=np.int64), packets)
 
 
 def _jpeg_scale_flag(height: int, width: int, size: tuple[int, int]) -> int:
@@ -310,19 +348,16 @@ def plan_seeks(targets: np.ndarray, keyframes: np.ndarray) -> np.ndarray:
     from the keyframe at or before target-SEEK_BACKOFF to the target, plus SEEK_OVERHEAD.
     """
     targets = np.asarray(targets, dtype=np.int64)
-    seeks = np.zeros(len(targets), dtype=bool)
-    if len(keyframes) == 0:
-        return seeks
-    position = 0
-    for n, target in enumerate(targets.tolist()):
-        landing = max(target - SEEK_BACKOFF, 0)
-        k = int(np.searchsorted(keyframes, landing, side="right")) - 1
-        keyframe = int(keyframes[k]) if k >= 0 else 0
-        seek_cost = target - keyframe + 1 + SEEK_OVERHEAD + (1 if position == 0 else 0)
-        grab_cost = target - position + 1
-        seeks[n] = seek_cost < grab_cost
-        position = target + 1
-    return seeks
+    keyframes = np.asarray(keyframes, dtype=np.int64)
+    if len(keyframes) == 0 or len(targets) == 0:
+        return np.zeros(len(targets), dtype=bool)
+    positions = np.concatenate([[0], targets[:-1] + 1])  # each read starts after the previous target
+    k = np.searchsorted(keyframes, np.maximum(targets - SEEK_BACKOFF, 0), side="right") - 1
+    landing = np.where(k >= 0, keyframes[np.maximum(k, 0)], 0)
+    first = positions == 0  # OpenCV grabs a frame before its first seek
+    seek_cost = targets - landing + 1 + SEEK_OVERHEAD + first
+    grab_cost = targets - positions + 1
+    return seek_cost < grab_cost
 
 
 def choose_strategy(
@@ -364,13 +399,19 @@ def read_clips(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decode strategy {strategy!r}")
     path = Path(path)
+    _check_file(path)
+    if strategy in ("auto", "jpeg", "mixed"):
+        raw = _open_raw(path)
+        if raw is not None:
+            try:
+                clips = _read_scanned(path, raw, num_frames, size, views, strategy)
+            finally:
+                raw.release()
+            if clips is not None:
+                return clips
     cap = _open(path)
     try:
         info = _capture_info(path, cap)
-        if strategy in ("auto", "jpeg", "mixed"):
-            clips = _read_scanned(path, cap, info, num_frames, size, views, strategy)
-            if clips is not None:
-                return clips
         return _read_trusting_header(path, cap, info, num_frames, size, views, strategy)
     finally:
         cap.release()
@@ -383,13 +424,15 @@ def _is_jpeg_stream(info: VideoInfo, cap) -> bool:
     return info.codec.lower() in JPEG_FOURCCS and not rotated
 
 
-def _read_scanned(path: Path, cap, info: VideoInfo, num_frames, size, views, strategy) -> Clips | None:
-    """read_clips after a packet scan; None when the scan is not possible (then the header is trusted)."""
-    jpeg = strategy in ("auto", "jpeg") and _is_jpeg_stream(info, cap)
+def _read_scanned(path: Path, raw, num_frames, size, views, strategy) -> Clips | None:
+    """read_clips from a packet scan of a raw-mode capture; None when the scan finds no packet
+    (then the header is trusted and verified)."""
+    info = _capture_info(path, raw)
+    jpeg = strategy in ("auto", "jpeg") and _is_jpeg_stream(info, raw)
     keep: set[int] = set()
     if jpeg and info.frame_count > 0:  # fetch the packets the header count points to, in one pass
         keep = set(np.unique(sample_frame_indices(info.frame_count, num_frames, views=views)).tolist())
-    scan = _scan_packets(path, keep)
+    scan = _scan_packets(raw, keep)
     if scan is None or scan.count == 0:
         return None
     total = scan.count
@@ -398,7 +441,12 @@ def _read_scanned(path: Path, cap, info: VideoInfo, num_frames, size, views, str
     frames: dict[int, np.ndarray] = {}
     if jpeg:
         if not set(targets.tolist()) <= set(scan.packets):  # the header lied: fetch the right ones
-            scan = _scan_packets(path, set(targets.tolist())) or scan
+            again = _open_raw(path)
+            if again is not None:
+                try:
+                    scan = _scan_packets(again, set(targets.tolist())) or scan
+                finally:
+                    again.release()
         flags = _jpeg_scale_flag(info.height, info.width, size)
         frames = _decode_jpeg_packets(scan.packets, targets, flags, size)
         mode = "jpeg"
@@ -406,7 +454,11 @@ def _read_scanned(path: Path, cap, info: VideoInfo, num_frames, size, views, str
         mode = choose_strategy(total, indices, keyframes=scan.keyframes)
     left = np.array([t for t in targets.tolist() if t not in frames], dtype=np.int64)
     if len(left):  # everything but a JPEG stream, or JPEG packets imdecode refused: decode them
-        decoded, complete = _decode_planned(cap, left, plan_seeks(left, scan.keyframes), size)
+        cap = _open(path, threads=_decode_threads(info))
+        try:
+            decoded, complete = _decode_planned(cap, left, plan_seeks(left, scan.keyframes), size)
+        finally:
+            cap.release()
         frames.update(decoded)
         if not complete:  # fewer decodable frames than packets (a truncated file): count them
             return _resample_sequentially(path, num_frames, size, views, info, mode)
