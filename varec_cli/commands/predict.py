@@ -19,10 +19,11 @@ def predict_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per video per line on stdout."),
 ) -> None:
     """Classify each VIDEO and show its top-k actions."""
-    from varec_cli import console
+    from varec_cli import console, runtime
     from varec_cli.models.classifier import open_classifier
     from varec_cli.predict import classify_videos, collect_videos
 
+    runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
     videos_found = collect_videos(videos)
     classifier = open_classifier(model, purpose="predict")
     failures = 0
