@@ -21,14 +21,16 @@ def predict_command(
     """Classify each VIDEO and show its top-k actions."""
     from varec_cli import console, runtime
     from varec_cli.models.classifier import open_classifier
-    from varec_cli.predict import classify_videos, collect_videos
+    from varec_cli.predict import classify_videos, collect_videos, prefetch_clips
 
     runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
     videos_found = collect_videos(videos)
+    prefetched = prefetch_clips(model, videos_found, clips)  # decodes while TensorFlow loads
     classifier = open_classifier(model, purpose="predict")
     failures = 0
     out = console.out()
-    for video, result in classify_videos(classifier, videos_found, top_k=top_k, clips=clips):
+    results = classify_videos(classifier, videos_found, top_k=top_k, clips=clips, prefetched=prefetched)
+    for video, result in results:
         if isinstance(result, Exception):
             failures += 1
             console.error_line(str(result))
