@@ -82,7 +82,7 @@ def test_without_a_packet_scan_the_header_is_verified(tmp_path, monkeypatch):
 
 
 def test_jpeg_packets_that_do_not_decode_fall_back_to_ffmpeg(tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "_decode_jpeg_packets", lambda *args: {})
+    monkeypatch.setattr(reader, "_decode_jpeg_packets", lambda *args, **kwargs: {})
     video = _index_video(tmp_path / "idx.avi", 60, "MJPG")
     clips = read_clips(video, 5, (24, 40))
     assert _decoded(clips)[0] == sample_frame_indices(60, 5)[0].tolist()
@@ -90,7 +90,17 @@ def test_jpeg_packets_that_do_not_decode_fall_back_to_ffmpeg(tmp_path, monkeypat
 
 def test_non_jpeg_packets_are_refused():
     garbage = {0: np.frombuffer(b"RIFF not a jpeg at all", dtype=np.uint8)}
-    assert reader._decode_jpeg_packets(garbage, [0], 1, (24, 40)) == {}
+    assert reader._decode_jpeg_packets(garbage, [0], (24, 40), frame_size=(48, 80)) == {}
+
+
+def test_jpeg_packets_of_another_size_are_refused():
+    """One field of an interlaced Motion-JPEG frame is a JPEG of half the height: not a frame."""
+    import cv2
+
+    ok, field = cv2.imencode(".jpg", index_frame(5, height=24, width=80))
+    packets = {0: field.reshape(-1)}
+    assert reader._decode_jpeg_packets(packets, [0], (24, 40), frame_size=(48, 80)) == {}
+    assert set(reader._decode_jpeg_packets(packets, [0], (24, 40), frame_size=(24, 80))) == {0}
 
 
 def test_reduced_scale_jpeg_decode_matches_the_full_decode(tmp_path):
@@ -100,7 +110,7 @@ def test_reduced_scale_jpeg_decode_matches_the_full_decode(tmp_path):
     blobs = [rng.integers(0, 256, (6, 8, 3), dtype=np.uint8) for _ in range(8)]
     frames = [cv2.resize(b, (640, 480), interpolation=cv2.INTER_CUBIC) for b in blobs]  # smooth, like a scene
     video = write_video(tmp_path / "big.avi", frames)  # 640x480: decoded at 1/4 scale for 64x64
-    assert reader._jpeg_scale_flag(480, 640, (64, 64)) & 0x0F == 0x01  # a colour flag
+    assert reader._jpeg_scale(480, 640, (64, 64)) == 4 and reader._jpeg_scale(480, 640, (224, 224)) == 2
     fast = read_clips(video, 4, (64, 64)).frames.astype(int)
     full = read_clips(video, 4, (64, 64), strategy="grab").frames.astype(int)
     assert np.abs(fast - full).mean() < 4

@@ -299,21 +299,28 @@ def _scan_packets(cap, keep: set[int] | frozenset[int] = frozenset()) -> _Packet
     return _PacketScan(count, np.asarray(keyframes, dtype=np.int64), packets)
 
 
-def _jpeg_scale_flag(height: int, width: int, size: tuple[int, int]) -> int:
-    """imdecode flags: the smallest DCT scale (1/8, 1/4, 1/2) still at least the model size."""
-    import cv2
-
-    flags = cv2.IMREAD_IGNORE_ORIENTATION  # containers carry no EXIF; match the FFmpeg decode
-    reduced = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
-    for factor, flag in reduced:
+def _jpeg_scale(height: int, width: int, size: tuple[int, int]) -> int:
+    """The largest JPEG DCT downscale (8, 4, 2 or 1) that keeps the frame at least the model size."""
+    for factor in (8, 4, 2):
         if height >= factor * size[0] and width >= factor * size[1]:
-            return flags | flag
-    return flags | cv2.IMREAD_COLOR
+            return factor
+    return 1
 
 
-def _decode_jpeg_packets(packets: dict[int, np.ndarray], targets, flags: int, size) -> dict[int, np.ndarray]:
+def _decode_jpeg_packets(
+    packets: dict[int, np.ndarray], targets, size, *, frame_size: tuple[int, int], scale: int = 1
+) -> dict[int, np.ndarray]:
+    """imdecode the packets of `targets` at 1/`scale`; a packet that is not a JPEG of the stream's
+    `frame_size` (height, width), e.g. one field of an interlaced frame, is left out."""
     import cv2
 
+    flags = cv2.IMREAD_IGNORE_ORIENTATION | {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }[scale]
+    expected = (-(-frame_size[0] // scale), -(-frame_size[1] // scale))
     frames: dict[int, np.ndarray] = {}
     for index in targets:
         data = packets.get(int(index))
@@ -323,7 +330,7 @@ def _decode_jpeg_packets(packets: dict[int, np.ndarray], targets, flags: int, si
             image = cv2.imdecode(data, flags)
         except cv2.error:
             image = None
-        if image is not None and image.ndim == 3:
+        if image is not None and image.ndim == 3 and image.shape[:2] == expected:
             frames[int(index)] = to_model_frame(image, size)
     return frames
 
@@ -447,8 +454,9 @@ def _read_scanned(path: Path, raw, num_frames, size, views, strategy) -> Clips |
                     scan = _scan_packets(again, set(targets.tolist())) or scan
                 finally:
                     again.release()
-        flags = _jpeg_scale_flag(info.height, info.width, size)
-        frames = _decode_jpeg_packets(scan.packets, targets, flags, size)
+        scale = _jpeg_scale(info.height, info.width, size)
+        frame_size = (info.height, info.width)
+        frames = _decode_jpeg_packets(scan.packets, targets, size, frame_size=frame_size, scale=scale)
         mode = "jpeg"
     else:
         mode = choose_strategy(total, indices, keyframes=scan.keyframes)
