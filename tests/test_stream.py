@@ -194,7 +194,9 @@ def test_ring_buffer_reproduces_the_whole_clip_prediction(tiny_model, tmp_path):
     session = classifier.start_stream(fps=12.0)
     outputs = [session.push(to_model_frame(f, (32, 32)), timestamp=i / 12) for i, f in enumerate(iter_frames(video))]
     assert all(o is None for o in outputs[:11])  # the window spans 11 frame intervals
-    np.testing.assert_allclose(outputs[11], whole, atol=1e-5)
+    # Batched and one-frame convolutions round differently (oneDNN): ~1e-4 apart, far below what
+    # other frames or another order would change.
+    np.testing.assert_allclose(outputs[11], whole, atol=1e-3)
 
 
 def test_frame_spacing():

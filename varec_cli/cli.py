@@ -89,3 +89,25 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # raised outside a command, e.g. during option parsing
         sys.exit(ExitCode.INTERRUPTED)
+    except SystemExit as done:
+        _exit_fast_if_requested(done.code)
+        raise
+
+
+def _exit_fast_if_requested(code) -> None:
+    """End the process now, skipping the interpreter's teardown, when the command asked for it
+    (runtime.request_fast_exit). Only here, in a real process: never under a test runner."""
+    from varec_cli import runtime
+
+    if not runtime.fast_exit_requested() or not (code is None or isinstance(code, int)):
+        return
+    import logging
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            return  # a closed or broken stream: let Python's own exit report it
+    os._exit(int(code or 0))

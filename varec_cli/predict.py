@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,15 +53,71 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> list[Path]:
     return videos
 
 
-def classify_video(classifier: Classifier, video: str | os.PathLike, *, top_k: int = 5, clips: int = 1):
+class ClipPrefetcher:
+    """Decodes the clips of `videos` in a background thread, in order, up to `ahead` videos ahead:
+    decoding overlaps model loading and inference (OpenCV releases the GIL while it decodes)."""
+
+    def __init__(self, videos: Iterable[Path], frames: int, size: tuple[int, int], views: int, ahead: int = 2):
+        self.frames, self.size, self.views = frames, tuple(size), views
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        thread = threading.Thread(target=self._decode, args=(list(videos),), name="varec-decode", daemon=True)
+        thread.start()
+
+    def _decode(self, videos: list[Path]) -> None:
+        from varec_cli.video.reader import read_clips
+
+        for video in videos:
+            try:
+                item = read_clips(video, self.frames, self.size, views=self.views)
+            except Exception as exc:  # handed to the consumer, raised there
+                item = exc
+            self._queue.put((video, item))
+
+    def take(self, video: Path):
+        """The clips of the next video, which must be `video`; its error if decoding failed."""
+        decoded, item = self._queue.get()
+        if decoded != video:
+            raise RuntimeError(f"clips asked for {video} out of order (next is {decoded})")
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+def prefetch_clips(model: str | os.PathLike | None, videos: list[Path], clips: int = 1) -> ClipPrefetcher | None:
+    """Start decoding `videos` for the model file `model` (clip spec read without Keras), or None
+    when `model` is not a readable varec model file (loading it will say why)."""
+    from varec_cli.models.modelfile import read_metadata
+
+    if model is None or clips < 1:
+        return None
+    try:
+        metadata = read_metadata(model)
+    except VarecError:
+        return None
+    return ClipPrefetcher(videos, metadata.frames, metadata.size, clips)
+
+
+def classify_video(
+    classifier: Classifier,
+    video: str | os.PathLike,
+    *,
+    top_k: int = 5,
+    clips: int = 1,
+    prefetched: ClipPrefetcher | None = None,
+):
     """Average the probabilities of `clips` temporal views of the whole video (no augmentation)."""
     from varec_cli.video.reader import probe_video, read_clips
 
     if clips < 1:
         raise VarecError("--clips must be at least 1")
     spec = classifier.spec
-    num_frames = spec.frames_for(probe_video(video).duration) if spec.fps else spec.frames
-    sampled = read_clips(video, num_frames, spec.size, views=clips)
+    if prefetched is not None:
+        sampled = prefetched.take(video)
+        if sampled.frames.shape[1:4] != (spec.frames, *spec.size) or len(sampled.frames) != clips:
+            sampled = read_clips(video, spec.frames, spec.size, views=clips)
+    else:
+        num_frames = spec.frames_for(probe_video(video).duration) if spec.fps else spec.frames
+        sampled = read_clips(video, num_frames, spec.size, views=clips)
     probabilities = classifier.predict_clips(sampled.frames).mean(axis=0)
     return VideoPrediction(
         video=Path(video),
@@ -72,11 +130,17 @@ def classify_video(classifier: Classifier, video: str | os.PathLike, *, top_k: i
 
 
 def classify_videos(
-    classifier: Classifier, videos: Iterable[Path], *, top_k: int = 5, clips: int = 1
+    classifier: Classifier,
+    videos: Iterable[Path],
+    *,
+    top_k: int = 5,
+    clips: int = 1,
+    prefetched: ClipPrefetcher | None = None,
 ) -> Iterator[tuple[Path, VideoPrediction | VarecError]]:
-    """Classify each video; a bad video yields its error and the others go on."""
+    """Classify each video; a bad video yields its error and the others go on. `prefetched`, if
+    given, decodes exactly these videos in this order (see prefetch_clips)."""
     for video in videos:
         try:
-            yield video, classify_video(classifier, video, top_k=top_k, clips=clips)
+            yield video, classify_video(classifier, video, top_k=top_k, clips=clips, prefetched=prefetched)
         except VarecError as exc:
             yield video, exc

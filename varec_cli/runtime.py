@@ -14,3 +14,21 @@ def import_keras():
     import keras
 
     return keras
+
+
+_fast_exit = False
+
+
+def request_fast_exit() -> None:
+    """Let the `varec` process end with os._exit once this command is done (see cli.main).
+
+    Python's own shutdown with TensorFlow and a Keras model loaded takes 0.6-0.8 s (module
+    teardown, destructors), longer than some commands' real work. Only for commands whose
+    output is stdout/stderr alone: atexit handlers do not run.
+    """
+    global _fast_exit
+    _fast_exit = True
+
+
+def fast_exit_requested() -> bool:
+    return _fast_exit

@@ -19,15 +19,18 @@ def predict_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per video per line on stdout."),
 ) -> None:
     """Classify each VIDEO and show its top-k actions."""
-    from varec_cli import console
+    from varec_cli import console, runtime
     from varec_cli.commands._models import open_model
-    from varec_cli.predict import classify_videos, collect_videos
+    from varec_cli.predict import classify_videos, collect_videos, prefetch_clips
 
+    runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
     videos_found = collect_videos(videos)
+    prefetched = prefetch_clips(model, videos_found, clips)  # decodes while TensorFlow loads
     classifier = open_model(model, "predict")
     failures = 0
     out = console.out()
-    for video, result in classify_videos(classifier, videos_found, top_k=top_k, clips=clips):
+    results = classify_videos(classifier, videos_found, top_k=top_k, clips=clips, prefetched=prefetched)
+    for video, result in results:
         if isinstance(result, Exception):
             failures += 1
             console.error_line(str(result))

@@ -93,10 +93,18 @@ class KerasClassifier(Classifier):
         clips = np.asarray(clips)
         if clips.ndim != 5 or clips.shape[1:] != (self.spec.frames, self.spec.height, self.spec.width, 3):
             raise ValueError(f"expected clips (B, {self.spec.frames}, {self.spec.height}, {self.spec.width}, 3)")
-        outputs = [
-            np.asarray(self.model.predict_on_batch(clips[i : i + self.batch_size].astype(np.float32)))
-            for i in range(0, len(clips), self.batch_size)
-        ]
+        # The frame encoder runs over the frames of up to `batch_size` clips as one batch, then the
+        # head over their features: the whole model's function with its weights, but not its graph.
+        # The whole model's TimeDistributed unrolls one encoder call per frame, so tracing it costs
+        # ~frames times an encoder trace (measured: 17 s vs 0.8 s for mobilenet_v2 at 16 frames).
+        encoder, head = self.halves()
+        outputs = []
+        for i in range(0, len(clips), self.batch_size):
+            batch = clips[i : i + self.batch_size]
+            frames = batch.reshape((-1,) + batch.shape[2:]).astype(np.float32)
+            features = np.asarray(encoder.predict_on_batch(frames))
+            sequences = features.reshape(len(batch), self.spec.frames, -1)
+            outputs.append(np.asarray(head.predict_on_batch(sequences)))
         return np.concatenate(outputs).astype(np.float32)
 
     def halves(self):

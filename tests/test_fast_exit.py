@@ -1,0 +1,36 @@
+"""`varec predict` ends its process with os._exit (skipping TensorFlow's teardown): output must
+still be complete and exit codes unchanged. Only a real process shows it, hence subprocesses."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from synthetic import write_motion_video
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _varec(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "varec_cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_predict_output_is_complete_and_exit_codes_hold(tiny_model, tmp_path):
+    videos = [write_motion_video(tmp_path / f"clip{i}.avi", "left", seed=i) for i in range(3)]
+    done = _varec("predict", *videos, tmp_path / "missing.avi", "--model", tiny_model, "--json")
+    assert done.returncode == 1  # one bad video: the others classified, exit 1 at the end
+    records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert [r["video"] for r in records] == [str(v) for v in videos]
+    assert "missing.avi" in done.stderr and "Traceback" not in done.stderr
+
+    table = _varec("predict", videos[0], "--model", tiny_model)
+    assert table.returncode == 0 and "moving_" in table.stdout
+
+
+def test_commands_that_did_not_ask_exit_normally(tiny_model):
+    info = _varec("info", tiny_model)
+    assert info.returncode == 0 and "moving_left" in info.stdout
