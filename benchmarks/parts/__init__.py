@@ -1,0 +1,6 @@
+"""Benchmark parts. Each module registers itself with `harness.part`; add new parts here.
+
+Part modules may import `harness` and varec; they run inside `benchmarks/run.py`.
+"""
+
+from parts import clips, predict  # noqa: F401  (registration)
