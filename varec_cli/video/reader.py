@@ -23,6 +23,9 @@ from varec_cli.errors import VideoError
 #   seek   CAP_PROP_POS_FRAMES to each sampled frame.
 #   mixed  per sampled frame, seek or grab forward, whichever decodes fewer frames given where the
 #          keyframes are (a packet scan finds them; see plan_seeks).
+# auto: jpeg for Motion-JPEG; otherwise a packet scan and mixed when two samples are far enough
+# apart for a seek to pay (or the header has no frame count), else grab (the scan cannot help,
+# and opening a second capture costs up to ~11 ms on some H.264 files).
 # OpenCV's FFmpeg seek (cap_ffmpeg_impl.hpp) lands on the keyframe at or before target-16, then
 # decodes forward to the target; measured here, a seek costs 16-17 frame decodes on MJPG, ~22 on
 # mp4v with 12-frame GOPs, and a whole GOP prefix on H.264 (44 on bikes.mp4).
@@ -398,27 +401,26 @@ def read_clips(
 ) -> Clips:
     """Decode `views` uniformly sampled clips of `num_frames` frames, resized to `size` (height, width).
 
-    Header frame counts lie: 0, too many or too few. "auto" (and "jpeg", "mixed") count the
-    video-stream packets first, which also locates the keyframes; "grab" and "seek" trust the
-    header and verify it while decoding. When the decoded frames disagree with the count, the
-    clip is re-sampled from the true count (a second pass over the file).
+    Header frame counts lie: 0, too many or too few. A packet scan (Motion-JPEG, "mixed", and
+    "auto" when the header count is 0 or the samples are far enough apart for a seek to pay)
+    counts the frames first and locates the keyframes. Otherwise the header is trusted and
+    verified while decoding. When the decoded frames disagree with the count, the clip is
+    re-sampled from the true count (a second pass over the file).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decode strategy {strategy!r}")
     path = Path(path)
-    _check_file(path)
-    if strategy in ("auto", "jpeg", "mixed"):
-        raw = _open_raw(path)
-        if raw is not None:
-            try:
-                clips = _read_scanned(path, raw, num_frames, size, views, strategy)
-            finally:
-                raw.release()
-            if clips is not None:
-                return clips
     cap = _open(path)
     try:
         info = _capture_info(path, cap)
+        jpeg = strategy in ("auto", "jpeg") and _is_jpeg_stream(info, cap)
+        if jpeg or strategy == "mixed" or (strategy == "auto" and _scan_may_pay(info, num_frames, views)):
+            clips = _read_scanned(path, cap, info, jpeg, num_frames, size, views)
+            if clips is not None:
+                return clips
+        if strategy == "auto" and _decode_threads(info):
+            cap.release()
+            cap = _open(path, threads=_decode_threads(info))
         return _read_trusting_header(path, cap, info, num_frames, size, views, strategy)
     finally:
         cap.release()
@@ -431,15 +433,24 @@ def _is_jpeg_stream(info: VideoInfo, cap) -> bool:
     return info.codec.lower() in JPEG_FOURCCS and not rotated
 
 
-def _read_scanned(path: Path, raw, num_frames, size, views, strategy) -> Clips | None:
-    """read_clips from a packet scan of a raw-mode capture; None when the scan finds no packet
-    (then the header is trusted and verified)."""
-    info = _capture_info(path, raw)
-    jpeg = strategy in ("auto", "jpeg") and _is_jpeg_stream(info, raw)
+def _scan_may_pay(info: VideoInfo, num_frames: int, views: int) -> bool:
+    """Whether a packet scan can change the plan: the header has no count, or two samples are
+    far enough apart that a seek could cost less than grabbing forward (see plan_seeks)."""
+    if info.frame_count <= 0:
+        return True
+    targets = np.unique(sample_frame_indices(info.frame_count, num_frames, views=views))
+    gaps = np.diff(np.concatenate([[-1], targets]))
+    return bool(gaps.max() > SEEK_BACKOFF + SEEK_OVERHEAD + 1)
+
+
+def _read_scanned(path: Path, cap, info: VideoInfo, jpeg: bool, num_frames, size, views) -> Clips | None:
+    """read_clips after a packet scan (a second, raw-mode capture); `cap` is the decoding capture,
+    nothing read from it yet. None when there is no raw mode or no packet (then the header is
+    trusted and verified)."""
     keep: set[int] = set()
     if jpeg and info.frame_count > 0:  # fetch the packets the header count points to, in one pass
         keep = set(np.unique(sample_frame_indices(info.frame_count, num_frames, views=views)).tolist())
-    scan = _scan_packets(raw, keep)
+    scan = _scan(path, keep)
     if scan is None or scan.count == 0:
         return None
     total = scan.count
@@ -448,12 +459,7 @@ def _read_scanned(path: Path, raw, num_frames, size, views, strategy) -> Clips |
     frames: dict[int, np.ndarray] = {}
     if jpeg:
         if not set(targets.tolist()) <= set(scan.packets):  # the header lied: fetch the right ones
-            again = _open_raw(path)
-            if again is not None:
-                try:
-                    scan = _scan_packets(again, set(targets.tolist())) or scan
-                finally:
-                    again.release()
+            scan = _scan(path, set(targets.tolist())) or scan
         scale = _jpeg_scale(info.height, info.width, size)
         frame_size = (info.height, info.width)
         frames = _decode_jpeg_packets(scan.packets, targets, size, frame_size=frame_size, scale=scale)
@@ -462,15 +468,26 @@ def _read_scanned(path: Path, raw, num_frames, size, views, strategy) -> Clips |
         mode = choose_strategy(total, indices, keyframes=scan.keyframes)
     left = np.array([t for t in targets.tolist() if t not in frames], dtype=np.int64)
     if len(left):  # everything but a JPEG stream, or JPEG packets imdecode refused: decode them
-        cap = _open(path, threads=_decode_threads(info))
+        threads = _decode_threads(info)
+        decoder = _open(path, threads=threads) if threads else cap
         try:
-            decoded, complete = _decode_planned(cap, left, plan_seeks(left, scan.keyframes), size)
+            decoded, complete = _decode_planned(decoder, left, plan_seeks(left, scan.keyframes), size)
         finally:
-            cap.release()
+            decoder.release()
         frames.update(decoded)
         if not complete:  # fewer decodable frames than packets (a truncated file): count them
             return _resample_sequentially(path, num_frames, size, views, info, mode)
     return _assemble(path, frames, indices, total, info.fps, mode)
+
+
+def _scan(path: Path, keep: set[int]) -> _PacketScan | None:
+    raw = _open_raw(path)
+    if raw is None:
+        return None
+    try:
+        return _scan_packets(raw, keep)
+    finally:
+        raw.release()
 
 
 def _read_trusting_header(path: Path, cap, info: VideoInfo, num_frames, size, views, strategy) -> Clips:

@@ -1,0 +1,53 @@
+"""The benchmark harness and docs generator (benchmarks/), without timing anything."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import harness
+
+    return harness
+
+
+def test_interleaved_rotates_and_ratios_pair_rounds(harness):
+    order = []
+    times = harness.interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b") or 2.0}, 3, warmup=0)
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    assert times["b"] == [2.0, 2.0, 2.0]  # a candidate may report its own time
+    assert harness.paired_ratio([2.0, 4.0, 6.0], [1.0, 1.0, 2.0]) == 3.0
+    rows = harness.throughput_rows("t", "c", {"base": [2.0, 2.0], "fast": [0.5, 1.0]}, "base", items=4)
+    fast = next(r for r in rows if r.candidate == "fast")
+    assert fast.value == pytest.approx(4 / 0.75) and fast.ratio_vs_baseline == pytest.approx(3.0)
+    assert fast.baseline == "base" and next(r for r in rows if r.candidate == "base").baseline is None
+
+
+def test_docs_are_generated_from_results(harness, tmp_path, monkeypatch):
+    import render_docs
+
+    part = harness.Part("demo", "Demo part", 9, "What demo measures.", lambda ctx: None)
+    result = harness.PartResult(
+        rows=harness.duration_rows("a table", "case one", {"floor": [1.0, 1.2], "cmd": [1.5, 1.8]}, "floor"),
+        targets=[harness.Target("cmd <= 1.6x floor", "1.50x", True)],
+        notes=["a note"],
+    )
+    monkeypatch.setattr(harness, "RESULTS_DIR", tmp_path)
+    harness.write_result(part, result, started=0.0, settings={"repeats": 2}, machine={"cpu": "test cpu"})
+    text = render_docs.render(harness.load_results(tmp_path))
+    assert "Do not edit by hand" in text and "python benchmarks/run.py all --write-docs" in text
+    assert "| Demo part | cmd <= 1.6x floor | 1.50x | yes |" in text
+    assert "| case one | 1.10 (baseline) | 1.65 (1.50x) |" in text
+    assert "test cpu" in text and "- a note" in text
+
+
+def test_every_part_is_registered(harness):
+    sys.modules.pop("parts", None)
+    import parts  # noqa: F401
+
+    assert {"clips", "predict"} <= set(harness.PARTS)
