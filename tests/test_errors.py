@@ -84,7 +84,6 @@ def test_debug_shows_traceback(tmp_path):
 def test_ctrl_c_exits_130(tmp_path, tiny_model):
     """A real SIGINT while a command works: exit 130 and no traceback."""
     import signal
-    import time
 
     video = write_motion_video(tmp_path / "clip.avi", "left")
     script = (

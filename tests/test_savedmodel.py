@@ -10,10 +10,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from http_server import labels_text, serve, sha256
+from http_server import sha256
 from synthetic import write_video
 
-from varec_cli.weights import download
 
 COLOURS = ["red", "green", "blue"]
 
@@ -68,51 +67,48 @@ def standin_archives(tmp_path_factory):
 
 
 @pytest.fixture
-def registry(standin_archives, tmp_path, monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
+def registry(standin_archives, server, tmp_path, monkeypatch):
     base, stream = standin_archives
-    with serve() as server:
-        server.files["/movinet/a0/base"] = base
-        server.files["/movinet/a0/stream"] = stream
-        server.files["/labels.txt"] = "\n".join(COLOURS).encode() + b"\n"
-        path = tmp_path / "models.toml"
-        path.write_text(
-            textwrap.dedent(
-                f"""
-                [defaults]
-                predict = "toy-movinet"
-                stream = "toy-movinet-stream"
+    server.files["/movinet/a0/base"] = base
+    server.files["/movinet/a0/stream"] = stream
+    server.files["/labels.txt"] = "\n".join(COLOURS).encode() + b"\n"
+    path = tmp_path / "models.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [defaults]
+            predict = "toy-movinet"
+            stream = "toy-movinet-stream"
 
-                [models.toy-labels]
-                kind = "labels"
-                url = "{server.url('/labels.txt')}"
-                classes = 3
+            [models.toy-labels]
+            kind = "labels"
+            url = "{server.url('/labels.txt')}"
+            classes = 3
 
-                [models.toy-movinet]
-                kind = "savedmodel"
-                url = "{server.url('/movinet/a0/base')}?tf-hub-format=compressed"
-                sha256 = "{sha256(base)}"
-                labels = "toy-labels"
-                classes = 3
-                frames = 12
-                size = 32
-                fps = 5.0
+            [models.toy-movinet]
+            kind = "savedmodel"
+            url = "{server.url('/movinet/a0/base')}?tf-hub-format=compressed"
+            sha256 = "{sha256(base)}"
+            labels = "toy-labels"
+            classes = 3
+            frames = 12
+            size = 32
+            fps = 5.0
 
-                [models.toy-movinet-stream]
-                kind = "savedmodel"
-                url = "{server.url('/movinet/a0/stream')}?tf-hub-format=compressed"
-                labels = "toy-labels"
-                classes = 3
-                frames = 12
-                size = 32
-                fps = 5.0
-                stream = true
-                """
-            )
+            [models.toy-movinet-stream]
+            kind = "savedmodel"
+            url = "{server.url('/movinet/a0/stream')}?tf-hub-format=compressed"
+            labels = "toy-labels"
+            classes = 3
+            frames = 12
+            size = 32
+            fps = 5.0
+            stream = true
+            """
         )
-        monkeypatch.setenv("VAREC_REGISTRY", str(path))
-        yield server
+    )
+    monkeypatch.setenv("VAREC_REGISTRY", str(path))
+    yield server
 
 
 def _solid_video(path, bgr):

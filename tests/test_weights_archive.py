@@ -7,21 +7,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from http_server import fake_savedmodel_tar, labels_text, make_tar_gz, serve, sha256
+from http_server import fake_savedmodel_tar, labels_text, make_tar_gz, sha256
 
 from varec_cli.errors import WeightsError
-from varec_cli.weights import cache, download
+from varec_cli.weights import cache
 from varec_cli.weights.archive import SAVEDMODEL_METADATA, UnsafeArchiveError, install_savedmodel, safe_extract
 from varec_cli.weights.resolve import resolve_model_path
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
-    with serve() as standin:
-        yield standin
 
 
 def use_registry(tmp_path: Path, monkeypatch, text: str) -> None:

@@ -6,21 +6,12 @@ import json
 import textwrap
 
 import pytest
-from http_server import fake_h5, fake_keras, fake_savedmodel_tar, labels_text, md5, serve, sha256
+from http_server import fake_h5, fake_keras, fake_savedmodel_tar, labels_text, md5, sha256
 
-from varec_cli.weights import cache, download
+from varec_cli.weights import cache
 from varec_cli.weights.registry import load_registry
 
 KERAS = fake_keras()
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
-    with serve() as standin:
-        yield standin
 
 
 @pytest.fixture

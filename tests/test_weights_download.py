@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from http_server import fake_h5, fake_keras, md5, serve, sha256
+from http_server import fake_h5, fake_keras, md5, sha256
 
 from varec_cli.errors import ModelError, OfflineError, WeightsError
 from varec_cli.weights import cache, download
@@ -25,15 +25,6 @@ from varec_cli.weights.resolve import (
 
 KERAS = fake_keras()
 H5 = fake_h5(300_000)
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(download, "BACKOFF_S", 0.01)
-    with serve() as standin:
-        yield standin
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from varec_cli import paths
 from varec_cli.errors import VarecError, VideoError
+from varec_cli.video.quiet import native_messages_silenced
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 OPEN_TIMEOUT_MS = 5000  # a network stream that has not opened by then fails
@@ -73,34 +73,11 @@ def parse_source(text: str | int) -> Source:
     return Source("file", text)
 
 
-@contextlib.contextmanager
-def _native_logs_quiet():
-    """Silence OpenCV's and FFmpeg's C-level messages while a source opens: a missing camera makes
-    several backends print their failures; the one-line VideoError says it instead."""
-    if paths.debug():
-        yield
-        return
-    import cv2
-
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        cv2.utils.logging.setLogLevel(level)
-
-
 def _open_capture(source: Source):
     """A cv2.VideoCapture that is open, or None."""
     import cv2
 
-    with _native_logs_quiet():
+    with native_messages_silenced():
         if source.kind == "camera":
             cap = cv2.VideoCapture(int(source.target))
         elif source.kind == "network":
@@ -167,7 +144,7 @@ def open_source(source: Source | str) -> OpenedSource:
         if source.kind == "network":
             raise VideoError(f"{source}: cannot open this stream (unreachable, refused, or not a video stream)")
         raise VideoError(f"{source}: OpenCV cannot open this file as a video")
-    with _native_logs_quiet():
+    with native_messages_silenced():
         ok, frame = cap.read()
     if not ok or frame is None:
         cap.release()

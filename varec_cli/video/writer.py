@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VideoError
+from varec_cli.video.quiet import native_messages_silenced
 
 # Tried in order. H.264 ('avc1') is what every player opens, but pip's OpenCV wheels usually have
 # no H.264 encoder; MPEG-4 Part 2 ('mp4v') always works. AVI: Motion-JPEG, then Xvid.
@@ -66,22 +66,6 @@ def encoded_size(height: int, width: int) -> tuple[int, int]:
     return height - height % 2, width - width % 2
 
 
-@contextlib.contextmanager
-def _quiet_stderr(enabled: bool):
-    """Silence FFmpeg's C-level chatter while probing an encoder that may be missing."""
-    if not enabled:
-        yield
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _new_file_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
@@ -121,7 +105,7 @@ class AtomicVideoWriter:
         self._tmp = Path(name)
         try:
             for i, codec in enumerate(candidates):
-                with _quiet_stderr(i < len(candidates) - 1):
+                with native_messages_silenced(i < len(candidates) - 1):
                     writer = cv2.VideoWriter(
                         str(self._tmp), cv2.VideoWriter_fourcc(*codec), self.fps, (self.width, self.height)
                     )
