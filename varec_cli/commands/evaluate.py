@@ -48,11 +48,16 @@ def evaluate_command(
     else:
         out = console.out()
         out.print(_summary_table(run))
-        types = _per_type_table(run)
-        if types is not None:
-            out.print(types)
+        tables = [  # per type: None when no class is in the UCF101 type table
+            _accuracy_table(
+                run, "accuracy per action type", "action type", lambda m: dict(sorted((m.per_type or {}).items()))
+            )
+        ]
         if per_class or len(run.evaluations[0].metrics.labels) <= 20:
-            out.print(_per_class_table(run))
+            tables.append(_accuracy_table(run, "accuracy per class", "class", lambda m: m.per_class))
+        for table in tables:
+            if table is not None:
+                out.print(table)
     if report is not None:
         reporter.info(f"report: {len(written)} files in {report}")
 
@@ -90,31 +95,21 @@ def _summary_table(run):
     return table
 
 
-def _per_type_table(run):
+def _accuracy_table(run, title: str, row_name: str, accuracies):
+    """One row per key of `accuracies(metrics)` (a dict), one column per model; None when empty."""
     from rich.table import Table
 
-    table = Table(title="accuracy per action type", title_justify="left", show_edge=False)
-    table.add_column("action type")
+    keys: list[str] = []
     for e in run.evaluations:
-        table.add_column(_unique_name(e.model, run), justify="right")
-    kinds = sorted({kind for e in run.evaluations for kind in (e.metrics.per_type or {})})
-    if not kinds:  # none of the classes is in the UCF101 type table
+        keys += [key for key in (accuracies(e.metrics) or {}) if key not in keys]
+    if not keys:
         return None
-    for kind in kinds:
-        table.add_row(kind, *[_pct((e.metrics.per_type or {}).get(kind)) for e in run.evaluations])
-    return table
-
-
-def _per_class_table(run):
-    from rich.table import Table
-
-    table = Table(title="accuracy per class", title_justify="left", show_edge=False)
-    table.add_column("class")
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column(row_name)
     for e in run.evaluations:
         table.add_column(_unique_name(e.model, run), justify="right")
-    labels = []
-    for e in run.evaluations:
-        labels += [label for label in e.metrics.per_class if label not in labels]
-    for label in labels:
-        table.add_row(label, *[_pct(e.metrics.per_class.get(label)) for e in run.evaluations])
+    for key in keys:
+        table.add_row(key, *[_pct((accuracies(e.metrics) or {}).get(key)) for e in run.evaluations])
     return table
+
+
