@@ -9,9 +9,17 @@ def import_keras():
     """Import Keras with TensorFlow's C++ start-up chatter silenced unless VAREC_DEBUG=1."""
     from varec_cli import paths
 
+    import sys
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
     if not paths.debug():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    from varec_cli.video.quiet import stderr_fd_silenced
+
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL.
+    with stderr_fd_silenced():
+        import keras
 
     return keras
 

@@ -19,6 +19,8 @@ def predict_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per video per line on stdout."),
 ) -> None:
     """Classify each VIDEO and show its top-k actions."""
+    from rich.markup import escape
+
     from varec_cli import console, runtime
     from varec_cli.commands._models import open_model
     from varec_cli.predict import classify_videos, collect_videos, prefetch_clips
@@ -38,6 +40,8 @@ def predict_command(
         if as_json:
             typer.echo(json.dumps(result.to_json()))
         else:
+            # The video's name on a line of its own: a table title would wrap to the table's width.
+            out.print(f"[bold]{escape(str(result.video))}[/bold]  ({result.frames} frames, {result.seconds:.1f} s)", soft_wrap=True)
             out.print(_prediction_table(result))
     if failures:
         raise typer.Exit(ExitCode.FAILURE)
@@ -46,11 +50,7 @@ def predict_command(
 def _prediction_table(result):
     from rich.table import Table
 
-    table = Table(
-        title=f"{result.video}  ({result.frames} frames, {result.seconds:.1f} s)",
-        title_justify="left",
-        show_edge=False,
-    )
+    table = Table(show_edge=False)
     table.add_column("#", justify="right")
     table.add_column("label")
     table.add_column("probability", justify="right")

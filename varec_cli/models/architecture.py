@@ -17,7 +17,9 @@ HEAD_LAYER = "sequence_head"
 
 def build_frame_encoder(backbone: str, size: int, *, weights: str | None = None, trainable_layers: int = 0):
     """(size, size, 3) RGB pixels in 0..255 → a feature vector."""
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
 
     from varec_cli.models.layers import FramePreprocessing
 
@@ -35,7 +37,9 @@ def build_sequence_head(
     frames: int, feature_dim: int, num_classes: int, *, rnn: str = "gru", units: int = 256, dropout: float = 0.3
 ):
     """(frames, feature_dim) features in temporal order → class probabilities."""
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
     from keras import layers
 
     if rnn not in RNNS:
@@ -54,7 +58,9 @@ def build_sequence_head(
 
 def assemble_model(encoder, head, frames: int, size: int):
     """Frames (frames, size, size, 3) → probabilities, sharing the weights of `encoder` and `head`."""
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
     from keras import layers
 
     inputs = keras.Input((frames, size, size, 3), name="frames")

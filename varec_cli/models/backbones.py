@@ -45,7 +45,9 @@ def _scratch_cnn(size: int):
     Flatten (not global pooling) keeps *where* things are in the frame, which is what tells
     "moving left" from "moving right" once the RNN reads the sequence.
     """
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
     from keras import layers
 
     inputs = keras.Input((size, size, 3), name="pixels")
@@ -66,7 +68,9 @@ def build_backbone(name: str, size: int, weights: str | None = None):
     `weights` is None (random init) or a local .h5 weights file (ImageNet no-top weights come
     through the weights cache, never Keras' own downloader).
     """
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
 
     spec = backbone_spec(name)
     if name == "scratch":

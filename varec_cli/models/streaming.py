@@ -30,7 +30,9 @@ def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCal
     TensorFlow gets a `tf.function` with a fixed input signature (`tensorflow_compiled_call`); any
     other Keras backend gets the model's own compiled predict step (`keras_predict_step_call`).
     """
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
 
     if keras.backend.backend() == "tensorflow":
         return tensorflow_compiled_call(model, input_shapes)
@@ -81,7 +83,9 @@ def build_step_model(encoder, head, frames: int):
     Encoder and head share their weights with the whole model; one call does one CNN pass and one
     pass of the head over the window, so a streaming step is a single compiled call.
     """
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
     from keras import layers
 
     feature_dim = int(encoder.output_shape[-1])

@@ -129,7 +129,9 @@ def _backbone_weights(backbone: str, choice: str | None, reporter: Reporter) -> 
 
 def _cnn_of(encoder):
     """The CNN inside a frame encoder (the nested model after the preprocessing layer)."""
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
 
     for layer in encoder.layers:
         if isinstance(layer, keras.Model):
@@ -139,7 +141,9 @@ def _cnn_of(encoder):
 
 def _replace_classifier(head, num_classes: int):
     """The same sequence head with a fresh softmax layer for a new class set (the RNN is kept)."""
-    import keras
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
     from keras import layers
 
     from varec_cli.models.architecture import HEAD_LAYER
