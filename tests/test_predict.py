@@ -105,3 +105,18 @@ def test_help_does_not_import_heavy_frameworks():
         [sys.executable, "-m", "varec_cli", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("varec ")
+
+
+def test_a_successful_predict_prints_nothing_on_stderr(tiny_model, tmp_path):
+    """No TensorFlow start-up chatter (oneDNN, CUDA stubs) in front of the user's results."""
+    import os
+
+    avi = write_motion_video(tmp_path / "clip.avi", "left")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "varec_cli", "predict", str(avi), "--model", str(tiny_model), "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert json.loads(proc.stdout)["video"] == str(avi)
