@@ -185,3 +185,14 @@ def test_confusion_png_for_101_classes(tmp_path):
     rows = read_csv(tmp_path / "big_confusion.csv")
     assert len(rows) == 102 and len(rows[0]) == 102
     assert sum(int(v) for r in rows[1:] for v in r[1:]) == 202
+
+
+def test_no_per_type_when_no_class_has_a_type():
+    import numpy as np
+
+    from varec_cli.evaluation import compute_metrics
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    metrics = compute_metrics(probs, np.array([0, 1]), ["MoveLeft", "MoveRight"], action_types={"Archery": "Sports"})
+    assert metrics.per_type is None
+    assert "per_type" not in metrics.to_json("m.keras")

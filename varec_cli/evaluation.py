@@ -124,7 +124,8 @@ def compute_metrics(
                 tally = hits.setdefault(kind, [0, 0])
                 tally[0] += int(confusion[c, c])
                 tally[1] += int(support[c])
-        per_type = {kind: correct / total for kind, (correct, total) in sorted(hits.items())}
+        # None, not {}, when no evaluated class is in the type table: there is no per-type accuracy.
+        per_type = {kind: correct / total for kind, (correct, total) in sorted(hits.items())} or None
 
     return Metrics(
         labels=list(labels),

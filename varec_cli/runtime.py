@@ -21,7 +21,20 @@ def import_keras():
     with stderr_fd_silenced():
         import keras
 
+    if not paths.debug():
+        import logging
+
+        # TensorFlow's Python-side warnings (retracing notices and the like) speak to developers.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
+
+
+def import_tensorflow():
+    """TensorFlow, imported (through Keras) as quietly as import_keras does it."""
+    import_keras()
+    import tensorflow
+
+    return tensorflow
 
 
 _fast_exit = False

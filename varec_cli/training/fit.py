@@ -26,13 +26,9 @@ STRATEGIES = ("none", "mirrored", "multiworker")
 
 
 def _tf():
-    from varec_cli import paths
+    from varec_cli.runtime import import_tensorflow
 
-    if not paths.debug():
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
-    return tf
+    return import_tensorflow()
 
 
 # --- devices, strategies, precision ----------------------------------------------------------------
