@@ -308,8 +308,8 @@ def run(ctx: Context) -> PartResult:
         ms = {k: 1000 * median(v) for k, v in times.items()}
         result.notes.append(
             f"**{name}**: a ring-buffer step takes {ms[RING]:.2f} ms, the encoder alone {ms[CEIL]:.2f} ms and "
-            f"the GRU head alone {ms[HEAD]:.2f} ms (each compiled call also pays TensorFlow's fixed per-call "
-            f"cost, ~0.3 ms here, which the step pays once for both); re-running the whole window costs "
+            f"the GRU head alone {ms[HEAD]:.2f} ms (each compiled call pays TensorFlow's fixed per-call "
+            f"dispatch cost; the step pays it once for both); re-running the whole window costs "
             f"{ms[WHOLE]:.1f} ms per frame, {ms[WHOLE] / ms[RING]:.1f}x a ring-buffer step. On the 720p file "
             f"({clip_label}) `run_stream` processes {loop.value:.0f} frames/s in-process and `varec stream` "
             f"{cli.value:.0f} frames/s, with decoding + resizing alone at {1000 / ms[DECODE]:.0f} frames/s in "
