@@ -1,0 +1,278 @@
+"""Part 3: training. An epoch of the sequence head on cached backbone features against an epoch that
+decodes every clip and runs it through the frozen backbone, with varec's own training pieces."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from harness import BENCH_DIR, Context, PartResult, Target, interleaved, median, part, throughput_rows
+
+SIZE = 224
+CLASSES = {"MoveLeft": "left", "MoveRight": "right"}
+CLIPS_PER_CLASS = 16  # quick: 8
+SOURCE_FRAMES, SOURCE_SIZE = 40, 64  # the generated videos: 40 frames of 64 px (3.3 s at 12 fps)
+CASES = {  # backbone: frames per clip (quick: 8)
+    "scratch": 16,
+    "mobilenet_v2": 16,
+}
+BATCH_SIZE = 16  # varec train's default
+UNITS = 256  # varec train's default GRU
+TARGET = 20.0
+
+BASE = "frozen backbone, decode each epoch"
+CACHED = "cached features"
+CACHED_CKPT = "cached features + checkpoint"
+FILL = "cache fill (first run only)"
+DECODE = "decode only"
+
+
+def write_dataset(root: Path, clips_per_class: int) -> Path:
+    """A UCF101-layout dataset of moving squares (tests/synthetic.py), made once."""
+    sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
+    try:
+        from synthetic import write_ucf101_motion_dataset
+    finally:
+        sys.path.pop(0)
+    if not (root / "ucfTrainTestlist" / "testlist01.txt").exists():
+        tmp = root.with_name(root.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        # clips_per_class training clips in groups of 4, plus one test group (the layout needs one).
+        groups = max(1, clips_per_class // 4)
+        write_ucf101_motion_dataset(
+            tmp, CLASSES, train_groups=groups, test_groups=1, clips=4, count=SOURCE_FRAMES, size=SOURCE_SIZE
+        )
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+    return root
+
+
+def training_items(root: Path) -> list[tuple[Path, int]]:
+    """(video, label) of every non-test clip, as varec's dataset loader lists them."""
+    from varec_cli.datasets import load_dataset
+
+    dataset = load_dataset(root, split=1)
+    return [(Path(s.path), int(s.label)) for s in list(dataset.train) + list(dataset.val)]
+
+
+def recorded(call: Callable[[], float], into: list[float]) -> Callable[[], float]:
+    """`call`, remembering every value it reports (the first one is the warm-up's)."""
+
+    def wrapper() -> float:
+        value = call()
+        into.append(value)
+        return value
+
+    return wrapper
+
+
+def _epoch_timer(keras):
+    class EpochTimer(keras.callbacks.Callback):
+        """Seconds from the epoch's start to the end of the last callback before it in the list:
+        the `seconds` varec's history.csv reports, or, placed after EpochCheckpoint, with its write."""
+
+        seconds = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self._started
+
+    return EpochTimer
+
+
+def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple[Path, int]]):
+    """(times per candidate, cold first-call seconds per candidate) for one backbone."""
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    from varec_cli.models.architecture import assemble_model, build_frame_encoder, build_sequence_head
+    from varec_cli.training import fit as tf_fit
+    from varec_cli.training import loader
+
+    keras.utils.set_random_seed(0)
+    size = (SIZE, SIZE)
+    classes = len(CLASSES)
+    encoder = build_frame_encoder(backbone, SIZE)  # random weights: speed is what is measured
+    encoder.trainable = False  # mobilenet_v2: already (fine-tune layers 0); scratch: frozen for the comparison
+    dim = int(encoder.output_shape[-1])
+    labels = np.asarray([label for _, label in items], np.int32)
+    paths = [path for path, _ in items]
+
+    def compiled(model):
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+    def encode(frames_batch: np.ndarray) -> np.ndarray:  # as varec_cli/training/run.py encodes
+        return np.asarray(encoder.predict_on_batch(frames_batch.astype(np.float32)))
+
+    cache_parent = ctx.work_dir / "training-cache"
+    cache_parent.mkdir(parents=True, exist_ok=True)
+    weights = loader.weights_digest(encoder)
+    features = {}
+
+    def fill() -> float:
+        root = Path(tempfile.mkdtemp(prefix=f"{backbone}-", dir=cache_parent))
+        try:
+            cache = loader.FeatureCache(root, backbone=backbone, weights=weights, frames=frames, size=size,
+                                        precision="float32")
+            started = time.perf_counter()
+            done = loader.extract_features(items, encode, cache, frames=frames, size=size, feature_dim=dim)
+            seconds = time.perf_counter() - started
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        if done.decoded != len(items) or len(done.labels) != len(items):
+            raise RuntimeError(f"cache fill: {done.decoded} decoded, {len(done.skipped)} skipped")
+        features["set"] = done
+        return seconds
+
+    ctx.log(f"  {backbone}: filling the feature cache once")
+    fill()
+    feature_set = features["set"]
+
+    EpochTimer = _epoch_timer(keras)
+    cached_head = compiled(build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS))
+    cached_data = tf_fit.features_dataset(feature_set.features, feature_set.labels, BATCH_SIZE, shuffle=True, seed=0)
+
+    def cached_epoch() -> float:
+        timer = EpochTimer()
+        cached_head.fit(cached_data, epochs=1, callbacks=[timer], shuffle=False, verbose=0)
+        return timer.seconds
+
+    ckpt_head = compiled(build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS))
+    checkpoint_dir = Path(tempfile.mkdtemp(prefix=f"{backbone}-ckpt-", dir=cache_parent))
+    _, EpochCheckpoint, _ = tf_fit._make_callbacks_classes()
+    state = tf_fit.ResumeState(fingerprint={})
+    monitor = tf_fit._Monitor(has_val=False)
+
+    def cached_epoch_with_checkpoint() -> float:
+        # varec's EpochCheckpoint writes epoch-NNNN.weights.h5 (+ best.weights.h5 when the epoch is the
+        # best so far) and state.json after every epoch; the timer after it includes that.
+        state.epoch = 0
+        checkpoint = EpochCheckpoint(checkpoint_dir, state, monitor, write=True, others={}, on_epoch=None)
+        timer = EpochTimer()
+        ckpt_head.fit(cached_data, epochs=1, callbacks=[checkpoint, timer], shuffle=False, verbose=0)
+        return timer.seconds
+
+    e2e_head = build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS)
+    e2e = compiled(assemble_model(encoder, e2e_head, frames, SIZE))
+    assert not encoder.trainable_weights and e2e.trainable_weights
+    # memory_limit=0: every epoch decodes its clips again, as training without the cache does once a
+    # dataset is larger than ClipSource's memory (1 GiB by default; UCF101 is ~30x that at 16x224).
+    source = loader.ClipSource(items, frames, size, memory_limit=0)
+    e2e_data = tf_fit.clips_dataset(source, BATCH_SIZE, shuffle=True, seed=0)
+
+    def e2e_epoch() -> float:
+        timer = EpochTimer()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            e2e.fit(e2e_data, epochs=1, callbacks=[timer], shuffle=False, verbose=0)
+        return timer.seconds
+
+    def decode_only() -> float:
+        started = time.perf_counter()
+        got = sum(1 for d in loader.decode_videos(paths, frames, size) if d.error is None)
+        seconds = time.perf_counter() - started
+        assert got == len(paths)
+        return seconds
+
+    calls: dict[str, list[float]] = {}
+    candidates = {}
+    for name, call in ((BASE, e2e_epoch), (CACHED, cached_epoch), (CACHED_CKPT, cached_epoch_with_checkpoint),
+                       (FILL, fill), (DECODE, decode_only)):
+        calls[name] = []
+        candidates[name] = recorded(call, calls[name])
+    ctx.log(f"  {backbone}: {len(items)} clips of {frames} frames at {SIZE} px, {ctx.repeats} rounds")
+    try:
+        times = interleaved(candidates, ctx.repeats)
+    finally:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    cold = {name: values[0] for name, values in calls.items()}
+    decoded_per_epoch = len(items)
+    return times, cold, decoded_per_epoch, labels
+
+
+@part(
+    "training",
+    title="Training: cached features vs the frozen backbone",
+    order=3,
+    description=f"""
+One training epoch of varec's GRU head ({UNITS} units, batch {BATCH_SIZE}, Adam) on generated clips
+(tests/synthetic.py: squares moving left or right, {SOURCE_SIZE} px videos of {SOURCE_FRAMES} frames,
+sampled and resized to {SIZE} px as `varec train` does), built from varec's own pieces
+(`training/loader.py`, `training/fit.py`, `models/architecture.py`), random weights (speed is what is
+measured). **{BASE}** (the baseline) is the epoch without the cache: `loader.ClipSource` decodes
+every clip again (`memory_limit=0`, as once a dataset outgrows its 1 GiB of memory) and the assembled
+model (frozen frame encoder per frame, then the head) trains on them. **{CACHED}** is the epoch of
+`varec train` with a frozen backbone: the head alone on the features `loader.extract_features` put in
+the `FeatureCache`. Both are Keras epochs as `history.csv` times them (start to end of the epoch);
+**{CACHED_CKPT}** adds varec's per-epoch checkpoint (`fit.EpochCheckpoint`: the weights and optimizer
+state written after every epoch), what a user actually waits. **{FILL}** is the one-off first-run
+cost: decode + encode every clip into an empty cache. **{DECODE}** is `loader.decode_videos` alone.
+Cells are clips per second (clips in the epoch ÷ median time), and the ratio is how many times faster
+than the baseline, the median of per-round ratios. Warm-up (the first call of each, tracing
+included) is excluded and reported below. `scratch` trains its CNN in `varec train` (it has no cache
+path); here its encoder is frozen in both columns, so its row compares the cached-head epoch with a
+decode + frozen-encoder epoch.
+""",
+)
+def run(ctx: Context) -> PartResult:
+    result = PartResult(case_columns=["clips", "frames"])
+    clips_per_class = 8 if ctx.quick else CLIPS_PER_CLASS
+    root = write_dataset(ctx.work_dir / f"training-motion-{clips_per_class}", clips_per_class)
+    items = training_items(root)
+    benchmark = f"training epoch ({len(CLASSES)} classes, {len(items)} clips, {SIZE} px, CPU)"
+    for backbone, frames in CASES.items():
+        frames = 8 if ctx.quick else frames
+        times, cold, _, _ = measure_backbone(ctx, backbone, frames, items)
+        case = backbone + (" (encoder frozen for the comparison)" if backbone == "scratch" else "")
+        rows = throughput_rows(benchmark, case, times, BASE, items=len(items))
+        for row in rows:
+            row.details.update({"clips": len(items), "frames": frames, "first_call_s": cold[row.candidate]})
+        result.rows.extend(rows)
+        ratio = next(r.ratio_vs_baseline for r in rows if r.candidate == CACHED)
+        ratio_ckpt = next(r.ratio_vs_baseline for r in rows if r.candidate == CACHED_CKPT)
+        base_s, cached_s = median(times[BASE]), median(times[CACHED])
+        result.targets.append(
+            Target(
+                f"cached-feature epoch >= {TARGET:.0f}x faster than a frozen-backbone epoch ({backbone})",
+                f"{ratio:.1f}x ({cached_s:.3f} s vs {base_s:.2f} s per epoch of {len(items)} clips)",
+                ratio >= TARGET,
+            )
+        )
+        result.notes.append(
+            f"**{backbone}** ({frames} frames): an epoch takes {base_s:.2f} s through the frozen backbone "
+            f"and {cached_s:.3f} s from the cache ({ratio:.1f}x); with varec's per-epoch checkpoint "
+            f"{median(times[CACHED_CKPT]):.3f} s ({ratio_ckpt:.1f}x). First-epoch cost of the cached path: "
+            f"the cache fill, {median(times[FILL]):.2f} s ({median(times[FILL]) / base_s:.2f}x a frozen-backbone "
+            f"epoch), paid once per dataset, backbone and clip spec; decoding alone is "
+            f"{median(times[DECODE]):.2f} s of each uncached epoch. Cold first calls (tracing included), "
+            f"excluded above: frozen-backbone epoch {cold[BASE]:.1f} s, cached epoch {cold[CACHED]:.2f} s, "
+            f"cache fill {cold[FILL]:.2f} s."
+        )
+    result.notes.append(
+        "No GPU in this run: CPU only, float32 (on a GPU `varec train` uses mixed precision, and the "
+        "frozen-backbone epoch gains most from it)."
+        if not _gpu() else "GPU present: these are TensorFlow GPU timings (see the machine table)."
+    )
+    return result
+
+
+def _gpu() -> bool:
+    try:
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    except Exception:  # noqa: BLE001 - only a note depends on it
+        return False

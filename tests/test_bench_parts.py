@@ -1,0 +1,51 @@
+"""Pure logic of the training (3) and streaming (4) benchmark parts, without timing anything."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def parts(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    for name in [n for n in sys.modules if n == "parts" or n.startswith("parts.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import harness
+    import parts
+
+    return harness, parts
+
+
+def test_training_and_streaming_are_registered_in_order(parts):
+    harness, _ = parts
+    assert {"training", "streaming"} <= set(harness.PARTS)
+    orders = {name: harness.PARTS[name].order for name in ("clips", "predict", "training", "streaming")}
+    assert orders == {"clips": 1, "predict": 2, "training": 3, "streaming": 4}
+
+
+def test_stream_summary_is_parsed(parts):
+    from parts.streaming import parse_summary
+
+    text = (
+        "stream bigbuckbunny.mp4: ended (end of the video)\n"
+        "  frames      132 captured, 132 processed (0 skipped to stay live), 83 predictions\n"
+        "  duration    3.5 s (5.2 s of source time)\n"
+        "  speed       37.4 frames/s processed\n"
+        "  latency     111 ms on average, capture to label\n"
+    )
+    assert parse_summary(text) == (37.4, 111.0)
+    assert parse_summary(text.replace("111 ms", "n/a (no prediction)")) == (37.4, None)
+    with pytest.raises(ValueError):
+        parse_summary("error: something else")
+
+
+def test_recorded_keeps_every_reported_time(parts):
+    from parts.training import recorded
+
+    seen = []
+    values = iter([3.0, 1.0, 2.0])
+    call = recorded(lambda: next(values), seen)
+    assert [call(), call(), call()] == [3.0, 1.0, 2.0] and seen == [3.0, 1.0, 2.0]
