@@ -114,8 +114,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
         )
         return model
 
-    def encode(frames_batch: np.ndarray) -> np.ndarray:  # as varec_cli/training/run.py encodes
-        return np.asarray(encoder.predict_on_batch(frames_batch.astype(np.float32)))
+    encode = loader.frame_encoder_function(encoder)  # what varec train encodes with
 
     cache_parent = ctx.work_dir / "training-cache"
     cache_parent.mkdir(parents=True, exist_ok=True)

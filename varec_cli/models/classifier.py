@@ -107,7 +107,7 @@ class KerasClassifier(Classifier):
             real = len(batch)
             if real < step:
                 batch = np.concatenate([batch, np.repeat(batch[-1:], step - real, axis=0)])
-            frames = batch.reshape((-1,) + batch.shape[2:]).astype(np.float32)
+            frames = batch.reshape((-1,) + batch.shape[2:])  # uint8: the model casts inside its graph
             features = np.asarray(encoder.predict_on_batch(frames))
             sequences = features.reshape(step, self.spec.frames, -1)
             outputs.append(np.asarray(head.predict_on_batch(sequences))[:real])

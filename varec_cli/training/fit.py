@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -315,8 +316,9 @@ def _make_callbacks_classes():
             name = f"epoch-{epoch + 1:04d}.weights.h5"
             self.model.save_weights(self.directory / name)
             if improved:
+                # The file just written, copied rather than serialised a second time.
                 tmp = self.directory / f".{BEST_WEIGHTS}.tmp.weights.h5"
-                self.model.save_weights(tmp)
+                shutil.copyfile(self.directory / name, tmp)
                 os.replace(tmp, self.directory / BEST_WEIGHTS)
             previous, state.weights = state.weights, name
             state.save(self.directory)

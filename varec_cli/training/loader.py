@@ -209,6 +209,17 @@ def weights_digest(model) -> str:
     return sha.hexdigest()
 
 
+def frame_encoder_function(encoder):
+    """`frames (N, H, W, 3) uint8 → features (N, D)` with a frame encoder. The uint8 frames go in as
+    they are: the model casts them inside its graph, and a host-side float32 copy cost more than
+    the scratch CNN itself."""
+
+    def encode(frames: np.ndarray) -> np.ndarray:
+        return np.asarray(encoder.predict_on_batch(frames))
+
+    return encode
+
+
 def file_identity(path: Path) -> dict:
     """What makes a video 'the same file' for the cache: absolute path, size and mtime."""
     stat = path.stat()

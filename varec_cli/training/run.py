@@ -320,9 +320,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             frames=arch.frames, size=size, precision=precision,
         )
 
-        def encode(frames_batch: np.ndarray) -> np.ndarray:
-            return np.asarray(encoder.predict_on_batch(frames_batch.astype(np.float32)))
-
+        encode = loader.frame_encoder_function(encoder)
         sets = {}
         for part, items in (("train", train_items), ("val", val_items)):
             if not items:
