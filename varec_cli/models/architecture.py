@@ -68,6 +68,23 @@ def assemble_model(encoder, head, frames: int, size: int):
     return keras.Model(inputs, head(features), name="varec")
 
 
+def assemble_training_model(encoder, head, frames: int, size: int):
+    """The same network as assemble_model, with the frames folded into the batch around the encoder.
+
+    Keras' TimeDistributed unrolls one encoder call per frame, so tracing a training step costs about
+    `frames` encoder traces (measured: 36 s vs 4.7 s for MobileNetV2 at 16 frames). Training uses this
+    model; the saved file keeps the TimeDistributed one (the weights are the same objects).
+    """
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    from varec_cli.models.layers import FoldFrames, UnfoldFrames
+
+    inputs = keras.Input((frames, size, size, 3), name="frames")
+    features = UnfoldFrames(frames, name="unfold_frames")(encoder(FoldFrames(name="fold_frames")(inputs)))
+    return keras.Model(inputs, head(features), name="varec_training")
+
+
 def build_model(
     num_classes: int,
     *,

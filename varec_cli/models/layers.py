@@ -40,3 +40,32 @@ class FramePreprocessing(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="varec")
+class FoldFrames(keras.layers.Layer):
+    """(batch, frames, ...) → (batch * frames, ...): the frame encoder then sees one big batch."""
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
+
+    def compute_output_shape(self, input_shape):
+        return (None,) + tuple(input_shape[2:])
+
+
+@keras.saving.register_keras_serializable(package="varec")
+class UnfoldFrames(keras.layers.Layer):
+    """(batch * frames, ...) → (batch, frames, ...), undoing FoldFrames."""
+
+    def __init__(self, frames: int, **kwargs):
+        super().__init__(**kwargs)
+        self.frames = int(frames)
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (-1, self.frames) + tuple(inputs.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.frames) + tuple(input_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "frames": self.frames}

@@ -267,7 +267,13 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     precision = tf_fit.configure_precision(placement, allow_mixed=config.mixed_precision and init_meta is None)
     keras.utils.set_random_seed(config.seed)
 
-    from varec_cli.models.architecture import assemble_model, build_frame_encoder, build_sequence_head, split_model
+    from varec_cli.models.architecture import (
+        assemble_model,
+        assemble_training_model,
+        build_frame_encoder,
+        build_sequence_head,
+        split_model,
+    )
     from varec_cli.models.backbones import backbone_spec, set_trainable_layers
 
     spec = backbone_spec(arch.backbone)
@@ -358,7 +364,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             if items
         }
         with placement.strategy.scope():
-            trainable = assemble_model(encoder, head, arch.frames, arch.size)
+            trainable = assemble_training_model(encoder, head, arch.frames, arch.size)
         train_data = tf_fit.clips_dataset(sources["train"], config.batch_size, shuffle=True, seed=config.seed)
         val_data = (
             tf_fit.clips_dataset(sources["val"], config.batch_size, shuffle=False, seed=config.seed)
@@ -392,7 +398,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         skipped = [(Path(p), e) for p, e in state.extra.get("skipped_files", {}).items()]
         clip_counts = {part: len(s.items) - skipped_counts.get(part, 0) for part, s in sources.items()}
 
-    model = assemble_model(encoder, head, arch.frames, arch.size) if frozen else trainable
+    model = assemble_model(encoder, head, arch.frames, arch.size)
     if precision != "float32":
         model = _float32_copy(model, arch, feature_dim, len(labels), units, config.dropout)
 
