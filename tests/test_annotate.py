@@ -20,7 +20,7 @@ from synthetic import (
     write_video,
 )
 
-from varec_cli.annotate import annotate_video, plan_windows, window_and_stride_frames
+from varec_cli.annotate import annotate_video, window_and_stride_frames
 from varec_cli.errors import VarecError
 from varec_cli.models.classifier import Classifier, ClipSpec, load_classifier
 
@@ -118,12 +118,21 @@ def _no_leftovers(folder, *expected):
 # --- windows ---------------------------------------------------------------------------------------
 
 
-def test_plan_windows():
-    assert plan_windows(48, 12, 6) == [(0, 12), (6, 18), (12, 24), (18, 30), (24, 36), (30, 42), (36, 48)]
-    assert plan_windows(50, 12, 6)[-2:] == [(36, 48), (38, 50)]  # the last window ends on the last frame
-    assert plan_windows(10, 12, 6) == [(0, 10)]  # shorter than a window: one window
-    assert plan_windows(30, None, None) == [(0, 30)]
-    assert plan_windows(0, 12, 6) == []
+@pytest.mark.parametrize(
+    "count, expected",
+    [
+        (48, [(0, 12), (6, 18), (12, 24), (18, 30), (24, 36), (30, 42), (36, 48)]),
+        (50, [(0, 12), (6, 18), (12, 24), (18, 30), (24, 36), (30, 42), (36, 48), (38, 50)]),  # last ends on the last frame
+        (10, [(0, 10)]),  # shorter than a window: one window
+    ],
+)
+def test_windows_cover_the_video(tiny, tmp_path, count, expected):
+    """At 10 fps, window 1.2 s = 12 frames, stride 0.6 s = 6 frames."""
+    video = write_index_video(tmp_path / "idx.avi", count, fps=10.0)
+    result = annotate_video(tiny, video, tmp_path / "out.avi", window=1.2, stride=0.6)
+    assert [(w.start, w.end) for w in result.windows] == expected
+    whole = annotate_video(tiny, video, tmp_path / "whole.avi", window=0)
+    assert [(w.start, w.end) for w in whole.windows] == [(0, count)]
 
 
 def test_window_defaults_follow_the_model(tiny):
@@ -148,7 +157,7 @@ def test_windows_are_classified_from_their_sampled_frames(tiny, tmp_path, header
     result = annotate_video(tiny, video, tmp_path / "out.avi", window=1.2, stride=0.5)
     assert (result.window_frames, result.stride_frames) == (12, 5)
     assert result.frames == 47
-    assert [(w.start, w.end) for w in result.windows] == plan_windows(47, 12, 5)
+    assert [(w.start, w.end) for w in result.windows] == [(s, s + 12) for s in range(0, 36, 5)]  # the last one ends on frame 47
     for window in result.windows:
         indices = sample_frame_indices(47, 6, start=window.start, end=window.end)[0]
         expected = tiny.predict_clips(model_frames[indices][None])[0]
@@ -196,7 +205,7 @@ def test_models_that_take_frames_at_a_rate_get_that_rate_per_window(tmp_path):
     model = RateModel()
     video = write_video(tmp_path / "long.avi", moving_square_frames("left", 100, 32), fps=10.0)
     result = annotate_video(model, video, tmp_path / "out.avi", window=2.0)
-    assert [(w.start, w.end) for w in result.windows] == plan_windows(100, 20, 10)
+    assert [(w.start, w.end) for w in result.windows] == [(s, s + 20) for s in range(0, 81, 10)]
     assert {shape[1:] for shape in model.shapes} == {(10, 8, 8, 3)}  # 2 s at 5 fps
     model.shapes.clear()
     short = write_video(tmp_path / "short.avi", moving_square_frames("left", 15, 32), fps=10.0)

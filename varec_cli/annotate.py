@@ -115,18 +115,6 @@ def window_and_stride_frames(
     return window_frames, stride_frames
 
 
-def plan_windows(total: int, window: int | None, stride: int | None) -> list[tuple[int, int]]:
-    """The `[start, end)` windows over a `total`-frame video (see the module docstring)."""
-    if total < 1:
-        return []
-    if window is None or total <= window:
-        return [(0, total)]
-    spans = [(start, start + window) for start in range(0, total - window + 1, stride)]
-    if spans[-1][1] < total:
-        spans.append((total - window, total))
-    return spans
-
-
 def check_paths(video: str | os.PathLike, output: str | os.PathLike, timeline: str | os.PathLike | None = None):
     """Every check that can fail before any decoding: output extension, self-overwrite, writable
     directories, the input is a video. Returns the input's VideoInfo."""
@@ -187,7 +175,8 @@ def _analyse_windows(
     header_frames: int,
     on_progress: ProgressCallback | None,
 ) -> tuple[list[WindowResult], int]:
-    """Stream the video once; returns the classified windows of plan_windows(N, ...) and N."""
+    """Stream the video once; returns the classified windows and the true frame count N. Windows
+    start every `stride` frames; one more ends on the last frame when the grid misses it."""
     import cv2
 
     from varec_cli.video.reader import sample_frame_indices, to_model_frame
