@@ -34,7 +34,3 @@ class WeightsError(VarecError):
 
 class OfflineError(WeightsError):
     """The network was needed but VAREC_OFFLINE=1 forbids it."""
-
-
-class DisplayError(VarecError):
-    """A window was asked for where there is no display."""

@@ -242,7 +242,6 @@ class _CaptureThread(threading.Thread):
         self.max_seconds = max_seconds
         self.on_captured = on_captured
         self.captured = 0
-        self.reconnects = 0
         self.ended: str | None = None  # why capture ended, when it did by itself
         self.error: BaseException | None = None
 
@@ -264,7 +263,6 @@ class _CaptureThread(threading.Thread):
         for delay in RECONNECT_DELAYS:  # a dropped camera or stream: reopen a few times
             if self.stop.wait(delay):
                 return None
-            self.reconnects += 1
             self.opened.close()
             self.opened.capture = _open_capture(self.opened.source)
             if self.opened.capture is not None:
