@@ -96,7 +96,7 @@ def evaluate_models(
     opener = open_model or (lambda model: open_classifier(model, purpose="evaluate"))
     classifiers = [opener(str(model)) for model in models]
     targets = [_targets_for(c, dataset, samples) for c in classifiers]
-    action_types = dataset.action_types() if hasattr(dataset, "action_types") else None
+    action_types = dataset.action_types()  # None outside UCF101
     reporter.info(
         f"evaluating {len(classifiers)} model{'s' if len(classifiers) > 1 else ''} on {len(samples)} {subset} "
         f"videos of {dataset.name}" + (f" (split {dataset.split})" if dataset.split else "")
@@ -110,7 +110,7 @@ def evaluate_models(
     groups: dict[tuple, list[int]] = {}
     by_rate: list[int] = []
     for index, classifier in enumerate(classifiers):
-        if getattr(classifier.spec, "fps", None):
+        if classifier.spec.fps:
             by_rate.append(index)
         else:
             groups.setdefault((classifier.spec.frames, classifier.spec.size), []).append(index)
