@@ -378,24 +378,18 @@ def _write_annotated(
     preview: _Preview | None,
     on_progress: ProgressCallback | None,
 ) -> tuple[str, Box]:
-    import cv2
-
     from varec_cli.video.overlay import draw_predictions
+    from varec_cli.video.reader import iter_frames
     from varec_cli.video.writer import AtomicVideoWriter
 
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise VideoError(f"{video}: OpenCV cannot open this file as a video")
     label_box = Box(0, 0, 0, 0)
     piece = -1
     lines: list[tuple[str, float]] = []
+    frames = iter_frames(video)
     try:
         with AtomicVideoWriter(output, fps, size) as writer:
             index = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    break
+            for frame in frames:
                 if index >= total:
                     raise VideoError(f"{video}: more frames on the second reading than on the first ({total})")
                 if frame.shape[:2] != size:
@@ -414,7 +408,7 @@ def _write_annotated(
                 raise VideoError(f"{video}: {index} frames on the second reading, {total} on the first")
         return writer.codec, label_box
     finally:
-        cap.release()
+        frames.close()
         if preview is not None:
             preview.close()
 
