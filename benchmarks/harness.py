@@ -251,14 +251,19 @@ def load_results(directory: Path = RESULTS_DIR) -> list[dict[str, Any]]:
     return sorted(results, key=lambda d: (d.get("order", 99), d["part"]))
 
 
-def python_env() -> dict[str, str]:
-    """Environment for subprocesses that import varec from this checkout, quietly."""
+def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for subprocesses that import varec from this checkout, quietly (plus `extra`)."""
     env = dict(os.environ)
+    env.update(extra or {})
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env
 
 
-def run_python(args: list[str], *, python: str = sys.executable, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python ARGS` from the repository root, this checkout's varec first on the path."""
-    return subprocess.run([python, *args], cwd=REPO, env=python_env(), capture_output=True, text=True, timeout=timeout)
+def run_python(
+    args: list[str], *, python: str = sys.executable, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python ARGS` from the repository root, this checkout's varec first on the path (`env`: extra variables)."""
+    return subprocess.run(
+        [python, *args], cwd=REPO, env=python_env(env), capture_output=True, text=True, timeout=timeout
+    )

@@ -7,6 +7,8 @@ Layout under the cache root (`paths.cache_dir()`)::
     models/<name>.lock              held while one process fetches or checks <name>
     models/index.json               what was verified, and how, for each cached name
     models/index.lock               guards index.json
+    compiled/<stem>-<key>.tfgraph   a model file's frozen inference graph (models/frozen.py), rebuilt
+    compiled/<stem>-<key>.json      from the model file whenever missing: safe to delete any time
 
 Each index record says where the artefact is, the sha256 and md5 of the download, how the download
 was verified ("published sha256", "published md5" or "recorded" = trust on first use) and the
@@ -42,6 +44,10 @@ def root() -> Path:
 
 def models_dir() -> Path:
     return root() / "models"
+
+
+def compiled_dir() -> Path:
+    return root() / "compiled"
 
 
 def entry_dir(name: str) -> Path:
@@ -277,7 +283,37 @@ def list_cached() -> list[CachedItem]:
         for child in sorted(base.iterdir()):
             if child.is_dir() and child.name not in index and not child.name.startswith("."):
                 items.append(CachedItem(child.name, "?", child, disk_size(child), "no record"))
+    graphs = compiled_entries()
+    if graphs:
+        size = sum(disk_size(p) for p in compiled_dir().iterdir())
+        kind = f"{len(graphs)} compiled graph{'s' if len(graphs) != 1 else ''}"
+        items.append(CachedItem("(compiled)", kind, compiled_dir(), size, "rebuilt from the model file"))
     return items
+
+
+def compiled_entries() -> dict[Path, str]:
+    """{description file: the model file it was compiled from} for every compiled graph."""
+    entries: dict[Path, str] = {}
+    folder = compiled_dir()
+    if folder.is_dir():
+        for description in sorted(folder.glob("*.json")):
+            try:
+                entries[description] = str(json.loads(description.read_text())["model"])
+            except (OSError, ValueError, KeyError, TypeError):
+                entries[description] = ""
+    return entries
+
+
+def _remove_compiled(under: Path | None) -> None:
+    """Drop the compiled graphs of model files inside `under` (all of them with None)."""
+    if under is None:
+        if compiled_dir().exists():
+            _rmtree(compiled_dir())
+        return
+    for description, model in compiled_entries().items():
+        if model and Path(model).is_relative_to(under.resolve()):
+            for stale in compiled_dir().glob(description.stem + ".*"):
+                stale.unlink(missing_ok=True)
 
 
 def _rmtree(path: Path) -> None:
@@ -288,12 +324,14 @@ def _rmtree(path: Path) -> None:
 
 
 def clear(name: str | None = None) -> list[str]:
-    """Remove one cached name (files and index record) or, with None, everything under models/.
+    """Remove one cached name (files, index record, compiled graphs) or, with None, everything under
+    models/ and compiled/.
 
     Returns the names removed. Recorded first-download digests go with their files.
     """
     base = models_dir()
     if name is None:
+        _remove_compiled(None)
         if not base.is_dir():
             return []
         removed = sorted(set(read_index()) | {p.name for p in base.iterdir() if p.is_dir()})
@@ -305,6 +343,7 @@ def clear(name: str | None = None) -> list[str]:
     with entry_lock(name):
         found = drop_record(name)
         target = entry_dir(name)
+        _remove_compiled(target)
         if target.exists():
             _rmtree(target)
             found = True

@@ -1,0 +1,114 @@
+"""Clip inference through the frozen-graph cache (models/frozen.py): same predictions as the Keras
+model, invalidated when the model file changes, rebuilt when damaged, visible in `varec cache`."""
+
+import os
+
+import numpy as np
+import pytest
+
+from varec_cli.models.classifier import load_classifier
+from varec_cli.weights import cache
+
+
+def _save_tiny(path, seed):
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+    from varec_cli.runtime import import_keras
+
+    import_keras().utils.set_random_seed(seed)
+    model = build_model(3, backbone="scratch", rnn="lstm", frames=4, size=32, units=8)
+    metadata = ModelMetadata(
+        labels=["a", "b", "c"], frames=4, size=(32, 32), backbone="scratch", preprocessing="unit", rnn="lstm",
+        feature_dim=128,
+    )
+    return save_model(model, path, metadata)
+
+
+def _keras_reference(path, clips):
+    """What the whole Keras model (TimeDistributed, no freezing) says about `clips`."""
+    from varec_cli.models.modelfile import load_model
+
+    model, _ = load_model(path)
+    return np.asarray(model.predict_on_batch(clips.astype(np.float32)))
+
+
+@pytest.fixture
+def clips():
+    return np.random.default_rng(1).integers(0, 256, (3, 4, 32, 32, 3), dtype=np.uint8)
+
+
+def _graphs():
+    return sorted(p.name for p in cache.compiled_dir().glob("*.tfgraph")) if cache.compiled_dir().exists() else []
+
+
+def test_second_load_is_served_from_the_cache_without_building_the_keras_model(tmp_path, clips):
+    path = _save_tiny(tmp_path / "m.keras", seed=1)
+    first = load_classifier(path)
+    assert first.model is not None  # nothing cached yet: the Keras model is built at load
+    got_first = first.predict_clips(clips)
+    assert len(_graphs()) == 1
+
+    second = load_classifier(path)
+    got_second = second.predict_clips(clips)
+    assert second._model is None  # the cached frozen graph answered
+    expected = _keras_reference(path, clips)
+    np.testing.assert_allclose(got_first, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got_second, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_rewritten_model_file_is_never_answered_by_the_old_graph(tmp_path, clips):
+    path = tmp_path / "m.keras"
+    _save_tiny(path, seed=1)
+    old = load_classifier(path).predict_clips(clips)
+    before = _graphs()
+    _save_tiny(path, seed=2)  # new weights, same path (as `varec train` overwriting its output)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # coarse clocks: a distinct mtime
+    new = load_classifier(path).predict_clips(clips)
+    np.testing.assert_allclose(new, _keras_reference(path, clips), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(new, old)
+    assert len(_graphs()) == 1 and _graphs() != before  # the stale entry was replaced, not kept
+
+
+def test_a_damaged_cache_entry_is_rebuilt(tmp_path, clips):
+    path = _save_tiny(tmp_path / "m.keras", seed=3)
+    expected = load_classifier(path).predict_clips(clips)
+    (graph,) = cache.compiled_dir().glob("*.tfgraph")
+    graph.write_bytes(b"not a graph")
+    again = load_classifier(path)
+    np.testing.assert_allclose(again.predict_clips(clips), expected, rtol=1e-5, atol=1e-7)
+    assert graph.read_bytes() != b"not a graph"
+    np.testing.assert_allclose(load_classifier(path).predict_clips(clips), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_two_cached_models_in_one_process_keep_their_own_graphs(tmp_path, clips):
+    """Graphs frozen in separate runs carry generated names that can collide; each loaded one must
+    still run its own weights."""
+    paths = [_save_tiny(tmp_path / f"m{i}.keras", seed=10 + i) for i in range(2)]
+    for path in paths:
+        load_classifier(path).predict_clips(clips)  # fill the cache
+    cached = [load_classifier(path) for path in paths]
+    for classifier, path in zip(cached, paths):
+        np.testing.assert_allclose(classifier.predict_clips(clips), _keras_reference(path, clips), rtol=1e-4, atol=1e-6)
+
+
+def test_cache_list_shows_and_clear_removes_compiled_graphs(tmp_path, clips, cli):
+    path = _save_tiny(tmp_path / "m.keras", seed=4)
+    load_classifier(path).predict_clips(clips)
+    listing = cli("cache", "list")
+    assert listing.exit_code == 0 and "1 compiled graph" in listing.stdout
+    assert cli("cache", "clear").exit_code == 0
+    assert _graphs() == []
+    assert "the cache is empty" in cli("cache", "list").stderr
+
+
+def test_clearing_a_cached_name_drops_its_compiled_graph(tmp_path, clips):
+    inside = cache.entry_dir("toy")
+    inside.mkdir(parents=True)
+    cached_model = _save_tiny(inside / "toy.keras", seed=5)
+    elsewhere = _save_tiny(tmp_path / "mine.keras", seed=6)
+    for path in (cached_model, elsewhere):
+        load_classifier(path).predict_clips(clips)
+    assert len(_graphs()) == 2
+    cache.clear("toy")
+    assert [name.split("-")[0] for name in _graphs()] == ["mine"]
