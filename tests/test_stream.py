@@ -10,7 +10,7 @@ from synthetic import decode_index, moving_square_frames, write_bounce_video, wr
 
 from varec_cli.errors import VideoError
 from varec_cli.models.classifier import ClipSpec, load_classifier
-from varec_cli.models.streaming import compiled_call, frame_spacing
+from varec_cli.models.streaming import frame_spacing
 from varec_cli.video.reader import count_frames, iter_frames, probe_video, read_clips, to_model_frame
 
 LINE = re.compile(r"^(\d\d):(\d\d)\.(\d)  (\S+)  ([01]\.\d\d)$")
@@ -221,39 +221,26 @@ def test_without_clip_seconds_every_frame_enters_the_window(tiny_model, tmp_path
     assert session.push(frames[0]) is None
 
 
-def test_ring_buffer_costs_well_below_the_whole_window(tmp_path):
-    """Per frame, the ring buffer runs the CNN once (plus the head); re-running the whole window
-    runs it `frames` times. Both through the same compiled route, timed in this test."""
-    from varec_cli.models.architecture import build_model
-    from varec_cli.models.modelfile import ModelMetadata, save_model
+@pytest.mark.parametrize("rnn", ["gru", "lstm", "bilstm"])
+def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn):
+    """On TensorFlow a stream step packs its inputs and runs the head under XLA; other backends run
+    build_step_model through Keras. Both must give the same feature and probabilities."""
+    from varec_cli.models.architecture import build_model, split_model
+    from varec_cli.models.streaming import build_step_model, keras_predict_step_call, tensorflow_step_call
 
-    frames, size = 12, 128
-    model = build_model(3, backbone="scratch", rnn="gru", frames=frames, size=size, units=16)
-    metadata = ModelMetadata(
-        labels=["a", "b", "c"], frames=frames, size=(size, size), backbone="scratch", preprocessing="unit",
-        rnn="gru", feature_dim=128,
-    )
-    classifier = load_classifier(save_model(model, tmp_path / "m.keras", metadata))
-    video = np.random.default_rng(0).integers(0, 256, (frames + 10, size, size, 3), dtype=np.uint8)
-    session = classifier.start_stream()
-    for frame in video[:frames]:
-        session.push(frame)
-    whole_window = compiled_call(classifier.model, [(1, frames, size, size, 3)])
-    window = video[None, :frames].astype(np.float32)
-    whole_window(window)
-
-    def best_of(step, rounds=5, calls=10):
-        times = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            for i in range(calls):
-                step(i)
-            times.append((time.perf_counter() - started) / calls)
-        return min(times)
-
-    ring = best_of(lambda i: session.push(video[frames + i]))
-    whole = best_of(lambda i: whole_window(window))
-    assert ring < 0.5 * whole, f"ring buffer {ring * 1e3:.2f} ms vs whole window {whole * 1e3:.2f} ms"
+    frames, size = 5, 32
+    encoder, head = split_model(build_model(4, backbone="scratch", rnn=rnn, frames=frames, size=size, units=8))
+    dim = int(encoder.output_shape[-1])
+    fused = tensorflow_step_call(encoder, head, (1, size, size, 3), (1, frames - 1, dim))
+    portable = keras_predict_step_call(build_step_model(encoder, head, frames))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        frame = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+        past = rng.standard_normal((1, frames - 1, dim)).astype(np.float32)
+        got, want = fused(frame, past), portable(frame, past)
+        assert [a.shape for a in got] == [(1, dim), (1, 4)]
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 # --- live behaviour, with a stand-in classifier (no model) -----------------------------------
