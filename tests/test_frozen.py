@@ -112,3 +112,13 @@ def test_clearing_a_cached_name_drops_its_compiled_graph(tmp_path, clips):
     assert len(_graphs()) == 2
     cache.clear("toy")
     assert [name.split("-")[0] for name in _graphs()] == ["mine"]
+
+
+def test_a_model_file_above_the_size_limit_keeps_the_keras_model(tmp_path, clips, monkeypatch):
+    from varec_cli.models import frozen
+
+    path = _save_tiny(tmp_path / "m.keras", seed=7)
+    monkeypatch.setattr(frozen, "MAX_MODEL_BYTES", path.stat().st_size - 1)
+    classifier = load_classifier(path)
+    np.testing.assert_allclose(classifier.predict_clips(clips), _keras_reference(path, clips), rtol=1e-4, atol=1e-6)
+    assert _graphs() == [] and load_classifier(path)._model is not None

@@ -80,9 +80,10 @@ class KerasClassifier(Classifier):
         from varec_cli.models import frozen
 
         self.path = Path(path)
-        identity = frozen.file_identity(self.path) if self.path.is_file() else None
+        worth = self.path.is_file() and frozen.worth_freezing(self.path)
+        identity = frozen.file_identity(self.path) if worth else None
         self.metadata = read_metadata(self.path)
-        self._identity = identity if _tensorflow_backend() else None  # frozen graphs are TensorFlow's
+        self._identity = identity if identity and _tensorflow_backend() else None  # frozen graphs are TensorFlow's
         self.name = self.path.name
         self.labels = list(self.metadata.labels)
         height, width = self.metadata.size
