@@ -29,8 +29,10 @@ from varec_cli.errors import VideoError
 #          Frames are identified by presentation timestamp, so B-frame reordering cannot swap them,
 #          and converted to BGR by FFmpeg's swscale exactly as OpenCV does (pixel-identical).
 #          No OpenCV seek back-off, no second capture, a 32-byte stream probe (OpenCV's full probe
-#          costs ~12 ms on bigbuckbunny.mp4). Measured: 1.3-2.6x the OpenCV strategies on H.264 with
-#          keyframes, MPEG-4 part 2 and small clips; on par when every frame must be decoded anyway.
+#          costs ~12 ms on bigbuckbunny.mp4). Measured (benchmarks/parts/clips.py, 2 cores): 1.1-2.5x
+#          the clips/s of the OpenCV strategies on H.264 and MPEG-4 part 2 (bikes.mp4, 5 frames: 9 → 22;
+#          12 small XVID clips: 119 → 291); least where every frame must be decoded anyway (one
+#          keyframe, dense samples). Motion-JPEG pays its PyAV probe before going to jpeg (~0.35 ms).
 # auto: jpeg for Motion-JPEG; av for other codecs (unless the video is rotated, timestamps are
 # missing or repeated, or the file is too big to hold its packets: see _read_av); else a packet
 # scan and mixed when two samples are far enough apart for a seek to pay (or the header has no
