@@ -24,6 +24,28 @@ def write_video(path, frames, fps: float = 25.0, fourcc: str = "MJPG") -> Path:
     return path
 
 
+def write_av_video(
+    path, frames, fps: int = 25, codec: str = "libx264", options: dict | None = None, rotation: int = 0
+) -> Path:
+    """Encode BGR `frames` with PyAV's own FFmpeg: H.264 with B-frames (OpenCV's writer has no H.264
+    encoder here), and display-matrix rotation metadata when `rotation` is set."""
+    import av
+
+    path = Path(path)
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps, options=options or {})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
 def index_frame(index: int, height: int = 48, width: int = 80) -> np.ndarray:
     """A BGR frame whose bars spell `index` in binary."""
     frame = np.zeros((height, width, 3), np.uint8)

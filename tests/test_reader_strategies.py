@@ -42,8 +42,9 @@ def test_choose_strategy_per_codec():
     "fourcc, suffix, count, frames, expected",
     [
         ("MJPG", "avi", 120, 5, "jpeg"),
-        ("mp4v", "mp4", 300, 4, "mixed"),
-        ("mp4v", "mp4", 60, 16, "grab"),
+        ("mp4v", "mp4", 300, 4, "av"),
+        ("mp4v", "mp4", 60, 16, "av"),
+        ("XVID", "avi", 60, 5, "av"),
     ],
 )
 def test_auto_picks_per_codec_and_returns_the_sampled_frames(tmp_path, fourcc, suffix, count, frames, expected):
@@ -54,15 +55,15 @@ def test_auto_picks_per_codec_and_returns_the_sampled_frames(tmp_path, fourcc, s
     assert _decoded(clips) == clips.indices.tolist() == sample_frame_indices(count, frames).tolist()
 
 
-@pytest.mark.parametrize("strategy", ["grab", "seek", "mixed", "jpeg"])
-@pytest.mark.parametrize("fourcc, suffix", [("MJPG", "avi"), ("mp4v", "mp4")])
+@pytest.mark.parametrize("strategy", ["grab", "seek", "mixed", "jpeg", "av"])
+@pytest.mark.parametrize("fourcc, suffix", [("MJPG", "avi"), ("mp4v", "mp4"), ("XVID", "avi")])
 def test_every_forced_strategy_returns_the_sampled_frames(tmp_path, strategy, fourcc, suffix):
     video = _index_video(tmp_path / f"idx.{suffix}", 150, fourcc)
     clips = read_clips(video, 6, (24, 40), views=2, strategy=strategy)
     assert _decoded(clips) == clips.indices.tolist() == sample_frame_indices(150, 6, views=2).tolist()
 
 
-@pytest.mark.parametrize("strategy", ["auto", "grab", "seek", "mixed"])
+@pytest.mark.parametrize("strategy", ["auto", "grab", "seek", "mixed", "av"])
 @pytest.mark.parametrize("header_count", [0, 10, 100])
 def test_lying_headers_whatever_the_strategy(tmp_path, strategy, header_count):
     video = _index_video(tmp_path / "lie.avi", 40, "MJPG")
@@ -126,11 +127,14 @@ def h264_clips():
 
 def test_real_h264_strategies_agree(h264_clips):
     # bigbuckbunny has one keyframe: seeking never pays. bikes has a keyframe every 30-60 frames.
-    assert read_clips(h264_clips["bigbuckbunny.mp4"], 16, (64, 64)).strategy == "grab"
+    assert read_clips(h264_clips["bigbuckbunny.mp4"], 16, (64, 64)).strategy == "av"
     auto = read_clips(h264_clips["bikes.mp4"], 5, (64, 64))
-    assert auto.strategy == "mixed" and auto.frame_count == 250
+    assert auto.strategy == "av" and auto.frame_count == 250
+    mixed = read_clips(h264_clips["bikes.mp4"], 5, (64, 64), strategy="mixed")
+    assert mixed.strategy == "mixed"
     grab = read_clips(h264_clips["bikes.mp4"], 5, (64, 64), strategy="grab")
     np.testing.assert_array_equal(auto.frames, grab.frames)
+    np.testing.assert_array_equal(mixed.frames, grab.frames)
 
 
 def test_forced_mixed_on_motion_jpeg_says_what_it_did(tmp_path):

@@ -23,9 +23,21 @@ from varec_cli.errors import VideoError
 #   seek   CAP_PROP_POS_FRAMES to each sampled frame.
 #   mixed  per sampled frame, seek or grab forward, whichever decodes fewer frames given where the
 #          keyframes are (a packet scan finds them; see plan_seeks).
-# auto: jpeg for Motion-JPEG; otherwise a packet scan and mixed when two samples are far enough
-# apart for a seek to pay (or the header has no frame count), else grab (the scan cannot help,
-# and opening a second capture costs up to ~11 ms on some H.264 files).
+#   av     PyAV (its own FFmpeg): demux every packet once (the count and the keyframes), then decode
+#          from the keyframe at or before each sample (or on from where the decoder is, when that
+#          is nearer), skipping the non-reference frames (H.264 B-frames) that are not samples.
+#          Frames are identified by presentation timestamp, so B-frame reordering cannot swap them,
+#          and converted to BGR by FFmpeg's swscale exactly as OpenCV does (pixel-identical).
+#          No OpenCV seek back-off, no second capture, a 32-byte stream probe (OpenCV's full probe
+#          costs ~12 ms on bigbuckbunny.mp4). Measured (benchmarks/parts/clips.py, 2 cores): 1.1-2.5x
+#          the clips/s of the OpenCV strategies on H.264 and MPEG-4 part 2 (bikes.mp4, 5 frames: 9 → 22;
+#          12 small XVID clips: 119 → 291); least where every frame must be decoded anyway (one
+#          keyframe, dense samples). Motion-JPEG pays its PyAV probe before going to jpeg (~0.35 ms).
+# auto: jpeg for Motion-JPEG; av for other codecs (unless the video is rotated, timestamps are
+# missing or repeated, or the file is too big to hold its packets: see _read_av); else a packet
+# scan and mixed when two samples are far enough apart for a seek to pay (or the header has no
+# frame count), else grab (the scan cannot help, and opening a second capture costs up to ~11 ms
+# on some H.264 files).
 # OpenCV's FFmpeg seek (cap_ffmpeg_impl.hpp) lands on the keyframe at or before target-16, then
 # decodes forward to the target; measured here, a seek costs 16-17 frame decodes on MJPG, ~22 on
 # mp4v with 12-frame GOPs, and a whole GOP prefix on H.264 (44 on bikes.mp4).
@@ -35,8 +47,11 @@ SEEK_OVERHEAD = 2  # flush and demuxer repositioning, in frame decodes
 SEEK_MIN_GAP = 96
 # FourCCs of Motion-JPEG streams whose packets are plain JPEG images (checked: packets start with SOI).
 JPEG_FOURCCS = frozenset({"mjpg", "jpeg", "mjpa", "avrn", "avdj"})
-STRATEGIES = ("auto", "jpeg", "grab", "seek", "mixed")
+STRATEGIES = ("auto", "jpeg", "grab", "seek", "mixed", "av")
 SMALL_FRAME_PIXELS = 384 * 288  # decoded on one thread (see _decode_threads)
+# The av strategy holds every packet of the video stream in memory: files above this size go to OpenCV.
+AV_MAX_FILE_BYTES = 512 * 1024 * 1024
+AV_SINGLE_THREAD_PIXELS = 640 * 480  # av decodes frames up to this size on one thread (see _av_threads)
 
 
 @dataclass(frozen=True)
@@ -61,7 +76,7 @@ class Clips:
     indices: np.ndarray  # int (views, num_frames): the source frame of each
     frame_count: int  # frames actually in the video (header corrected when it lied)
     fps: float
-    strategy: str = ""  # how the frames were decoded: jpeg, grab, seek or mixed (see STRATEGIES)
+    strategy: str = ""  # how the frames were decoded: jpeg, grab, seek, mixed or av (see STRATEGIES)
 
     @property
     def duration(self) -> float:
@@ -401,7 +416,8 @@ def read_clips(
 ) -> Clips:
     """Decode `views` uniformly sampled clips of `num_frames` frames, resized to `size` (height, width).
 
-    Header frame counts lie: 0, too many or too few. A packet scan (Motion-JPEG, "mixed", and
+    Header frame counts lie: 0, too many or too few. "av" (auto's choice but for Motion-JPEG)
+    counts the packets it demuxes. A packet scan (Motion-JPEG, "mixed", and
     "auto" when the header count is 0 or the samples are far enough apart for a seek to pay)
     counts the frames first and locates the keyframes. Otherwise the header is trusted and
     verified while decoding. When the decoded frames disagree with the count, the clip is
@@ -410,6 +426,12 @@ def read_clips(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decode strategy {strategy!r}")
     path = Path(path)
+    if strategy in ("auto", "av"):
+        _check_file(path)
+        clips = _read_av(path, num_frames, size, views, jpeg_too=strategy == "av")
+        if clips is not None:
+            return clips
+        strategy = "auto"  # av cannot read this one (see _read_av): OpenCV's choice
     cap = _open(path)
     try:
         info = _capture_info(path, cap)
@@ -424,6 +446,138 @@ def read_clips(
         return _read_trusting_header(path, cap, info, num_frames, size, views, strategy)
     finally:
         cap.release()
+
+
+def _av_threads(width: int, height: int) -> int:
+    """Decoding threads for av: one up to 640x480, where frame threading's start-up and the drains
+    after each jump cost more than it gains (measured: bikes.mp4, 640x272, 5 samples 43 ms on one
+    thread, 56 on two); 0 (one per CPU) above (bigbuckbunny.mp4, 720p: 200 ms on one, 134 on two)."""
+    if 0 < width * height <= AV_SINGLE_THREAD_PIXELS:
+        return 1
+    return 0
+
+
+def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> Clips | None:
+    """read_clips with PyAV (the av strategy, see the top of this module), or None when it does not
+    apply: no video stream PyAV can open, Motion-JPEG (unless `jpeg_too`: the jpeg strategy decodes
+    it at reduced scale), a rotated video (OpenCV rotates it: its path keeps that), packets without
+    distinct timestamps, a stream that does not start on a keyframe, or a file over AV_MAX_FILE_BYTES."""
+    import av
+
+    if path.stat().st_size > AV_MAX_FILE_BYTES:
+        return None
+    try:
+        # A 32-byte probe: the decoder reads the stream's parameters from the bitstream itself.
+        container = av.open(str(path), container_options={"probesize": "32"})
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return None
+    try:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        if context.name == "mjpeg" and not jpeg_too:
+            return None
+        fps = float(stream.average_rate or 0.0)
+        if not np.isfinite(fps) or fps <= 0 or fps > 1000:
+            fps = 0.0
+        try:
+            packets = [p for p in container.demux(stream) if p.size and not p.is_discard]
+        except av.FFmpegError:
+            return None
+        if not packets:
+            return None
+        pts = [p.pts for p in packets]
+        if None in pts or len(set(pts)) != len(pts) or not packets[0].is_keyframe or pts[0] != min(pts):
+            return None
+        context.thread_count = _av_threads(context.width, context.height)
+        if context.thread_count != 1:
+            context.thread_type = "AUTO"
+        indices = sample_frame_indices(len(packets), num_frames, views=views)
+        frames = _decode_av(context, packets, np.unique(indices), size)
+    finally:
+        container.close()
+    if frames is None:
+        return None
+    info = VideoInfo(path, len(packets), fps, context.width, context.height, context.name)
+    if len(frames) < len(np.unique(indices)):  # fewer decodable frames than packets (a truncated file)
+        return _resample_sequentially(path, num_frames, size, views, info, "grab")
+    return _assemble(path, frames, indices, len(packets), fps, "av")
+
+
+def _decode_av(context, packets: list, targets: np.ndarray, size) -> dict[int, np.ndarray] | None:
+    """Decode the frames at sorted unique presentation ranks `targets` of demuxed `packets`.
+
+    Frame i is the packet with the i-th smallest pts. For each target, the decoder starts at the
+    last keyframe at or before the target's packet that does not follow it in presentation order
+    (an open GOP's leading frames need the GOP before), unless it is already past that keyframe:
+    then it decodes on. Packets that hold no target are decoded with skip_frame NONREF: a frame
+    no other frame references is dropped undecoded. None when the video turns out rotated.
+    """
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    # One swscale context for the whole clip: frame.to_ndarray(format=...) builds one per frame, with
+    # a thread pool (measured: 3.5 ms a frame at 320x240, against 0.1 ms reused on one thread).
+    reformatter = VideoReformatter()
+
+    pts = np.array([p.pts for p in packets], dtype=np.int64)
+    order = np.argsort(pts, kind="stable")  # order[rank] = decode position of that frame
+    keyframes = np.flatnonzero([p.is_keyframe for p in packets])
+    wanted = {int(pts[order[t]]): int(t) for t in targets}
+    target_positions = {int(order[t]) for t in targets}
+    frames: dict[int, np.ndarray] = {}
+    rotated = False
+
+    def take(decoded) -> None:
+        nonlocal rotated
+        for frame in decoded:
+            rank = wanted.get(frame.pts)
+            if rank is None or rank in frames:
+                continue
+            if getattr(frame, "rotation", 0) % 360:
+                rotated = True
+                return
+            bgr = reformatter.reformat(frame, format="bgr24", threads=1).to_ndarray()
+            frames[rank] = to_model_frame(bgr, size)
+
+    def send(packet) -> None:
+        try:
+            take(context.decode(packet))
+        except av.FFmpegError:  # a corrupt packet: its frame is missing, as in OpenCV
+            pass
+
+    position = None  # decode position of the next packet to send
+    skipping = None
+    drained = False
+    for target in targets.tolist():
+        if target in frames:
+            continue
+        at = int(order[target])
+        start = keyframes[keyframes <= at]
+        start = start[pts[start] <= pts[at]]
+        keyframe = int(start[-1]) if len(start) else 0
+        if position is None:
+            position = keyframe
+        elif position < keyframe:  # jump: collect the frames still in the decoder, then reset it
+            send(None)
+            context.flush_buffers()
+            position, drained = keyframe, False
+        while target not in frames and not rotated:
+            if position >= len(packets):
+                if not drained:
+                    send(None)  # drain: the last frames come out only now
+                    drained = True
+                break
+            skip = position not in target_positions
+            if skip != skipping:
+                context.skip_frame = "NONREF" if skip else "DEFAULT"
+                skipping = skip
+            send(packets[position])
+            position += 1
+        if rotated:
+            return None
+    return frames
 
 
 def _is_jpeg_stream(info: VideoInfo, cap) -> bool:
