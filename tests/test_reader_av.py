@@ -104,9 +104,3 @@ def test_a_rotated_video_is_left_to_opencv_which_rotates_it(tmp_path):
     assert forced.strategy != "av"
     np.testing.assert_array_equal(forced.frames, grab.frames)
 
-
-def test_av_decodes_small_frames_on_one_thread():
-    from varec_cli.video.reader import _av_threads
-
-    assert _av_threads(320, 240) == 1 and _av_threads(640, 480) == 1
-    assert _av_threads(1280, 720) == 0 and _av_threads(0, 0) == 0  # 0: FFmpeg's choice, one per CPU
