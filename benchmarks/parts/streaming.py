@@ -33,6 +33,8 @@ CEIL = "encoder alone, compiled (ceiling)"
 RING = "ring buffer (session.push)"
 WHOLE = "whole window re-run, compiled"
 HEAD = "GRU head alone, compiled"
+EAGER = "encoder eager `model(x)`"
+PREDICT = "encoder `model.predict(x)`"
 DECODE = "720p decode + resize alone"
 LOOP = "run_stream: 720p file, decode + resize + push"
 CLI = "`varec stream --no-display` (own process)"
@@ -138,7 +140,7 @@ def measure_model(ctx: Context, name: str, path: Path, clip: Path):
     whole(np.zeros(window_shape, np.float32))
     trace_whole = time.perf_counter() - started
 
-    latency: dict[str, list[float]] = {n: [] for n in (CEIL, RING, WHOLE, HEAD, LOOP, CLI, REALTIME)}
+    latency: dict[str, list[float]] = {n: [] for n in (CEIL, RING, WHOLE, HEAD, EAGER, PREDICT, LOOP, CLI, REALTIME)}
     cursor = {"i": 0}
 
     def next_frames(n: int) -> list[np.ndarray]:
@@ -162,6 +164,14 @@ def measure_model(ctx: Context, name: str, path: Path, clip: Path):
 
     def ceiling(frame):
         functions.encode(frame[None])
+
+    encoder, _ = classifier.halves()
+
+    def eager(frame):  # what a per-frame loop calling the Keras model directly pays
+        np.asarray(encoder(frame[None].astype(np.float32), training=False))
+
+    def keras_predict(frame):
+        encoder.predict(frame[None], verbose=0)
 
     features = np.random.default_rng(0).standard_normal((1, spec["frames"], functions.feature_dim), np.float32)
 
@@ -233,6 +243,8 @@ def measure_model(ctx: Context, name: str, path: Path, clip: Path):
         RING: per_frame_candidate(RING, per_frame, ring),
         WHOLE: per_frame_candidate(WHOLE, whole_frames, rerun),
         HEAD: per_frame_candidate(HEAD, per_frame, head_only),
+        EAGER: per_frame_candidate(EAGER, whole_frames, eager),
+        PREDICT: per_frame_candidate(PREDICT, whole_frames, keras_predict),
         DECODE: decode_only,
         LOOP: loop,
         CLI: cli,
@@ -260,7 +272,8 @@ call; no streaming path can beat it by more than the head's cost. **{RING}** is
 `classifier.start_stream(fps=...)` then `session.push(frame, timestamp)` per frame on a full window:
 one compiled call that runs the CNN on the new frame and the GRU over the ring buffer's features.
 **{WHOLE}** is the naive alternative: the whole model, compiled, on the last N frames for every frame.
-**{HEAD}** (the head's share of a step) and **{DECODE}** (`cv2` read + `to_model_frame` of every
+**{HEAD}** (the head's share of a step), **{EAGER}** and **{PREDICT}** (the encoder called per frame
+the two uncompiled ways many demos do) and **{DECODE}** (`cv2` read + `to_model_frame` of every
 frame of the file, what the capture thread does) are context, not streaming paths.
 **run_stream** is `varec stream`'s loop in-process over the 720p file (capture thread decoding,
 `to_model_frame`, push; every frame, in order), and **`varec stream`** the command itself in its own
@@ -283,11 +296,11 @@ def run(ctx: Context) -> PartResult:
         spec = MODELS[name]
         times, latency, facts = measure_model(ctx, name, path, clip)
         case = describe_model(spec)
-        throughput = {k: times[k] for k in (CEIL, RING, WHOLE, HEAD, LOOP, CLI, DECODE)}
+        throughput = {k: times[k] for k in (CEIL, RING, WHOLE, HEAD, EAGER, PREDICT, LOOP, CLI, DECODE)}
         rows = throughput_rows(f"frames/s, {name}", case, throughput, CEIL, unit="frames/s")
         result.rows.extend(rows)
         for label, values in latency.items():
-            if not values or label == HEAD:
+            if not values or label in (HEAD, EAGER, PREDICT):
                 continue
             ceiling = latency[CEIL]
             ratio = 1.0 if label == CEIL else paired_ratio(values, ceiling[: len(values)])
