@@ -122,3 +122,20 @@ def test_a_model_file_above_the_size_limit_keeps_the_keras_model(tmp_path, clips
     classifier = load_classifier(path)
     np.testing.assert_allclose(classifier.predict_clips(clips), _keras_reference(path, clips), rtol=1e-4, atol=1e-6)
     assert _graphs() == [] and load_classifier(path)._model is not None
+
+
+def test_a_trained_model_file_comes_with_its_compiled_graph(tmp_path, clips, cli):
+    """`varec train` freezes what it saved, so the first predict with the new file starts fast."""
+    from synthetic import write_ucf101_motion_dataset
+
+    root = write_ucf101_motion_dataset(tmp_path / "data", train_groups=2, test_groups=1, clips=2, count=8, size=32)
+    output = tmp_path / "trained.keras"
+    result = cli(
+        "train", "--dataset", root, "--output", output, "--backbone", "scratch", "--rnn", "gru", "--frames", "4",
+        "--size", "32", "--units", "8", "--epochs", "1", "--batch-size", "4",
+    )
+    assert result.exit_code == 0, result.output
+    assert len(_graphs()) == 1
+    classifier = load_classifier(output)
+    np.testing.assert_allclose(classifier.predict_clips(clips), _keras_reference(output, clips), rtol=1e-4, atol=1e-6)
+    assert classifier._model is None

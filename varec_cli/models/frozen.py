@@ -149,6 +149,21 @@ def freeze_and_cache(identity: dict, encoder, head, frames: int, height: int, wi
     return frozen
 
 
+def prepare(model_path: Path, model, frames: int, height: int, width: int) -> bool:
+    """Cache the frozen graph of a model just saved to `model_path` (what `varec train` does), so that
+    the first clip inference with the file already starts from it. False when not worth it or not
+    possible (another backend, a large file, a model TensorFlow cannot freeze)."""
+    from varec_cli.runtime import import_keras
+
+    if import_keras().backend.backend() != "tensorflow" or not worth_freezing(model_path):
+        return False
+    from varec_cli.models.architecture import split_model
+
+    identity = file_identity(model_path)
+    encoder, head = split_model(model)
+    return freeze_and_cache(identity, encoder, head, frames, height, width) is not None
+
+
 def _write_entry(identity: dict, library_bytes: bytes, name: str) -> None:
     graph, description = entry_paths(identity)
     graph.parent.mkdir(parents=True, exist_ok=True)

@@ -452,6 +452,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             provenance=provenance,
         )
         save_model(model, output, metadata)
+        from varec_cli.models import frozen
+
+        frozen.prepare(output, model, arch.frames, *size)  # the first `varec predict` with it starts fast
         history_csv, history_png = history_paths(output)
         write_csv(history_csv, outcome.history)
         write_plot(
