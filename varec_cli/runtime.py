@@ -37,6 +37,11 @@ def import_tensorflow():
     return tensorflow
 
 
+def tensorflow_backend() -> bool:
+    """Whether Keras runs on TensorFlow (where varec's TensorFlow-only speed-ups apply)."""
+    return import_keras().backend.backend() == "tensorflow"
+
+
 _fast_exit = False
 
 

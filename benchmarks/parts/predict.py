@@ -66,7 +66,7 @@ def _timed(args: list[str], what: str, env: dict[str, str] | None = None, fresh_
     "predict",
     title="varec predict, end to end",
     order=2,
-    description=f"""
+    description="""
 `varec predict CLIP --model MODEL --json` as a user runs it (`python -m varec_cli`, a fresh process
 each time) on a 720p H.264 clip, with a 16-frame, 224 px model of 101 classes: **mobilenet_v2** + GRU
 (2.6 M parameters in the backbone) and **scratch** (the small CNN) + GRU, random weights (speed is

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from varec_cli.errors import ModelError
+from varec_cli.runtime import tensorflow_backend
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class KerasClassifier(Classifier):
         worth = self.path.is_file() and frozen.worth_freezing(self.path)
         identity = frozen.file_identity(self.path) if worth else None
         self.metadata = read_metadata(self.path)
-        self._identity = identity if identity and _tensorflow_backend() else None  # frozen graphs are TensorFlow's
+        self._identity = identity if identity and tensorflow_backend() else None  # frozen graphs are TensorFlow's
         self.name = self.path.name
         self.labels = list(self.metadata.labels)
         height, width = self.metadata.size
@@ -197,12 +198,6 @@ class KerasClassifier(Classifier):
             "varec_version": meta.varec_version,
             "provenance": meta.provenance,
         }
-
-
-def _tensorflow_backend() -> bool:
-    from varec_cli.runtime import import_keras
-
-    return import_keras().backend.backend() == "tensorflow"
 
 
 def load_classifier(path: str | os.PathLike) -> Classifier:

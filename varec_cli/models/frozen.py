@@ -153,9 +153,9 @@ def prepare(model_path: Path, model, frames: int, height: int, width: int) -> bo
     """Cache the frozen graph of a model just saved to `model_path` (what `varec train` does), so that
     the first clip inference with the file already starts from it. False when not worth it or not
     possible (another backend, a large file, a model TensorFlow cannot freeze)."""
-    from varec_cli.runtime import import_keras
+    from varec_cli.runtime import tensorflow_backend
 
-    if import_keras().backend.backend() != "tensorflow" or not worth_freezing(model_path):
+    if not tensorflow_backend() or not worth_freezing(model_path):
         return False
     from varec_cli.models.architecture import split_model
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from varec_cli.models.classifier import KerasClassifier, StreamSession
+from varec_cli.runtime import tensorflow_backend
 
 CompiledCall = Callable[..., list]
 
@@ -31,7 +32,7 @@ def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCal
     TensorFlow gets a `tf.function` with a fixed input signature (`tensorflow_compiled_call`); any
     other Keras backend gets the model's own compiled predict step (`keras_predict_step_call`).
     """
-    if _tensorflow_backend():
+    if tensorflow_backend():
         return tensorflow_compiled_call(model, input_shapes)
     return keras_predict_step_call(model)
 
@@ -156,7 +157,7 @@ class _StreamFunctions:
         past_shape = (1, spec.frames - 1, self.feature_dim)
         self.encode = compiled_call(encoder, [frame_shape])
         self.head = compiled_call(head, [(1, spec.frames, self.feature_dim)])
-        if spec.frames > 1 and _tensorflow_backend():
+        if spec.frames > 1 and tensorflow_backend():
             self.step = tensorflow_step_call(encoder, head, frame_shape, past_shape)
         else:
             step_model = build_step_model(encoder, head, spec.frames)
@@ -166,12 +167,6 @@ class _StreamFunctions:
         self.encode(zeros)
         self.head(np.zeros((1, spec.frames, self.feature_dim), np.float32))
         self.step(zeros) if spec.frames == 1 else self.step(zeros, np.zeros(past_shape, np.float32))
-
-
-def _tensorflow_backend() -> bool:
-    from varec_cli.runtime import import_keras
-
-    return import_keras().backend.backend() == "tensorflow"
 
 
 _FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
