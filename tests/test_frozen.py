@@ -70,6 +70,15 @@ def test_a_rewritten_model_file_is_never_answered_by_the_old_graph(tmp_path, cli
     assert len(_graphs()) == 1 and _graphs() != before  # the stale entry was replaced, not kept
 
 
+def test_graphs_of_deleted_model_files_go_when_the_next_graph_is_written(tmp_path, clips):
+    gone = _save_tiny(tmp_path / "gone.keras", seed=8)
+    load_classifier(gone).predict_clips(clips)
+    gone.unlink()
+    kept = _save_tiny(tmp_path / "kept.keras", seed=9)
+    load_classifier(kept).predict_clips(clips)
+    assert [name.split("-")[0] for name in _graphs()] == ["kept"]
+
+
 def test_a_damaged_cache_entry_is_rebuilt(tmp_path, clips):
     path = _save_tiny(tmp_path / "m.keras", seed=3)
     expected = load_classifier(path).predict_clips(clips)

@@ -8,7 +8,8 @@ the same kernels: predictions match the Keras path to float rounding.
 The graph is made from the Keras model the first time a model file is used for clip inference,
 and cached in `weights.cache.compiled_dir()`, keyed by the model file's resolved path, size and
 modification time, the TensorFlow version and FORMAT. A changed file gets a new key (and the
-stale entry is removed); a missing, corrupt or unusable entry is rebuilt from the model file.
+stale entry is removed, as are those of model files deleted since); a missing, corrupt or unusable
+entry is rebuilt from the model file.
 
 Only model files up to MAX_MODEL_BYTES are frozen. TensorFlow's graph optimiser copies a graph's
 constants from pass to pass, so its set-up grows with the weights folded in; measured here (load +
@@ -170,8 +171,8 @@ def _write_entry(identity: dict, library_bytes: bytes, name: str) -> None:
     _atomic_write(graph, library_bytes)
     info = {**identity, "tensorflow": _tensorflow_version(), "format": FORMAT, "function": name}
     _atomic_write(description, json.dumps(info, indent=2).encode())  # the commit mark
-    for other, model in compiled_entries().items():  # entries of earlier versions of the same file
-        if other != description and model == identity["model"]:
+    for other, model in compiled_entries().items():  # earlier versions of this file, files since deleted
+        if other != description and (model == identity["model"] or not model or not Path(model).exists()):
             other.unlink(missing_ok=True)
             other.with_suffix(SUFFIX).unlink(missing_ok=True)
 
