@@ -104,3 +104,21 @@ def test_a_rotated_video_is_left_to_opencv_which_rotates_it(tmp_path):
     assert forced.strategy != "av"
     np.testing.assert_array_equal(forced.frames, grab.frames)
 
+
+
+def test_mpeg_ts_keeps_its_frame_rate(tmp_path):
+    """An MPEG transport stream carries no average rate the short probe sees: the frame rate must
+    still come out (predict reports durations with it; training records clip_seconds from it)."""
+    video = write_av_video(tmp_path / "clip.ts", _frames(60), fps=25, options=X264)
+    clips = _same_as_grab(video, 5)
+    assert clips.strategy == "av" and clips.fps == pytest.approx(25.0) and clips.duration == pytest.approx(2.4)
+
+
+def test_a_codec_no_decoder_knows_fails_with_a_one_line_video_error(tmp_path):
+    from varec_cli.errors import VideoError
+
+    video = write_video(tmp_path / "idx.avi", _frames(20), fourcc="XVID")
+    video.write_bytes(video.read_bytes().replace(b"XVID", b"ZZZZ").replace(b"xvid", b"zzzz"))
+    for strategy in ("auto", "av"):
+        with pytest.raises(VideoError):
+            read_clips(video, 4, (24, 40), strategy=strategy)

@@ -428,7 +428,12 @@ def read_clips(
     path = Path(path)
     if strategy in ("auto", "av"):
         _check_file(path)
-        clips = _read_av(path, num_frames, size, views, jpeg_too=strategy == "av")
+        try:
+            clips = _read_av(path, num_frames, size, views, jpeg_too=strategy == "av")
+        except VideoError:
+            raise
+        except Exception:  # PyAV choked on something OpenCV may still read: let OpenCV try
+            clips = None
         if clips is not None:
             return clips
         strategy = "auto"  # av cannot read this one (see _read_av): OpenCV's choice
@@ -476,11 +481,10 @@ def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> 
             return None
         stream = container.streams.video[0]
         context = stream.codec_context
+        if context is None:  # no decoder for this codec in PyAV's FFmpeg: OpenCV's may have one
+            return None
         if context.name == "mjpeg" and not jpeg_too:
             return None
-        fps = float(stream.average_rate or 0.0)
-        if not np.isfinite(fps) or fps <= 0 or fps > 1000:
-            fps = 0.0
         try:
             packets = [p for p in container.demux(stream) if p.size and not p.is_discard]
         except av.FFmpegError:
@@ -490,6 +494,7 @@ def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> 
         pts = [p.pts for p in packets]
         if None in pts or len(set(pts)) != len(pts) or not packets[0].is_keyframe or pts[0] != min(pts):
             return None
+        fps = _av_fps(stream, context, pts)
         context.thread_count = _av_threads(context.width, context.height)
         if context.thread_count != 1:
             context.thread_type = "AUTO"
@@ -503,6 +508,19 @@ def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> 
     if len(frames) < len(np.unique(indices)):  # fewer decodable frames than packets (a truncated file)
         return _resample_sequentially(path, num_frames, size, views, info, "grab")
     return _assemble(path, frames, indices, len(packets), fps, "av")
+
+
+def _av_fps(stream, context, pts: list[int]) -> float:
+    """Frames per second: the container's average rate, else the codec's (MPEG-TS/PS carry none the
+    short probe sees), else the presentation timestamps' span; 0.0 when none is plausible."""
+    candidates = [stream.average_rate, context.framerate]
+    if len(pts) > 1 and stream.time_base and max(pts) > min(pts):
+        candidates.append((len(pts) - 1) / float((max(pts) - min(pts)) * stream.time_base))
+    for rate in candidates:
+        fps = float(rate or 0.0)
+        if np.isfinite(fps) and 0 < fps <= 1000:
+            return fps
+    return 0.0
 
 
 def _decode_av(context, packets: list, targets: np.ndarray, size) -> dict[int, np.ndarray] | None:
