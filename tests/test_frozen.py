@@ -61,9 +61,11 @@ def test_a_rewritten_model_file_is_never_answered_by_the_old_graph(tmp_path, cli
     _save_tiny(path, seed=1)
     old = load_classifier(path).predict_clips(clips)
     before = _graphs()
-    _save_tiny(path, seed=2)  # new weights, same path (as `varec train` overwriting its output)
     stat = path.stat()
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # coarse clocks: a distinct mtime
+    _save_tiny(path, seed=2)  # new weights, same path, same size (same architecture)
+    # ... and the old modification time, as `cp -p`, `rsync -t` or an archive would leave it
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
     new = load_classifier(path).predict_clips(clips)
     np.testing.assert_allclose(new, _keras_reference(path, clips), rtol=1e-4, atol=1e-6)
     assert not np.allclose(new, old)
@@ -106,9 +108,14 @@ def test_cache_list_shows_and_clear_removes_compiled_graphs(tmp_path, clips, cli
     load_classifier(path).predict_clips(clips)
     listing = cli("cache", "list")
     assert listing.exit_code == 0 and "1 compiled graph" in listing.stdout
-    assert cli("cache", "clear").exit_code == 0
+    cleared = cli("cache", "clear")
+    assert cleared.exit_code == 0 and "compiled graphs" in cleared.stderr
     assert _graphs() == []
     assert "the cache is empty" in cli("cache", "list").stderr
+    load_classifier(path).predict_clips(clips)
+    only = cli("cache", "clear", cache.COMPILED_NAME)
+    assert only.exit_code == 0 and _graphs() == []
+    assert "nothing to remove" in cli("cache", "clear", cache.COMPILED_NAME).stderr
 
 
 def test_clearing_a_cached_name_drops_its_compiled_graph(tmp_path, clips):
@@ -148,3 +155,43 @@ def test_a_trained_model_file_comes_with_its_compiled_graph(tmp_path, clips, cli
     classifier = load_classifier(output)
     np.testing.assert_allclose(classifier.predict_clips(clips), _keras_reference(output, clips), rtol=1e-4, atol=1e-6)
     assert classifier._model is None
+
+
+def test_a_cached_graph_that_cannot_run_here_gives_way_to_the_keras_model(tmp_path, clips):
+    """A graph traced where a GPU was visible holds cuDNN kernels a CPU-only run lacks: its first
+    call fails. The clip must still be classified (by the Keras model), and the entry dropped."""
+    from tensorflow.core.framework import function_pb2
+
+    path = _save_tiny(tmp_path / "m.keras", seed=12)
+    expected = load_classifier(path).predict_clips(clips)
+    (graph,) = cache.compiled_dir().glob("*.tfgraph")
+    library = function_pb2.FunctionDefLibrary()
+    library.ParseFromString(graph.read_bytes())
+    node = next(n for n in library.function[0].node_def if n.op == "Relu")
+    node.op = "CudnnRNNV3"  # a GPU-only kernel
+    graph.write_bytes(library.SerializeToString())
+
+    classifier = load_classifier(path)
+    assert classifier._model is None  # the entry loads; only running it fails
+    np.testing.assert_allclose(classifier.predict_clips(clips), expected, rtol=1e-5, atol=1e-7)
+    assert _graphs() == []
+    np.testing.assert_allclose(classifier.predict_clips(clips), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_graph_no_classifier_uses_any_more_leaves_tensorflow(tmp_path, clips):
+    """Each loaded graph holds the model's weights inside TensorFlow: loading a model file many times
+    in one process (evaluations, a service) must not keep every copy."""
+    import gc
+
+    from tensorflow.python.eager import context
+
+    path = _save_tiny(tmp_path / "m.keras", seed=13)
+    load_classifier(path).predict_clips(clips)  # cached
+    first, second = load_classifier(path), load_classifier(path)
+    assert first._clip_function is second._clip_function  # one graph per model file in a process
+    name = first._clip_function._name
+    first.predict_clips(clips)
+    assert context.context().has_function(name)
+    del first, second
+    gc.collect()
+    assert not context.context().has_function(name)

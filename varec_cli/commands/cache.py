@@ -16,7 +16,7 @@ class CacheAction(str, enum.Enum):
 
 def cache_command(
     action: CacheAction = typer.Argument(..., metavar="ACTION", help="dir: print the cache folder; list: cached models; clear: remove."),
-    name: Optional[str] = typer.Argument(None, metavar="NAME", help="With clear: remove only this model (default: all)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="With clear: remove only this model, or '(compiled)' for the compiled graphs only (default: all)."),
 ) -> None:
     """Show or clear the weights cache (VAREC_CACHE_DIR)."""
     from varec_cli import console
@@ -48,8 +48,10 @@ def cache_command(
 
     if name is None:
         removed = cache.clear()
+        models = [n for n in removed if n != cache.COMPILED_NAME]
+        graphs = " and the compiled graphs" if cache.COMPILED_NAME in removed else ""
         console.err().print(
-            f"removed {len(removed)} cached model(s) from {cache.models_dir()}", markup=False, highlight=False
+            f"removed {len(models)} cached model(s){graphs} from {cache.root()}", markup=False, highlight=False
         )
         return
 
@@ -59,6 +61,9 @@ def cache_command(
     removed = cache.clear(name)
     if removed:
         console.err().print(f"removed {name}", markup=False, highlight=False)
+        return
+    if name == cache.COMPILED_NAME:
+        console.err().print("no compiled graphs; nothing to remove", markup=False, highlight=False)
         return
     known = load_registry().names()
     if name not in known:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class KerasClassifier(Classifier):
         self._model = None
         self._encoder = None
         self._head = None
+        self._lock = threading.RLock()  # one set-up (load, split, freeze) however many threads ask
         # Clip inference runs a frozen graph of the model where the backend is TensorFlow (see
         # models/frozen.py). A cached one spares building the Keras model at all; without one, the
         # model is loaded now, so that a broken file fails here rather than at the first clip.
@@ -102,9 +104,10 @@ class KerasClassifier(Classifier):
     @property
     def model(self):
         """The Keras model (built from the file on first use when a frozen graph served so far)."""
-        if self._model is None:
-            self._load()
-        return self._model
+        with self._lock:
+            if self._model is None:
+                self._load()
+            return self._model
 
     def _load(self) -> None:
         from varec_cli.models.modelfile import load_model
@@ -125,18 +128,20 @@ class KerasClassifier(Classifier):
     def _clips_function(self):
         """The function predict_clips runs on a batch of uint8 clips: the frozen graph (cached, or
         frozen now and cached), else the two Keras halves (another backend, or freezing failed)."""
-        if self._clip_function is not None:
+        with self._lock:
+            if self._clip_function is None:
+                self._clip_function = self._make_clips_function()
             return self._clip_function
+
+    def _make_clips_function(self):
         encoder, head = self.halves()
         spec = self.spec
         if self._identity is not None:
             from varec_cli.models import frozen
 
-            self._clip_function = frozen.freeze_and_cache(
-                self._identity, encoder, head, spec.frames, spec.height, spec.width
-            )
-            if self._clip_function is not None:
-                return self._clip_function
+            frozen_clips = frozen.freeze_and_cache(self._identity, encoder, head, spec.frames, spec.height, spec.width)
+            if frozen_clips is not None:
+                return frozen_clips
 
         def keras_halves(batch: np.ndarray) -> np.ndarray:
             # The frame encoder over all frames of the batch, then the head over their features:
@@ -146,13 +151,14 @@ class KerasClassifier(Classifier):
             features = np.asarray(encoder.predict_on_batch(frames))
             return np.asarray(head.predict_on_batch(features.reshape(len(batch), spec.frames, -1)))
 
-        self._clip_function = keras_halves
         return keras_halves
 
     def predict_clips(self, clips: np.ndarray) -> np.ndarray:
         clips = np.asarray(clips)
         if clips.ndim != 5 or clips.shape[1:] != (self.spec.frames, self.spec.height, self.spec.width, 3):
             raise ValueError(f"expected clips (B, {self.spec.frames}, {self.spec.height}, {self.spec.width}, 3)")
+        if clips.dtype != np.uint8:
+            raise ValueError(f"expected uint8 clips, got {clips.dtype}")
         run = self._clips_function()
         outputs = []
         # Every call gets the same batch shape (a short last batch is padded), so each compiled
@@ -163,16 +169,29 @@ class KerasClassifier(Classifier):
             real = len(batch)
             if real < step:
                 batch = np.concatenate([batch, np.repeat(batch[-1:], step - real, axis=0)])
-            outputs.append(np.asarray(run(batch))[:real])
+            outputs.append(np.asarray(self._run(run, batch))[:real])
         return np.concatenate(outputs).astype(np.float32)
+
+    def _run(self, run, batch: np.ndarray) -> np.ndarray:
+        from varec_cli.models import frozen
+
+        try:
+            return run(batch)
+        except frozen.UnusableGraph:  # e.g. traced where a GPU's cuDNN kernels were visible
+            with self._lock:
+                frozen.discard(self._identity)
+                self._identity = None  # this process keeps to the Keras model
+                self._clip_function = None
+            return self._clips_function()(batch)
 
     def halves(self):
         """(frame encoder, sequence head), sharing weights with the whole model."""
-        if self._encoder is None:
-            from varec_cli.models.architecture import split_model
+        with self._lock:
+            if self._encoder is None:
+                from varec_cli.models.architecture import split_model
 
-            self._encoder, self._head = split_model(self.model)
-        return self._encoder, self._head
+                self._encoder, self._head = split_model(self.model)
+            return self._encoder, self._head
 
     def start_stream(self, fps: float | None = None) -> StreamSession:
         from varec_cli.models.streaming import RingBufferSession

@@ -6,10 +6,13 @@ for mobilenet_v2) and tracing it (~0.35 s) costs more than the inference itself.
 the same kernels: predictions match the Keras path to float rounding.
 
 The graph is made from the Keras model the first time a model file is used for clip inference,
-and cached in `weights.cache.compiled_dir()`, keyed by the model file's resolved path, size and
-modification time, the TensorFlow version and FORMAT. A changed file gets a new key (and the
-stale entry is removed, as are those of model files deleted since); a missing, corrupt or unusable
-entry is rebuilt from the model file.
+and cached in `weights.cache.compiled_dir()`, keyed by the model file's resolved path, size,
+inode, modification and change times (a copy that keeps the mtime still gets a new ctime), the
+TensorFlow, Keras and varec versions, the device kinds TensorFlow sees (a graph traced where a GPU
+is visible holds cuDNN kernels) and FORMAT. A changed file gets a new key (and the entries of its
+earlier versions are removed, as are those of model files deleted since); a missing, corrupt or
+unusable entry is rebuilt from the model file, and a graph that fails its first call is dropped
+for the Keras model.
 
 Only model files up to MAX_MODEL_BYTES are frozen. TensorFlow's graph optimiser copies a graph's
 constants from pass to pass, so its set-up grows with the weights folded in; measured here (load +
@@ -29,24 +32,39 @@ import json
 import logging
 import os
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
 
-from varec_cli.weights.cache import compiled_dir, compiled_entries
+from varec_cli.weights.cache import COMPILED_SUFFIX, compiled_dir, compiled_entries, remove_compiled_entry
 
 FORMAT = 1
 MAX_MODEL_BYTES = 48 * 2**20  # see the module docstring
-SUFFIX = ".tfgraph"  # a serialized FunctionDefLibrary; beside it, <key>.json describes it
+FILE_FIELDS = ("model", "size", "mtime_ns", "ctime_ns", "inode")  # a model file version, see file_identity
 
 log = logging.getLogger(__name__)
 _names = itertools.count()
+_loaded: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # key → FrozenClips in this process
+_loaded_lock = threading.Lock()
 
 
-def _tensorflow_version() -> str:
+class UnusableGraph(Exception):
+    """A cached graph that cannot run here (its first call failed): use the Keras model instead."""
+
+
+def _environment() -> dict:
+    """What, besides the model file, decides the graph a freeze produces."""
+    from varec_cli import __version__
     from varec_cli.runtime import import_tensorflow
 
-    return import_tensorflow().__version__
+    tf = import_tensorflow()
+    import keras
+
+    devices = sorted({d.device_type for d in tf.config.list_physical_devices()})
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "varec": __version__, "devices": devices,
+            "format": FORMAT}
 
 
 def worth_freezing(model_path: Path) -> bool:
@@ -58,18 +76,21 @@ def file_identity(model_path: Path) -> dict:
     while it loads is never cached under the new file's identity."""
     model_path = Path(model_path)
     stat = model_path.stat()
-    return {"model": str(model_path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {
+        "model": str(model_path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino,
+    }
 
 
 def _key(identity: dict) -> str:
-    text = json.dumps({**identity, "tensorflow": _tensorflow_version(), "format": FORMAT}, sort_keys=True)
+    text = json.dumps({**identity, **_environment()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def entry_paths(identity: dict) -> tuple[Path, Path]:
     """(graph file, description file) of a model file's cache entry, whether or not they exist."""
     stem = f"{Path(identity['model']).stem[:40]}-{_key(identity)}"
-    return compiled_dir() / (stem + SUFFIX), compiled_dir() / (stem + ".json")
+    return compiled_dir() / (stem + COMPILED_SUFFIX), compiled_dir() / (stem + ".json")
 
 
 class FrozenClips:
@@ -88,15 +109,36 @@ class FrozenClips:
         # loaded into this process a name of its own.
         fdef = main[0]
         fdef.signature.name = f"varec_frozen_clips_{os.getpid()}_{next(_names)}"
-        context.context().add_function_def(fdef)
+        eager = context.context()
+        eager.add_function_def(fdef)
         self._name = fdef.signature.name
+        self._ran = False
+        # The function (weights included) lives in TensorFlow's context until removed.
+        weakref.finalize(self, _remove_function, eager, self._name)
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
-        clips = np.ascontiguousarray(clips, dtype=np.uint8)
-        (probabilities,) = tf.raw_ops.PartitionedCall(args=[clips], Tout=[tf.float32], f=self._name)
+        clips = np.asarray(clips)
+        if clips.dtype != np.uint8:
+            raise ValueError(f"expected uint8 clips, got {clips.dtype}")
+        try:
+            (probabilities,) = tf.raw_ops.PartitionedCall(
+                args=[np.ascontiguousarray(clips)], Tout=[tf.float32], f=self._name
+            )
+        except tf.errors.OpError as exc:
+            if self._ran:
+                raise
+            raise UnusableGraph(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
+        self._ran = True
         return probabilities.numpy()
+
+
+def _remove_function(eager, name: str) -> None:
+    try:
+        eager.remove_function(name)
+    except Exception:  # interpreter shutdown, or a context already gone
+        pass
 
 
 def freeze(encoder, head, frames: int, height: int, width: int) -> tuple[bytes, str]:
@@ -126,13 +168,25 @@ def load_cached(identity: dict) -> FrozenClips | None:
     cannot be used)."""
     try:
         graph, description = entry_paths(identity)
-        if not description.is_file():
-            return None
-        info = json.loads(description.read_text())
-        return FrozenClips(graph.read_bytes(), info["function"])
+        with _loaded_lock:
+            frozen = _loaded.get(description.name)
+            if frozen is None:
+                if not description.is_file():
+                    return None
+                info = json.loads(description.read_text())
+                frozen = _loaded[description.name] = FrozenClips(graph.read_bytes(), info["function"])
+        return frozen
     except Exception as exc:  # a damaged entry is rebuilt, never fatal
         log.debug("compiled cache entry for %s unusable: %s", identity["model"], exc)
         return None
+
+
+def discard(identity: dict) -> None:
+    """Forget the cached graph of the model file `identity` names (one that cannot run here)."""
+    graph, description = entry_paths(identity)
+    with _loaded_lock:
+        _loaded.pop(description.name, None)
+    remove_compiled_entry(description)
 
 
 def freeze_and_cache(identity: dict, encoder, head, frames: int, height: int, width: int) -> FrozenClips | None:
@@ -156,25 +210,33 @@ def prepare(model_path: Path, model, frames: int, height: int, width: int) -> bo
     possible (another backend, a large file, a model TensorFlow cannot freeze)."""
     from varec_cli.runtime import tensorflow_backend
 
-    if not tensorflow_backend() or not worth_freezing(model_path):
-        return False
-    from varec_cli.models.architecture import split_model
+    try:
+        if not tensorflow_backend() or not worth_freezing(model_path):
+            return False
+        from varec_cli.models.architecture import split_model
 
-    identity = file_identity(model_path)
-    encoder, head = split_model(model)
-    return freeze_and_cache(identity, encoder, head, frames, height, width) is not None
+        identity = file_identity(model_path)
+        encoder, head = split_model(model)
+        return freeze_and_cache(identity, encoder, head, frames, height, width) is not None
+    except Exception as exc:  # the model is saved already: a missing graph only costs the first predict
+        log.debug("cannot prepare the compiled graph of %s: %s", model_path, exc)
+        return False
 
 
 def _write_entry(identity: dict, library_bytes: bytes, name: str) -> None:
     graph, description = entry_paths(identity)
     graph.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(graph, library_bytes)
-    info = {**identity, "tensorflow": _tensorflow_version(), "format": FORMAT, "function": name}
+    info = {**identity, **_environment(), "function": name}
     _atomic_write(description, json.dumps(info, indent=2).encode())  # the commit mark
-    for other, model in compiled_entries().items():  # earlier versions of this file, files since deleted
-        if other != description and (model == identity["model"] or not model or not Path(model).exists()):
-            other.unlink(missing_ok=True)
-            other.with_suffix(SUFFIX).unlink(missing_ok=True)
+    for other, entry in compiled_entries().items():
+        model = entry["model"]
+        same_file = model == identity["model"]
+        older_version = same_file and any(entry.get(f) != identity[f] for f in FILE_FIELDS)
+        # Earlier versions of this file and files since deleted go; the same file's graphs for other
+        # TensorFlow/Keras versions or devices stay (environments sharing one cache).
+        if other != description and (older_version or not model or not Path(model).exists()):
+            remove_compiled_entry(other)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

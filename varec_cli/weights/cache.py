@@ -46,6 +46,10 @@ def models_dir() -> Path:
     return root() / "models"
 
 
+COMPILED_NAME = "(compiled)"  # how `varec cache list` names the compiled graphs, and `clear` takes them
+COMPILED_SUFFIX = ".tfgraph"  # a compiled graph; beside it, a .json description (models/frozen.py)
+
+
 def compiled_dir() -> Path:
     return root() / "compiled"
 
@@ -287,21 +291,28 @@ def list_cached() -> list[CachedItem]:
     if graphs:
         size = sum(disk_size(p) for p in compiled_dir().iterdir())
         kind = f"{len(graphs)} compiled graph{'s' if len(graphs) != 1 else ''}"
-        items.append(CachedItem("(compiled)", kind, compiled_dir(), size, "rebuilt from the model file"))
+        items.append(CachedItem(COMPILED_NAME, kind, compiled_dir(), size, "rebuilt from the model file"))
     return items
 
 
-def compiled_entries() -> dict[Path, str]:
-    """{description file: the model file it was compiled from} for every compiled graph."""
-    entries: dict[Path, str] = {}
+def compiled_entries() -> dict[Path, dict[str, Any]]:
+    """{description file: its content (at least "model", the model file it was compiled from)}."""
+    entries: dict[Path, dict[str, Any]] = {}
     folder = compiled_dir()
     if folder.is_dir():
         for description in sorted(folder.glob("*.json")):
             try:
-                entries[description] = str(json.loads(description.read_text())["model"])
+                info = json.loads(description.read_text())
+                info["model"] = str(info["model"])
             except (OSError, ValueError, KeyError, TypeError):
-                entries[description] = ""
+                info = {"model": ""}
+            entries[description] = info
     return entries
+
+
+def remove_compiled_entry(description: Path) -> None:
+    description.unlink(missing_ok=True)
+    description.with_suffix(COMPILED_SUFFIX).unlink(missing_ok=True)
 
 
 def _remove_compiled(under: Path | None) -> None:
@@ -310,10 +321,9 @@ def _remove_compiled(under: Path | None) -> None:
         if compiled_dir().exists():
             _rmtree(compiled_dir())
         return
-    for description, model in compiled_entries().items():
-        if model and Path(model).is_relative_to(under.resolve()):
-            for stale in compiled_dir().glob(description.stem + ".*"):
-                stale.unlink(missing_ok=True)
+    for description, info in compiled_entries().items():
+        if info["model"] and Path(info["model"]).is_relative_to(under.resolve()):
+            remove_compiled_entry(description)
 
 
 def _rmtree(path: Path) -> None:
@@ -327,19 +337,24 @@ def clear(name: str | None = None) -> list[str]:
     """Remove one cached name (files, index record, compiled graphs) or, with None, everything under
     models/ and compiled/.
 
-    Returns the names removed. Recorded first-download digests go with their files.
+    Returns the names removed (COMPILED_NAME among them when compiled graphs went). Recorded
+    first-download digests go with their files. `name` COMPILED_NAME removes the compiled graphs only.
     """
     base = models_dir()
+    had_compiled = bool(compiled_entries())
+    if name == COMPILED_NAME:
+        _remove_compiled(None)
+        return [COMPILED_NAME] if had_compiled else []
     if name is None:
         _remove_compiled(None)
         if not base.is_dir():
-            return []
+            return [COMPILED_NAME] if had_compiled else []
         removed = sorted(set(read_index()) | {p.name for p in base.iterdir() if p.is_dir()})
         # Rename first so a concurrent reader never sees a half-deleted tree.
         trash = base.with_name(f".models-trash-{os.getpid()}-{time.time_ns()}")
         os.replace(base, trash)
         shutil.rmtree(trash, ignore_errors=True)
-        return [n for n in removed if not n.startswith(".")]
+        return [n for n in removed if not n.startswith(".")] + ([COMPILED_NAME] if had_compiled else [])
     with entry_lock(name):
         found = drop_record(name)
         target = entry_dir(name)
