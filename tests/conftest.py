@@ -10,6 +10,24 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/synthetic.py
 
 
 @pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """No test reaches past this machine: an in-process connection to anything but loopback fails
+    (downloads are tested against the HTTP server on 127.0.0.1, see http_server.py)."""
+    import socket
+
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+            raise OSError(f"a test tried to connect to {address[0]}: tests stay on 127.0.0.1")
+
+    monkeypatch.setattr(socket.socket, "connect", lambda sock, address: check(sock, address) or connect(sock, address))
+    monkeypatch.setattr(
+        socket.socket, "connect_ex", lambda sock, address: check(sock, address) or connect_ex(sock, address)
+    )
+
+
+@pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
     """Every test gets its own cache and data dirs, and never the user's registry or debug mode."""
     root = tmp_path_factory.mktemp("varec-env")
