@@ -8,23 +8,9 @@ import pytest
 from synthetic import index_frame, write_index_video
 
 from varec_cli.errors import VideoError
+from varec_cli.video.reader import iter_frames, probe_video
 from varec_cli.video.overlay import Box, default_font_scale, draw_predictions
 from varec_cli.video.writer import AtomicVideoWriter, check_output_path, codecs_for, encoded_size
-
-
-def _read_all(path):
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return frames, fps
 
 
 # --- writer ----------------------------------------------------------------------------------------
@@ -45,7 +31,7 @@ def test_writes_frames_fps_and_size(tmp_path, suffix):
         for i in range(20):
             writer.write(index_frame(i))
     assert writer.codec in codecs_for(path) and writer.frames_written == 20
-    frames, fps = _read_all(path)
+    frames, fps = list(iter_frames(path)), probe_video(path).fps
     assert fps == pytest.approx(29.97, rel=1e-3)
     assert [f.shape for f in frames] == [(48, 80, 3)] * 20
     from synthetic import decode_index
