@@ -26,6 +26,7 @@ the eager context); where they are missing or fail, callers fall back to the Ker
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -54,8 +55,9 @@ class UnusableGraph(Exception):
     """A cached graph that cannot run here (its first call failed): use the Keras model instead."""
 
 
+@functools.cache
 def _environment() -> dict:
-    """What, besides the model file, decides the graph a freeze produces."""
+    """What, besides the model file, decides the graph a freeze produces (fixed for a process)."""
     from varec_cli import __version__
     from varec_cli.runtime import import_tensorflow
 
