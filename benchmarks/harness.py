@@ -56,6 +56,11 @@ class PartResult:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # markdown lines shown under the part's tables
     case_columns: list[str] = field(default_factory=list)  # row.details keys shown beside each case
+    machine: dict[str, Any] = field(default_factory=dict)  # what the part learnt of the machine (a GPU...)
+
+
+class Skipped(Exception):
+    """A part that cannot run on this machine (no GPU, say): run.py keeps its earlier results."""
 
 
 @dataclass
@@ -210,7 +215,9 @@ def machine_info() -> dict[str, Any]:
         "keras": _version("keras"),
         "opencv": cv2.__version__,
         "numpy": _version("numpy"),
-        "varec_commit": (_git("rev-parse", "--short", "HEAD") or "?") + ("+dirty" if dirty else ""),
+        # VAREC_BENCH_COMMIT: for a copy of the checkout without its .git (a lent GPU machine's, say).
+        "varec_commit": (_git("rev-parse", "--short", "HEAD") or os.environ.get("VAREC_BENCH_COMMIT") or "?")
+        + ("+dirty" if dirty else ""),
     }
 
 
@@ -219,7 +226,7 @@ def machine_info() -> dict[str, Any]:
 
 def write_result(part_: Part, result: PartResult, *, started: float, settings: dict[str, Any], machine: dict) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    machine = dict(machine, load_average_after=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
+    machine = dict(machine, **result.machine, load_average_after=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
     data = {
         "format": RESULTS_FORMAT,
         "part": part_.name,

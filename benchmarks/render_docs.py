@@ -73,8 +73,10 @@ def _machine(results: list[dict]) -> str:
         ("memory_gib", "memory (GiB)"),
         ("os", "OS"),
         ("python", "Python"),
+        ("accelerator", "GPU"),
         ("tensorflow", "TensorFlow"),
         ("keras", "Keras"),
+        ("keras_backend", "Keras backend"),
         ("opencv", "OpenCV"),
         ("numpy", "NumPy"),
         ("varec_commit", "varec commit"),
@@ -82,7 +84,7 @@ def _machine(results: list[dict]) -> str:
     lines = ["## Machine", "", "| | " + " | ".join(r["part"] for r in results) + " |"]
     lines.append("|---|" + "---|" * len(results))
     for key, text in keys:
-        values = [str(r["machine"].get(key, "")) for r in results]
+        values = [str(r["machine"].get(key) or "") for r in results]
         lines.append(f"| {text} | " + " | ".join(values) + " |")
     loads = []
     for r in results:

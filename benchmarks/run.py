@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {p.title} ({name}), {repeats} rounds", flush=True)
         started = time.time()
         machine = harness.machine_info()
-        result = p.run(ctx)
+        try:
+            result = p.run(ctx)
+        except harness.Skipped as why:
+            print(f"   skipped: {why} (an earlier results/{name}.json, if any, is kept)", flush=True)
+            continue
         path = harness.write_result(
             p, result, started=started, settings={"repeats": repeats, "quick": args.quick}, machine=machine
         )
