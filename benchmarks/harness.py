@@ -215,9 +215,10 @@ def machine_info() -> dict[str, Any]:
         "keras": _version("keras"),
         "opencv": cv2.__version__,
         "numpy": _version("numpy"),
-        # VAREC_BENCH_COMMIT: for a copy of the checkout without its .git (a lent GPU machine's, say).
-        "varec_commit": (_git("rev-parse", "--short", "HEAD") or os.environ.get("VAREC_BENCH_COMMIT") or "?")
-        + ("+dirty" if dirty else ""),
+        # VAREC_BENCH_COMMIT names the commit where git cannot: a copy of the checkout on another
+        # machine (a lent GPU's) may carry no .git, or a stale one.
+        "varec_commit": os.environ.get("VAREC_BENCH_COMMIT")
+        or (_git("rev-parse", "--short", "HEAD") or "?") + ("+dirty" if dirty else ""),
     }
 
 
