@@ -51,3 +51,33 @@ def test_every_part_is_registered(harness):
     import parts  # noqa: F401
 
     assert {"clips", "predict"} <= set(harness.PARTS)
+
+
+def test_a_skipped_part_keeps_its_earlier_results(harness, tmp_path, monkeypatch, capsys):
+    import run
+
+    def no_gpu(ctx):
+        raise harness.Skipped("no GPU visible")
+
+    monkeypatch.setitem(harness.PARTS, "gpu-demo", harness.Part("gpu-demo", "GPU demo", 9, "On a GPU.", no_gpu))
+    monkeypatch.setattr(harness, "RESULTS_DIR", tmp_path)
+    earlier = tmp_path / "gpu-demo.json"
+    earlier.write_text('{"measured": "elsewhere"}')
+    assert run.main(["gpu-demo", "--repeats", "1"]) == 0
+    assert earlier.read_text() == '{"measured": "elsewhere"}'
+    assert "skipped: no GPU visible" in capsys.readouterr().out
+
+
+def test_what_a_part_learns_of_the_machine_reaches_the_docs(harness, tmp_path, monkeypatch):
+    import render_docs
+
+    part = harness.Part("gpu-demo", "GPU demo", 9, "On a GPU.", lambda ctx: None)
+    result = harness.PartResult(
+        rows=harness.throughput_rows("gpu table", "case", {"base": [1.0], "fast": [0.5]}, "base"),
+        machine={"accelerator": "Test GPU 80GB", "keras_backend": "jax 0.0"},
+    )
+    monkeypatch.setattr(harness, "RESULTS_DIR", tmp_path)
+    harness.write_result(part, result, started=0.0, settings={"repeats": 1}, machine={"cpu": "test cpu", "tensorflow": None})
+    text = render_docs.render(harness.load_results(tmp_path))
+    assert "| GPU | Test GPU 80GB |" in text and "| Keras backend | jax 0.0 |" in text
+    assert "| TensorFlow |  |" in text  # a framework that is not there shows empty, not "None"

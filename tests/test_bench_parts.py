@@ -49,3 +49,16 @@ def test_recorded_keeps_every_reported_time(parts):
     values = iter([3.0, 1.0, 2.0])
     call = recorded(lambda: next(values), seen)
     assert [call(), call(), call()] == [3.0, 1.0, 2.0] and seen == [3.0, 1.0, 2.0]
+
+
+def test_the_gpu_training_part_is_skipped_without_a_gpu(parts):
+    harness, _ = parts
+    from parts import training_gpu
+
+    keras = pytest.importorskip("keras")
+    assert harness.PARTS["training-gpu"].order == 6
+    if training_gpu.accelerators(keras):
+        pytest.skip("this machine has a GPU")
+    ctx = harness.Context(repeats=1, quick=True, work_dir=Path("."), options={}, log=print)
+    with pytest.raises(harness.Skipped, match="no GPU visible to Keras"):
+        harness.PARTS["training-gpu"].run(ctx)

@@ -261,8 +261,8 @@ def run(ctx: Context) -> PartResult:
             f"cache fill {cold[FILL]:.2f} s."
         )
     result.notes.append(
-        "No GPU in this run: CPU only, float32 (on a GPU `varec train` uses mixed precision, and the "
-        "frozen-backbone epoch gains most from it)."
+        "No GPU in this run: CPU only, float32. For a GPU see part `training-gpu` (the same network, "
+        "trained on the Keras backend that machine runs)."
         if not _gpu() else "GPU present: these are TensorFlow GPU timings (see the machine table)."
     )
     return result

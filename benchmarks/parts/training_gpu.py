@@ -144,7 +144,7 @@ def measure_backbone(ctx: Context, keras, backbone: str, frames: int, size: int,
 @part(
     "training-gpu",
     title="Training throughput on a GPU",
-    order=5,
+    order=6,
     description=f"""
 Runs only where the active Keras backend sees a GPU (`python benchmarks/run.py training-gpu`); on
 other machines it is skipped and an earlier result is kept. `varec train` drives TensorFlow
