@@ -81,6 +81,17 @@ def test_no_display_is_automatic_without_a_display(cli, trained_model, tmp_path,
     assert [label for _, label, _ in _label_lines(result.stdout)] == ["moving_right", "moving_left"]
 
 
+def test_a_display_that_does_not_answer_falls_back_to_no_window(cli, trained_model, tmp_path, monkeypatch):
+    # :99 names no X server here: OpenCV's Qt backend would abort the process on the first window.
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    video = write_bounce_video(tmp_path / "bounce.avi", "right", seed=101)
+    result = cli("stream", "-s", video, "-m", trained_model)
+    assert result.exit_code == 0, result.output
+    assert "warning: cannot open a window" in result.stderr and "streaming without a window" in result.stderr
+    assert [label for _, label, _ in _label_lines(result.stdout)] == ["moving_right", "moving_left"]
+
+
 def test_real_clip_streams_and_records_every_frame(cli, tiny_model, tmp_path, real_clip):
     recording = tmp_path / "rec.avi"
     result = cli("stream", "-s", real_clip, "-m", tiny_model, "--no-display", "--threshold", "0", "-o", recording)

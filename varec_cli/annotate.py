@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 
 from varec_cli.errors import VarecError, VideoError
 from varec_cli.models.classifier import Classifier
+from varec_cli.video.display import display_unavailable
 from varec_cli.video.overlay import Box
 
 DEFAULT_WINDOW_SECONDS = 2.0  # when the model knows neither its clip span nor its frame rate
@@ -127,26 +127,6 @@ def check_paths(video: str | os.PathLike, output: str | os.PathLike, timeline: s
             raise VarecError(f"{timeline}: the timeline and the output video are the same file")
         check_writable_file(timeline, video)
     return probe_video(video)
-
-
-def display_unavailable() -> str | None:
-    """Why no window can be shown here, or None when one can."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return "no display (DISPLAY and WAYLAND_DISPLAY are not set)"
-    # A DISPLAY naming no reachable server (a stale one in tmux, say) makes OpenCV's Qt backend abort
-    # the whole process, past any exception handler: open a window in a throwaway process first.
-    import subprocess
-
-    probe = "import cv2; cv2.namedWindow('varec'); cv2.waitKey(1); cv2.destroyAllWindows()"
-    try:
-        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return "cannot open a window (the display did not answer)"
-    if proc.returncode == 0:
-        return None
-    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-    detail = next((line for line in lines if "display" in line.lower()), lines[-1] if lines else "")
-    return f"cannot open a window ({detail[:120]})" if detail else "cannot open a window"
 
 
 # --- pass 1: windows -------------------------------------------------------------------------------

@@ -15,9 +15,7 @@ callback; it also draws the window and the recording's overlay. Nothing here pri
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import sys
 import threading
 import time
 from collections import deque
@@ -155,13 +153,6 @@ def open_source(source: Source | str) -> OpenedSource:
     if source.kind == "file":
         frame_count = max(int(count or 0), 0)
     return OpenedSource(source, cap, frame, fps, frame_count)
-
-
-def display_available() -> bool:
-    """Whether a window can be shown: on Linux and BSD that needs DISPLAY or WAYLAND_DISPLAY."""
-    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 # --- capture thread ------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ def stream_command(
     goes to stderr at the end. Ctrl-C stops cleanly (the recording is kept) and exits 130.
     """
     from varec_cli.commands._models import open_model
-    from varec_cli.stream import StreamOptions, display_available, open_source, parse_source, run_stream
+    from varec_cli.stream import StreamOptions, open_source, parse_source, run_stream
+    from varec_cli.video.display import display_configured, display_unavailable
 
     if max_seconds is not None and max_seconds <= 0:
         raise typer.BadParameter("must be more than 0", param_hint="--max-seconds")
@@ -45,7 +46,12 @@ def stream_command(
         from varec_cli.video.writer import check_output_path
 
         check_output_path(output, *([parsed.target] if parsed.kind == "file" else []))
-    display = not no_display and display_available()
+    display = False
+    if not no_display and display_configured():
+        reason = display_unavailable()
+        display = reason is None
+        if reason:
+            typer.echo(f"warning: {reason}; streaming without a window (labels on stdout)", err=True)
     opened = open_source(parsed)  # before the model: a missing camera fails within seconds
     try:
         classifier = open_model(model, "stream")
