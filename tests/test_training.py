@@ -187,6 +187,21 @@ def test_pretrained_backbone_gets_imagenet_weights_from_the_weights_cache(cli, t
     assert "48 clips from cache, 0 decoded" in again.stderr
     assert read_metadata(tmp_path / "file.keras").provenance["backbone_weights"] == "file mnv2.weights.h5"
 
+    # Files that are not these weights: one line, no traceback.
+    import h5py
+
+    not_hdf5 = tmp_path / "clip.h5"
+    not_hdf5.write_bytes(b"RIFF....AVI LIST")
+    with h5py.File(tmp_path / "empty.h5", "w"):
+        pass
+    for wrong in (not_hdf5, tmp_path / "empty.h5"):
+        bad = cli("train", "--dataset", trained["root"], "--output", tmp_path / "bad.keras", "--backbone",
+                  "mobilenet_v2", "--backbone-weights", wrong, "--size", "32", "--frames", "4", "--epochs", "1")
+        assert bad.exit_code == 1, bad.output
+        last = bad.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {wrong}: not mobilenet_v2 no-top weights"), bad.stderr
+        assert "Traceback" not in bad.stderr and not (tmp_path / "bad.keras").exists()
+
 
 def _scalar_tags(directory: Path) -> set[str]:
     import tensorflow as tf

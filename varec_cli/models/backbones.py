@@ -92,7 +92,13 @@ def build_backbone(name: str, size: int, weights: str | None = None):
     else:  # pragma: no cover - backbone_spec already rejected it
         raise VarecError(f"unknown backbone {name!r}")
     if weights:
-        model.load_weights(str(weights))
+        try:
+            model.load_weights(str(weights))
+        except Exception as exc:  # Keras raises ValueError, OSError, KeyError... for a file that is not these weights
+            detail = " ".join(str(exc).split())[:160] or type(exc).__name__
+            raise VarecError(
+                f"{weights}: not {name} no-top weights Keras can load into this network ({detail})"
+            ) from None
     assert model.output_shape[-1] == spec.feature_dim
     return model
 
