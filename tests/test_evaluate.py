@@ -97,6 +97,15 @@ def test_tables_side_by_side_with_action_types_and_a_report(cli, setup, tmp_path
     assert header.split(",")[1:] == list(CLASSES)
 
 
+def test_a_report_path_that_cannot_be_written_fails_before_any_video(cli, setup, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    result = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "--report", taken)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: cannot write the report into {taken}") and result.stderr.count("\n") == 1
+    assert taken.read_text() == "a file, not a folder"
+
+
 def test_a_model_that_does_not_know_the_classes_fails_in_one_line(cli, setup, tmp_path):
     other = _save_untrained(tmp_path / "other.keras", ["Drumming", "Fencing"], "gru")
     result = cli("evaluate", "--dataset", setup["root"], "--model", other)

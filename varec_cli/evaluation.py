@@ -237,6 +237,21 @@ def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:
     return path
 
 
+def prepare_report_folder(directory: str | Path) -> Path:
+    """Create the report folder and prove it writable: called before evaluating, so a bad --report
+    path fails in a second rather than after every video has been decoded."""
+    import tempfile
+
+    out = Path(directory).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise VarecError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+    return out
+
+
 def write_report(directory: str | Path, metrics_by_model: dict[str, Metrics]) -> list[Path]:
     """Write the evaluation report into `directory` (created if needed); returns the files written.
 
@@ -250,11 +265,7 @@ def write_report(directory: str | Path, metrics_by_model: dict[str, Metrics]) ->
     """
     if not metrics_by_model:
         raise ValueError("write_report needs at least one model's metrics")
-    out = Path(directory).expanduser()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VarecError(f"cannot create report folder {out}: {exc.strerror or exc}") from exc
+    out = prepare_report_folder(directory)
 
     written: list[Path] = []
     stems = _file_stems(list(metrics_by_model))

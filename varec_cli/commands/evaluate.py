@@ -32,6 +32,10 @@ def evaluate_command(
     from varec_cli.commands._reporting import RichReporter
     from varec_cli.evaluate_run import evaluate_models
 
+    if report is not None:
+        from varec_cli.evaluation import prepare_report_folder
+
+        prepare_report_folder(report)
     with RichReporter() as reporter:
         run = evaluate_models(
             dataset, list(models), split=split, subset=subset, clips=clips, val_fraction=val_fraction, seed=seed,
