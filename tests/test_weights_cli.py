@@ -54,9 +54,17 @@ def test_models_table_and_json(cli):
 
 
 def test_download_then_cache_list_and_clear(cli, toy_registry, server):
-    result = cli("download", "toy")
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        result = cli("download", "toy")
+    finally:
+        os.umask(umask)
     assert result.exit_code == 0, result.stderr
     path = cache.entry_dir("toy") / "toy.keras"
+    # readable as the umask allows (mkstemp alone would leave them 0600): a shared cache works
+    assert path.stat().st_mode & 0o777 == 0o644 and cache.index_path().stat().st_mode & 0o777 == 0o644
     assert str(path) in result.stdout and "published sha256" in result.stdout
     assert "downloading toy" in result.stderr
     assert path.read_bytes() == KERAS
@@ -97,6 +105,8 @@ def test_user_errors_are_one_line_exit_1(cli, toy_registry, server, monkeypatch)
     assert missing.exit_code == 1
     line = one_error_line(missing)
     assert server.url("/gone.keras") in line and "HTTP 404" in line and "--model PATH" in line
+    assert "gone" not in cli("cache", "list").stdout  # a failed download leaves nothing behind
+    assert not cache.entry_dir("gone").exists()
 
     assert cli("cache", "clear", "nothing-like-it").exit_code == 1
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VarecError, VideoError
+from varec_cli.files import temp_file
 from varec_cli.models.classifier import Classifier
 from varec_cli.video.display import display_unavailable
 from varec_cli.video.overlay import Box
@@ -287,16 +287,12 @@ def write_timeline(segments: list[Segment], path: str | os.PathLike) -> Path:
     """`[{"start", "end", "label", "score"}]` as JSON, written to a temp file and renamed."""
     path = Path(path)
     text = json.dumps([s.to_json() for s in segments], indent=2) + "\n"
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    name = temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(name, 0o666 & ~umask)
+        name.write_text(text, encoding="utf-8")
         os.replace(name, path)
     except BaseException:
-        Path(name).unlink(missing_ok=True)
+        name.unlink(missing_ok=True)
         raise
     return path
 

@@ -32,13 +32,13 @@ import itertools
 import json
 import logging
 import os
-import tempfile
 import threading
 import weakref
 from pathlib import Path
 
 import numpy as np
 
+from varec_cli.files import temp_file
 from varec_cli.weights.cache import COMPILED_SUFFIX, compiled_dir, compiled_entries, remove_compiled_entry
 
 FORMAT = 1
@@ -242,10 +242,9 @@ def _write_entry(identity: dict, library_bytes: bytes, name: str) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    tmp = temp_file(path.parent, prefix=f".{path.name}-")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)

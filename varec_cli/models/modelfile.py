@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from varec_cli.errors import ModelError
+from varec_cli.files import temp_file
 
 METADATA_MEMBER = "varec.json"
 FORMAT_VERSION = 1
@@ -83,9 +83,7 @@ def save_model(model, path: str | os.PathLike, metadata: ModelMetadata) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not metadata.varec_version:
         metadata.varec_version = __version__
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_file(path.parent, prefix=f".{path.stem}-", suffix=".keras")
     try:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:

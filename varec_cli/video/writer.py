@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VideoError
+from varec_cli.files import new_file_mode
 from varec_cli.video.quiet import native_messages_silenced
 
 # Tried in order. H.264 ('avc1') is what every player opens, but pip's OpenCV wheels usually have
@@ -64,12 +65,6 @@ def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> 
 def encoded_size(height: int, width: int) -> tuple[int, int]:
     """The (height, width) OpenCV's FFmpeg writer really stores: it rounds odd sizes down to even."""
     return height - height % 2, width - width % 2
-
-
-def _new_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 class AtomicVideoWriter:
@@ -137,7 +132,7 @@ class AtomicVideoWriter:
                 raise VideoError(f"{self.path}: no frame to write")
             if self._tmp.stat().st_size == 0:
                 raise VideoError(f"{self.path}: the encoder wrote nothing (disk full?)")
-            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else _new_file_mode()
+            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else new_file_mode()
             os.chmod(self._tmp, mode)  # mkstemp made it private (0600)
             os.replace(self._tmp, self.path)
         finally:

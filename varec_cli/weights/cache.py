@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 from varec_cli import paths
 from varec_cli.errors import WeightsError
+from varec_cli.files import temp_file
 
 INDEX_VERSION = 1
 _CHUNK = 1 << 20
@@ -179,9 +179,9 @@ def _read_index_unlocked() -> dict[str, Any]:
 def _write_index_unlocked(entries: dict[str, Any]) -> None:
     path = index_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index.", suffix=".tmp")
+    tmp = temp_file(path.parent, prefix=".index.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump({"version": INDEX_VERSION, "entries": entries}, fh, indent=2, sort_keys=True)
             fh.write("\n")
         os.replace(tmp, path)

@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from urllib.request import url2pathname
 
 from varec_cli import __version__, paths
 from varec_cli.errors import OfflineError, WeightsError
+from varec_cli.files import temp_file
 
 ProgressCallback = Callable[[int, "int | None"], None]
 
@@ -325,9 +325,7 @@ def fetch_to_temp(
     failures: list[str] = []
     mismatch: DigestMismatchError | None = None
     for url in usable:
-        fd, name = tempfile.mkstemp(dir=directory, prefix=".download-", suffix=suffix)
-        os.close(fd)
-        tmp = Path(name)
+        tmp = temp_file(directory, prefix=".download-", suffix=suffix)
         try:
             if is_local_url(url):
                 _copy_local(url, tmp, progress)

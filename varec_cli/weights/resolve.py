@@ -172,29 +172,34 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
 
     directory = cache.entry_dir(entry.name)
     cache.remove_leftovers(entry.name)
-    fetched = download.fetch_to_temp(
-        entry.urls,
-        directory,
-        what=entry.name,
-        sha256=sha256,
-        md5=md5,
-        digest_source=source,
-        expected_bytes=entry.bytes,
-        space_factor=3.0 if entry.kind == "savedmodel" else 1.0,
-        way_out=_way_out(entry),
-        progress=progress,
-    )
     try:
-        if entry.kind == "savedmodel":
-            meta = savedmodel_metadata(entry, registry, labels, fetched.url)
-            path = archive.install_savedmodel(fetched.path, directory / "savedmodel", meta)
-        else:
-            _check_format(entry, fetched.path, fetched.url)
-            path = directory / entry.cache_filename
-            os.replace(fetched.path, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            fetched.path.unlink()
+        fetched = download.fetch_to_temp(
+            entry.urls,
+            directory,
+            what=entry.name,
+            sha256=sha256,
+            md5=md5,
+            digest_source=source,
+            expected_bytes=entry.bytes,
+            space_factor=3.0 if entry.kind == "savedmodel" else 1.0,
+            way_out=_way_out(entry),
+            progress=progress,
+        )
+        try:
+            if entry.kind == "savedmodel":
+                meta = savedmodel_metadata(entry, registry, labels, fetched.url)
+                path = archive.install_savedmodel(fetched.path, directory / "savedmodel", meta)
+            else:
+                _check_format(entry, fetched.path, fetched.url)
+                path = directory / entry.cache_filename
+                os.replace(fetched.path, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                fetched.path.unlink()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # a first download that failed leaves no empty entry for `cache list` to show
+        raise
 
     cache.put_record(
         entry.name,
