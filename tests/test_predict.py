@@ -92,6 +92,39 @@ def test_info_describes_the_model(cli, tiny_model):
     assert data["rnn"] == "gru" and data["classes"] == 3 and data["parameters"] > 1000
 
 
+def _with_metadata(model, path, **changes):
+    """A copy of `model` whose varec.json has `changes` (what a hand edit or another tool might do)."""
+    import zipfile
+
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(path, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "varec.json":
+                data = json.dumps({**json.loads(data), **changes}).encode()
+            copy.writestr(item, data)
+    return path
+
+
+def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_path):
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    cases = {
+        "words.keras": ({"frames": "six"}, "frames must be a whole number above 0, not 'six'"),
+        "zero.keras": ({"size": [0, 0]}, "size must be [height, width] in pixels, not [0, 0]"),
+        "labels.keras": ({"labels": "moving_left"}, "labels must be a non-empty list of names"),
+        "fewer.keras": ({"frames": 3}, "its varec metadata says 3 frames of 32x32 px, but the network takes 6x32x32x3"),
+    }
+    for name, (changes, expected) in cases.items():
+        model = _with_metadata(tiny_model, tmp_path / name, **changes)
+        for args in (("predict", video), ("annotate", video, "-o", tmp_path / "out.avi"),
+                     ("stream", "-s", video, "--no-display")):
+            result = cli(*args, "-m", model)
+            assert result.exit_code == 1, (name, args, result.output)
+            assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+            assert expected in result.stderr, result.stderr
+        if name != "fewer.keras":  # info reads the metadata alone, without loading the network
+            assert expected in cli("info", model).stderr
+
+
 def test_help_does_not_import_heavy_frameworks():
     code = (
         "import sys; from typer.testing import CliRunner; from varec_cli.cli import app; "

@@ -42,8 +42,33 @@ class ModelMetadata:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["size"] = tuple(known.get("size", (0, 0)))
+        size = known.get("size", (0, 0))
+        known["size"] = tuple(size) if isinstance(size, (list, tuple)) else size
         return cls(**known)
+
+    def problem(self) -> str | None:
+        """What makes these values unusable (a hand-edited or foreign varec.json), or None."""
+
+        def positive_int(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+        if not isinstance(self.labels, list) or not self.labels or not all(isinstance(x, str) for x in self.labels):
+            return "labels must be a non-empty list of names"
+        if not positive_int(self.frames):
+            return f"frames must be a whole number above 0, not {self.frames!r}"
+        if not isinstance(self.size, tuple) or len(self.size) != 2 or not all(positive_int(x) for x in self.size):
+            return f"size must be [height, width] in pixels, not {list(self.size)!r}"
+        if not positive_int(self.feature_dim):
+            return f"feature_dim must be a whole number above 0, not {self.feature_dim!r}"
+        for name in ("backbone", "preprocessing", "rnn", "sampling"):
+            if not isinstance(getattr(self, name), str):
+                return f"{name} must be a name, not {getattr(self, name)!r}"
+        seconds = self.clip_seconds
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+            return f"clip_seconds must be a number of seconds above 0, not {seconds!r}"
+        if not isinstance(self.provenance, dict) or not isinstance(self.format_version, int):
+            return "provenance must be an object and format_version a number"
+        return None
 
 
 def read_metadata(path: str | os.PathLike) -> ModelMetadata:
@@ -68,8 +93,11 @@ def read_metadata(path: str | os.PathLike) -> ModelMetadata:
         meta = ModelMetadata.from_dict(data)
     except TypeError as exc:
         raise ModelError(f"{path}: its varec metadata is incomplete ({exc})") from None
-    if meta.format_version > FORMAT_VERSION:
+    if isinstance(meta.format_version, int) and meta.format_version > FORMAT_VERSION:
         raise ModelError(f"{path}: made by a newer varec (model format {meta.format_version}); upgrade varec")
+    problem = meta.problem()
+    if problem:
+        raise ModelError(f"{path}: its varec metadata is invalid ({problem})")
     return meta
 
 
@@ -109,4 +137,12 @@ def load_model(path: str | os.PathLike):
     except Exception as exc:  # Keras raises many types for a broken or hostile archive
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path}: cannot load this model ({message[:200]})") from None
+    expected = (metadata.frames, *metadata.size, 3)
+    takes = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
+    if takes is not None and (len(takes) != len(expected) or any(t not in (None, e) for t, e in zip(takes, expected))):
+        shown = "x".join("?" if t is None else str(t) for t in takes)
+        raise ModelError(
+            f"{path}: its varec metadata says {metadata.frames} frames of {metadata.size[0]}x{metadata.size[1]} px, "
+            f"but the network takes {shown}"
+        )
     return model, metadata
