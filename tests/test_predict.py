@@ -153,3 +153,21 @@ def test_a_successful_predict_prints_nothing_on_stderr(tiny_model, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert json.loads(proc.stdout)["video"] == str(avi)
+
+
+def test_ffmpeg_says_nothing_of_its_own_about_a_broken_file(tiny_model, tmp_path):
+    """OpenCV's FFmpeg would print "moov atom not found" from whichever thread opened the file; the
+    user gets varec's one line per bad file and nothing else."""
+    import os
+
+    good = [write_motion_video(tmp_path / f"g{i}.avi", "left") for i in range(3)]
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENCV_FFMPEG_LOGLEVEL", "VAREC_DEBUG")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "varec_cli", "predict", *map(str, good), str(broken), "--model", str(tiny_model),
+         "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 1 and len(_json_lines(proc.stdout)) == 3
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"error: {broken}"), proc.stderr
