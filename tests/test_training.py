@@ -145,6 +145,21 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
     assert p["clips"]["train"] + p["clips"]["val"] == 23
     record = _top1(cli, root, tmp_path / "second.keras")
     assert record["videos"] == 6 and record["top1"] >= 0.5
+    # The head trained alone was compiled; its optimizer state is not the model's business.
+    assert _stored_values(tmp_path / "second.keras") == _stored_values(trained["model"])
+
+
+def _stored_values(model_file: Path) -> int:
+    """How many numbers a .keras file stores (weights, and optimizer state if any was saved)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(model_file) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5:
+        sizes = []
+        h5.visititems(lambda name, item: sizes.append(item.size) if isinstance(item, h5py.Dataset) else None)
+    return sum(sizes)
 
 
 def test_pretrained_backbone_gets_imagenet_weights_from_the_weights_cache(cli, trained, tmp_path, monkeypatch):

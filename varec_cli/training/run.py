@@ -398,9 +398,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         skipped = [(Path(p), e) for p, e in state.extra.get("skipped_files", {}).items()]
         clip_counts = {part: len(s.items) - skipped_counts.get(part, 0) for part, s in sources.items()}
 
-    model = assemble_model(encoder, head, arch.frames, arch.size)
-    if precision != "float32":
-        model = _float32_copy(model, arch, feature_dim, len(labels), units, config.dropout)
+    model = _clean_copy(
+        assemble_model(encoder, head, arch.frames, arch.size), arch, feature_dim, len(labels), units, config.dropout
+    )
 
     best = next((row for row in outcome.history if row["epoch"] == outcome.best_epoch), {})
     provenance = {
@@ -476,9 +476,14 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     )
 
 
-def _float32_copy(model, arch: _Architecture, feature_dim: int, num_classes: int, units: int, dropout: float):
-    """The trained network rebuilt under the float32 policy, so a model trained with mixed precision on
-    a GPU loads and runs in float32 anywhere (CPUs have slow or no float16 kernels)."""
+def _clean_copy(model, arch: _Architecture, feature_dim: int, num_classes: int, units: int, dropout: float):
+    """The trained network rebuilt, uncompiled and in float32, for the model file.
+
+    Float32: a model trained with mixed precision on a GPU then loads and runs anywhere (CPUs have slow
+    or no float16 kernels). Uncompiled: the head trained alone on cached features was compiled, and
+    Keras would save its optimizer state inside the model file (twice the head's weights with Adam),
+    which inference never reads.
+    """
     from varec_cli.runtime import import_keras
 
     keras = import_keras()
