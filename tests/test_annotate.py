@@ -15,6 +15,7 @@ from synthetic import (
     moving_square_frames,
     set_avi_frame_count,
     still_square_frames,
+    write_av_video,
     write_index_video,
     write_motion_video,
     write_video,
@@ -255,6 +256,16 @@ def test_generated_avi_through_the_cli(cli, tiny_model, tmp_path):
     assert all(a["end"] == b["start"] and a["label"] != b["label"] for a, b in zip(segments, segments[1:]))
     assert all(s["label"] in LABELS and 0.0 <= s["score"] <= 1.0 for s in segments)
     _no_leftovers(tmp_path, "index.avi", "annotated.avi", "timeline.json")
+
+
+def test_an_odd_sized_video_is_reported_at_the_size_written(cli, tiny_model, tmp_path):
+    frames = [np.full((61, 63, 3), 20 * i, np.uint8) for i in range(12)]
+    video = write_av_video(tmp_path / "odd.mkv", frames, fps=12, codec="ffv1")
+    output = tmp_path / "odd-annotated.avi"
+    result = cli("annotate", video, "-o", output, "-m", tiny_model)
+    assert result.exit_code == 0, result.output
+    assert "63x61 has an odd side; the encoder writes 62x60" in result.stderr
+    assert "12 frames, 62x60," in result.stdout and _properties(output)[1:] == (62, 60)
 
 
 def test_generated_avi_label_box(tiny, tmp_path):

@@ -433,9 +433,9 @@ def annotate_video(
     size = (info.height, info.width)
     from varec_cli.video.writer import encoded_size
 
-    if encoded_size(*size) != size:
-        even = encoded_size(*size)
-        warn(f"{video}: {info.width}x{info.height} has an odd side; the encoder writes {even[1]}x{even[0]}")
+    written = encoded_size(*size)  # what the output really is, reported as such below
+    if written != size:
+        warn(f"{video}: {info.width}x{info.height} has an odd side; the encoder writes {written[1]}x{written[0]}")
 
     if window_frames is None:
         windows, total = _analyse_whole(video, classifier, on_progress)
@@ -454,7 +454,7 @@ def annotate_video(
     timeline_path = write_timeline(segments, timeline) if timeline is not None else None
     return Annotation(
         video=video, output=output, model=classifier.name, frames=total, fps=fps,
-        height=info.height, width=info.width, codec=codec,
+        height=written[0], width=written[1], codec=codec,
         window_frames=window_frames, stride_frames=stride_frames, windows=windows, segments=segments,
         label_box=label_box, header_frames=info.frame_count, timeline=timeline_path, warnings=warnings,
     )
