@@ -110,6 +110,13 @@ def test_user_errors_are_one_line_exit_1(cli, toy_registry, server, monkeypatch)
 
     assert cli("cache", "clear", "nothing-like-it").exit_code == 1
 
+    not_a_folder = toy_registry.parent / "cache-file"
+    not_a_folder.write_text("a file where the cache should be")
+    with monkeypatch.context() as m:
+        m.setenv("VAREC_CACHE_DIR", str(not_a_folder))
+        blocked = cli("download", "toy")
+    assert blocked.exit_code == 1 and str(not_a_folder) in one_error_line(blocked)
+
     monkeypatch.setenv("VAREC_OFFLINE", "1")
     offline = cli("download", "toy")
     assert offline.exit_code == 1 and "offline mode" in one_error_line(offline)

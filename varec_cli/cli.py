@@ -6,6 +6,7 @@ under varec_cli/commands import only light modules at import time, so `varec --h
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -13,6 +14,9 @@ from typer.core import TyperGroup
 
 from varec_cli import __version__, paths
 from varec_cli.errors import ExitCode, VarecError
+
+
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 class VarecGroup(TyperGroup):
@@ -27,6 +31,16 @@ class VarecGroup(TyperGroup):
             from varec_cli.console import error_line
 
             error_line(str(exc) or type(exc).__name__)
+            raise typer.Exit(ExitCode.FAILURE) from None
+        except OSError as exc:
+            # A path the user gave (VAREC_CACHE_DIR naming a file, an unwritable folder) or a full
+            # disk, met where no library code wrapped it: still one line. Others are bugs: traceback.
+            if paths.debug() or not (exc.filename or exc.errno in _USER_OS_ERRORS):
+                raise
+            from varec_cli.console import error_line
+
+            reason = exc.strerror or type(exc).__name__
+            error_line(f"{exc.filename}: {reason}" if exc.filename else reason)
             raise typer.Exit(ExitCode.FAILURE) from None
         except KeyboardInterrupt:
             if paths.debug():
