@@ -67,6 +67,9 @@ def test_directory_is_searched_recursively(cli, tiny_model, tmp_path):
     write_motion_video(tmp_path / "videos" / "a.avi", "left")
     write_motion_video(tmp_path / "videos" / "sub" / "b.avi", "right")
     (tmp_path / "videos" / "readme.txt").write_text("not a video")
+    (tmp_path / "videos" / "._a.avi").write_bytes(b"macOS resource fork")  # hidden: skipped, as datasets do
+    (tmp_path / "videos" / ".trash").mkdir()
+    write_motion_video(tmp_path / "videos" / ".trash" / "old.avi", "left")
     result = cli("predict", tmp_path / "videos", "-m", tiny_model, "--json")
     assert result.exit_code == 0
     assert [r["video"].rsplit("/", 1)[-1] for r in _json_lines(result.stdout)] == ["a.avi", "b.avi"]

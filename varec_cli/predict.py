@@ -13,7 +13,7 @@ import numpy as np
 
 from varec_cli.errors import VarecError, VideoError
 from varec_cli.models.classifier import Classifier
-from varec_cli.video import VIDEO_EXTENSIONS
+from varec_cli.video import find_videos
 
 
 @dataclass
@@ -44,7 +44,7 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> list[Path]:
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+            found = find_videos(path)
             if not found:
                 raise VideoError(f"{path}: no video files in this directory")
             videos.extend(found)

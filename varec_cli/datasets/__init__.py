@@ -15,17 +15,10 @@ from pathlib import Path
 
 from varec_cli import paths
 from varec_cli.datasets import folder, hmdb51, ucf101
-from varec_cli.datasets.base import (
-    HMDB51_URL,
-    LAYOUTS,
-    UCF101_URL,
-    VIDEO_EXTENSIONS,
-    Dataset,
-    Sample,
-    is_video,
-)
+from varec_cli.datasets.base import HMDB51_URL, LAYOUTS, UCF101_URL, Dataset, Sample
 from varec_cli.datasets.splits import OFFICIAL_SPLITS, check_split, check_val_fraction, group_of, split_validation
 from varec_cli.errors import DatasetError
+from varec_cli.video import VIDEO_EXTENSIONS, is_video
 
 __all__ = [
     "LAYOUTS",

@@ -7,8 +7,6 @@ from pathlib import Path
 
 from varec_cli.errors import DatasetError
 
-VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v"})
-
 UCF101_URL = "https://www.crcv.ucf.edu/data/UCF101.php"
 HMDB51_URL = "https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/"
 
@@ -61,23 +59,6 @@ class Dataset:
         table = action_types()
         by_lower = {name.lower(): kind for name, kind in table.items()}
         return {label: by_lower[label.lower()] for label in self.labels if label.lower() in by_lower}
-
-
-def is_video(path: Path) -> bool:
-    """A visible file whose extension (any case) is a known video container."""
-    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
-
-
-def find_videos(folder: Path) -> list[Path]:
-    """Video files anywhere under `folder`, sorted, skipping hidden files and folders."""
-    found = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder).parts
-        if any(part.startswith(".") for part in relative):
-            continue
-        if path.is_file() and is_video(path):
-            found.append(path)
-    return sorted(found)
 
 
 def subfolders(folder: Path) -> list[Path]:

@@ -1,10 +1,28 @@
 """Video input and output with OpenCV; knows nothing of models."""
 
 import os as _os
+from pathlib import Path as _Path
 
 from varec_cli import paths as _paths
 
 VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv"})
+
+
+def is_video(path: _Path) -> bool:
+    """A visible file whose extension (any case) is a known video container."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+
+
+def find_videos(folder: _Path) -> list[_Path]:
+    """Video files anywhere under `folder`, sorted, skipping hidden files and folders (`.git`, `._x.mp4`
+    that macOS leaves on shared drives): what `varec predict DIR` and the dataset loaders both see."""
+    found = []
+    for path in folder.rglob("*"):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if path.is_file() and is_video(path):
+            found.append(path)
+    return sorted(found)
 
 # OpenCV's FFmpeg prints its own errors ("moov atom not found") on stderr from whichever thread
 # opens a file, unless this is set before its first capture; varec says what went wrong in one
