@@ -122,6 +122,12 @@ def test_user_errors_are_one_line_exit_1(cli, toy_registry, server, monkeypatch)
     assert offline.exit_code == 1 and "offline mode" in one_error_line(offline)
     assert server.requests_for("/toy.keras") == []
 
+    monkeypatch.delenv("VAREC_OFFLINE")
+    both = cli("download", "gone", "toy")  # one failure does not stop the others
+    assert both.exit_code == 1 and cache.entry_dir("toy").joinpath("toy.keras").exists()
+    errors = [line for line in both.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "HTTP 404" in errors[0] and both.stdout.startswith("toy ")
+
 
 def test_usage_errors_exit_2(cli):
     assert cli("download").exit_code == 2

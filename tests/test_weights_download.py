@@ -215,6 +215,9 @@ def test_offline_uncached_fails_at_once_and_cached_works(server, registry, monke
     monkeypatch.setenv("VAREC_OFFLINE", "1")
     assert resolve_model_path("toy") == path
     assert len(server.log) == 1
+    with pytest.raises(OfflineError, match="toy is cached, but fetching it again .--force. needs the network"):
+        ensure_cached("toy", force=True)
+    assert len(server.log) == 1 and path.exists()
 
 
 def test_trust_on_first_use_then_tampering_detected(server, registry):

@@ -81,6 +81,7 @@ def download_command(
 ) -> None:
     """Download models and weights into the cache, verified against their digests."""
     from varec_cli import console
+    from varec_cli.errors import ExitCode, VarecError
     from varec_cli.weights.cache import describe_verification, get_record
     from varec_cli.weights.registry import load_registry
     from varec_cli.weights.resolve import ensure_cached
@@ -94,8 +95,18 @@ def download_command(
     for name in wanted:
         registry.get(name)  # an unknown name fails before anything is downloaded
     out = console.out()
+    failed = 0
     with download_progress() as progress_for:
         for name in wanted:
-            path = ensure_cached(name, registry=registry, force=force, progress=progress_for(name))
+            try:
+                path = ensure_cached(name, registry=registry, force=force, progress=progress_for(name))
+            except VarecError as exc:
+                if len(wanted) == 1:
+                    raise
+                failed += 1  # one failure does not keep the other models from the cache
+                console.error_line(str(exc))
+                continue
             how = describe_verification(get_record(name))
             out.print(f"{name}\t{path}\t({how})", markup=False, highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(ExitCode.FAILURE)

@@ -238,6 +238,11 @@ def ensure_cached(
             if path is not None:
                 return path
         if paths.offline() and not any(download.is_local_url(u) for u in entry.urls):
+            if force and cached_path(entry) is not None:
+                raise OfflineError(
+                    f"{name} is cached, but fetching it again (--force) needs the network and VAREC_OFFLINE=1 "
+                    "(offline mode) forbids it; drop --force to use the cached copy, or unset VAREC_OFFLINE"
+                )
             raise OfflineError(
                 f"{name} is not in the cache and VAREC_OFFLINE=1 (offline mode) forbids downloading it; "
                 f"unset VAREC_OFFLINE, run `varec download {name}` on a connected machine, or {_way_out(entry)}"
