@@ -90,6 +90,7 @@ def test_user_override_of_url_keeps_shipped_fields(tmp_path, monkeypatch):
         ('[models.x]\nurl = "https://e/x.keras"\nsha256 = "abc"', "64 hex digits"),
         ('[models.x]\nurl = "https://e/x.keras"\nmd5 = "abc"', "32 hex digits"),
         ('[models.x]\nurl = "ftp://e/x.keras"', "not an http(s):// or file:// URL"),
+        ('[models.x]\nurl = "file://relative/x.keras"', "names the host 'relative'; a file URL takes an absolute path"),
         ('[models.x]\nkind = "movie"\nurl = "https://e/x"', "one of keras"),
         ('[models.x]\nsha256 = "' + "0" * 64 + '"', "has no url"),
         ('[defaults]\npredict = "nope"', "is not a [models.*] entry"),

@@ -250,6 +250,11 @@ def _check_entry_fields(where: str, name: str, raw: Mapping[str, Any]) -> None:
             parsed = urlparse(u)
             if parsed.scheme not in URL_SCHEMES or (parsed.scheme != "file" and not parsed.netloc):
                 raise WeightsError(f"{where}: models.{name}: {u!r} is not an http(s):// or file:// URL")
+            if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+                raise WeightsError(
+                    f"{where}: models.{name}: {u!r} names the host {parsed.netloc!r}; a file URL takes an "
+                    f"absolute path: file:///{parsed.netloc}{parsed.path} or file:///full/path"
+                )
     for algo, length in _HEX.items():
         if algo in raw:
             value = raw[algo]
