@@ -14,7 +14,7 @@ Subset = Literal["test", "val", "train"]
 def evaluate_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
     models: List[str] = typer.Option(..., "--model", "-m", help="A .keras model file or a registry name; repeat to compare models."),
-    split: int = typer.Option(1, "--split", help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
+    split: int = typer.Option(1, "--split", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
     clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),
     subset: Subset = typer.Option("test", "--subset", help="Which part of the dataset to score."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per model per line on stdout."),
@@ -31,6 +31,9 @@ def evaluate_command(
     from varec_cli.commands._models import open_model
     from varec_cli.commands._reporting import RichReporter
     from varec_cli.evaluate_run import evaluate_models
+
+    if not 0 <= val_fraction < 1:
+        raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
 
     if report is not None:
         from varec_cli.evaluation import prepare_report_folder

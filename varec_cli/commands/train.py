@@ -14,7 +14,7 @@ Strategy = Literal["none", "mirrored", "multiworker"]
 
 def train_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
-    split: int = typer.Option(1, "--split", help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
+    split: int = typer.Option(1, "--split", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
     output: Path = typer.Option(Path("model.keras"), "--output", "-o", help="Where to write the model (.keras)."),
     backbone: Optional[Backbone] = typer.Option(
         None, "--backbone", help="Per-frame CNN [default: mobilenet_v2; with --init: the model's]."
@@ -56,6 +56,10 @@ def train_command(
     from varec_cli.commands._reporting import RichReporter
     from varec_cli.training import TrainConfig, train
 
+    if not lr > 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--lr")
+    if not 0 <= val_fraction < 1:
+        raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
     config = TrainConfig(
         dataset=dataset, output=output, split=split, backbone=backbone, rnn=rnn, frames=frames, size=size,
         epochs=epochs, batch_size=batch_size, fine_tune_layers=fine_tune_layers, lr=lr, seed=seed,
