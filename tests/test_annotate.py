@@ -136,6 +136,13 @@ def test_windows_cover_the_video(tiny, tmp_path, count, expected):
     assert [(w.start, w.end) for w in whole.windows] == [(0, count)]
 
 
+def test_a_video_shorter_than_a_window_is_summarised_as_such(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "short.avi", 3, fps=10.0)
+    result = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model, "--window", "1.2")
+    assert result.exit_code == 0, result.output
+    assert "3 frames" in result.stdout and "1 window (the whole video: shorter than the 12-frame window)" in result.stdout
+
+
 def test_window_defaults_follow_the_model(tiny):
     assert tiny.spec.clip_seconds == 1.0
     assert window_and_stride_frames(tiny, 25.0) == (25, 12)

@@ -64,7 +64,9 @@ def annotate_command(
         f"wrote {result.output}: {result.frames} frames, {result.width}x{result.height}, {result.fps:g} fps, "
         f"codec {result.codec}; {len(result.windows)} window{'s' if len(result.windows) != 1 else ''}"
     )
-    if result.window_frames is not None:
+    if result.window_frames is not None and result.frames < result.window_frames:
+        summary += f" (the whole video: shorter than the {result.window_frames}-frame window)"
+    elif result.window_frames is not None:
         summary += f" of {result.window_frames} frames every {result.stride_frames}"
     if timeline_to_stdout:
         typer.echo(json.dumps([s.to_json() for s in result.segments]))
