@@ -95,6 +95,8 @@ def test_tables_side_by_side_with_action_types_and_a_report(cli, setup, tmp_path
     assert {"summary.csv", "comparison.png", "gru_confusion.csv", "gru_confusion.png", "lstm_confusion.csv"} <= files
     header = (tmp_path / "report" / "gru_confusion.csv").read_text().splitlines()[0]
     assert header.split(",")[1:] == list(CLASSES)
+    summary = [line.split(",") for line in (tmp_path / "report" / "summary.csv").read_text().splitlines()]
+    assert summary[0][-2:] == ["videos", "skipped"] and [row[-2:] for row in summary[1:]] == [["8", "1"], ["8", "1"]]
 
 
 def test_a_report_path_that_cannot_be_written_fails_before_any_video(cli, setup, tmp_path):

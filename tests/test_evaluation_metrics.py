@@ -147,9 +147,9 @@ def test_report_for_one_model(tmp_path, metrics):
     assert per_type[0] == ["action_type", "videos", "accuracy"]
     assert [(r[0], int(r[1]), round(float(r[2]), 4)) for r in per_type[1:]] == [("X", 3, 0.6667), ("Y", 2, 0.5)]
     summary = read_csv(out / "summary.csv")
-    assert summary[0] == ["model", "top1", "top5", "mean_class_accuracy", "videos"]
+    assert summary[0] == ["model", "top1", "top5", "mean_class_accuracy", "videos", "skipped"]
     assert summary[1][0] == "runs/gru model.keras"
-    assert [float(v) for v in summary[1][1:4]] == pytest.approx([0.6, 0.8, 0.625]) and summary[1][4] == "5"
+    assert [float(v) for v in summary[1][1:4]] == pytest.approx([0.6, 0.8, 0.625]) and summary[1][4:] == ["5", "0"]
     assert (out / f"{stem}_confusion.png").read_bytes()[:8] == PNG_SIGNATURE
 
 

@@ -252,7 +252,9 @@ def prepare_report_folder(directory: str | Path) -> Path:
     return out
 
 
-def write_report(directory: str | Path, metrics_by_model: dict[str, Metrics]) -> list[Path]:
+def write_report(
+    directory: str | Path, metrics_by_model: dict[str, Metrics], skipped_by_model: dict[str, int] | None = None
+) -> list[Path]:
     """Write the evaluation report into `directory` (created if needed); returns the files written.
 
     Per model (file stem = the model name made filesystem-safe):
@@ -260,7 +262,8 @@ def write_report(directory: str | Path, metrics_by_model: dict[str, Metrics]) ->
       `<stem>_confusion.png`  row-normalised heat map (counts in cells up to 20 classes)
       `<stem>_per_class.csv`  label,videos,correct,accuracy[,action_type]
       `<stem>_per_type.csv`   action_type,videos,accuracy (when per-type accuracy exists)
-    Always `summary.csv` (model,top1,top5,mean_class_accuracy,videos: one row per model);
+    Always `summary.csv` (model,top1,top5,mean_class_accuracy,videos,skipped: one row per model; skipped
+    = videos that could not be decoded, left out of the scores);
     with several models also `comparison.png`, a grouped bar chart (the LSTM-vs-GRU comparison).
     """
     if not metrics_by_model:
@@ -311,9 +314,10 @@ def write_report(directory: str | Path, metrics_by_model: dict[str, Metrics]) ->
         written.append(
             _write_csv(
                 out / "summary.csv",
-                ["model", "top1", "top5", "mean_class_accuracy", "videos"],
+                ["model", "top1", "top5", "mean_class_accuracy", "videos", "skipped"],
                 [
-                    [name, _fmt(m.top1), _fmt(m.top5), _fmt(m.mean_class_accuracy), m.videos]
+                    [name, _fmt(m.top1), _fmt(m.top5), _fmt(m.mean_class_accuracy), m.videos,
+                     (skipped_by_model or {}).get(name, 0)]
                     for name, m in metrics_by_model.items()
                 ],
             )

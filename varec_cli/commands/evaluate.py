@@ -48,7 +48,11 @@ def evaluate_command(
         if report is not None:
             from varec_cli.evaluation import write_report
 
-            written = write_report(report, {_report_name(e.model, run): e.metrics for e in run.evaluations})
+            written = write_report(
+                report,
+                {_report_name(e.model, run): e.metrics for e in run.evaluations},
+                {_report_name(e.model, run): e.skipped for e in run.evaluations},
+            )
     if as_json:
         for evaluation in run.evaluations:
             typer.echo(json.dumps(evaluation.to_json()))
