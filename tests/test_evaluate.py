@@ -106,6 +106,12 @@ def test_a_report_path_that_cannot_be_written_fails_before_any_video(cli, setup,
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith(f"error: cannot write the report into {taken}") and result.stderr.count("\n") == 1
     assert taken.read_text() == "a file, not a folder"
+    beneath = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "--report", taken / "sub")
+    assert beneath.exit_code == 1 and f"{taken} is not a folder" in beneath.stderr
+
+    # Nothing is created until there is a report to write.
+    failed = cli("evaluate", "--dataset", tmp_path / "no-such-dataset", "-m", setup["gru"], "--report", tmp_path / "new" / "r")
+    assert failed.exit_code == 1 and not (tmp_path / "new").exists()
 
 
 def test_a_model_that_does_not_know_the_classes_fails_in_one_line(cli, setup, tmp_path):

@@ -113,6 +113,7 @@ def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_pa
     cases = {
         "words.keras": ({"frames": "six"}, "frames must be a whole number above 0, not 'six'"),
         "zero.keras": ({"size": [0, 0]}, "size must be [height, width] in pixels, not [0, 0]"),
+        "number.keras": ({"size": 224}, "size must be [height, width] in pixels, not 224"),
         "labels.keras": ({"labels": "moving_left"}, "labels must be a non-empty list of names"),
         "fewer.keras": ({"frames": 3}, "its varec metadata says 3 frames of 32x32 px, but the network takes 6x32x32x3"),
     }

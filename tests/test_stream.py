@@ -82,8 +82,9 @@ def test_no_display_is_automatic_without_a_display(cli, trained_model, tmp_path,
 
 
 def test_a_display_that_does_not_answer_falls_back_to_no_window(cli, trained_model, tmp_path, monkeypatch):
-    # :99 names no X server here: OpenCV's Qt backend would abort the process on the first window.
-    monkeypatch.setenv("DISPLAY", ":99")
+    # :7631 names no X server (not :99, where CI machines often run Xvfb): OpenCV's Qt backend would
+    # abort the process on the first window.
+    monkeypatch.setenv("DISPLAY", ":7631")
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     video = write_bounce_video(tmp_path / "bounce.avi", "right", seed=101)
     result = cli("stream", "-s", video, "-m", trained_model)

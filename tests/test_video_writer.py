@@ -106,6 +106,23 @@ def test_unwritable_output(tmp_path):
         locked.chmod(0o755)
 
 
+def test_a_replaced_video_keeps_its_mode_a_new_one_follows_the_umask(tmp_path):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        with AtomicVideoWriter(tmp_path / "new.avi", 10.0, (32, 48)) as writer:
+            writer.write(np.zeros((32, 48, 3), np.uint8))
+        (tmp_path / "old.avi").write_bytes(b"old")
+        os.chmod(tmp_path / "old.avi", 0o604)
+        with AtomicVideoWriter(tmp_path / "old.avi", 10.0, (32, 48)) as writer:
+            writer.write(np.zeros((32, 48, 3), np.uint8))
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "new.avi").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "old.avi").stat().st_mode & 0o777 == 0o604
+
+
 def test_odd_sizes_are_written_even():
     assert encoded_size(144, 176) == (144, 176)
     assert encoded_size(143, 175) == (142, 174)

@@ -16,7 +16,8 @@ from varec_cli import __version__, paths
 from varec_cli.errors import ExitCode, VarecError
 
 
-_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+# What a user's paths or disk cause; any other OSError reaching the CLI is a bug, shown as a traceback.
+_USER_OS_ERRORS = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
 class VarecGroup(TyperGroup):
@@ -35,12 +36,13 @@ class VarecGroup(TyperGroup):
         except OSError as exc:
             # A path the user gave (VAREC_CACHE_DIR naming a file, an unwritable folder) or a full
             # disk, met where no library code wrapped it: still one line. Others are bugs: traceback.
-            if paths.debug() or not (exc.filename or exc.errno in _USER_OS_ERRORS):
+            if paths.debug() or exc.errno not in _USER_OS_ERRORS:
                 raise
             from varec_cli.console import error_line
 
             reason = exc.strerror or type(exc).__name__
-            error_line(f"{exc.filename}: {reason}" if exc.filename else reason)
+            where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
+            error_line(f"{where}: {reason}" if where else reason)
             raise typer.Exit(ExitCode.FAILURE) from None
         except KeyboardInterrupt:
             if paths.debug():

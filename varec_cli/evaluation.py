@@ -237,18 +237,19 @@ def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:
     return path
 
 
-def prepare_report_folder(directory: str | Path) -> Path:
-    """Create the report folder and prove it writable: called before evaluating, so a bad --report
-    path fails in a second rather than after every video has been decoded."""
-    import tempfile
+def check_report_folder(directory: str | Path) -> Path:
+    """Whether the report folder can be made or written, checked before evaluating (a bad --report path
+    fails in a second, not after every video has been decoded) without creating anything yet."""
+    import os
 
     out = Path(directory).expanduser()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise VarecError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VarecError(f"cannot write the report into {out}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise VarecError(f"cannot write the report into {out}: no permission to write in {existing}")
     return out
 
 
@@ -268,7 +269,11 @@ def write_report(
     """
     if not metrics_by_model:
         raise ValueError("write_report needs at least one model's metrics")
-    out = prepare_report_folder(directory)
+    out = Path(directory).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VarecError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
 
     written: list[Path] = []
     stems = _file_stems(list(metrics_by_model))

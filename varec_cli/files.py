@@ -3,28 +3,30 @@ permissions a plain open() would give them.
 
 tempfile.mkstemp makes its files private (0600): renamed into place, a model file, a cached
 download or a timeline would be unreadable to the other users of a shared machine, or to the
-workers of a cluster that run under another account.
+workers of a cluster that run under another account. Here the kernel applies the umask to 0o666
+at creation, as for open(): no umask juggling (process-wide, so racy with threads), and no
+os.fchmod (missing on Windows before Python 3.13).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
-
-def new_file_mode() -> int:
-    """The mode open() gives a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
 
 
 def temp_file(directory: str | os.PathLike, *, prefix: str, suffix: str = "") -> Path:
-    """A new empty file in `directory` with new_file_mode(), to be filled and renamed onto its target."""
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
-    try:
-        os.fchmod(fd, new_file_mode())
-    finally:
+    """A new empty file in `directory`, to be filled and renamed onto its target."""
+    directory = Path(directory)
+    for _ in range(100):
+        path = directory / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            fd = os.open(path, _FLAGS, 0o666)
+        except FileExistsError:
+            continue
         os.close(fd)
-    return Path(name)
+        return path
+    raise FileExistsError(errno.EEXIST, "no free name for a temporary file", str(directory))

@@ -1,4 +1,4 @@
-"""Part 5: training throughput on a GPU, with whichever Keras backend runs there.
+"""Part 6: training throughput on a GPU, with whichever Keras backend runs there.
 
 `varec train` itself drives TensorFlow (tf.data input, tf.distribute); a GPU machine may have only
 JAX or PyTorch. What this part measures is varec's own network (`models/architecture.py`, built as
@@ -8,7 +8,6 @@ are the model's training throughput on the accelerator, on the backend named in 
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -177,11 +176,8 @@ def run(ctx: Context) -> PartResult:
         "accelerator": ", ".join(gpus),
     })
     cases = QUICK_CASES if ctx.quick else CASES
-    only = [b for b in os.environ.get("VAREC_BENCH_GPU_BACKBONES", "").split(",") if b]
     benchmark = f"training throughput on {gpus[0]} (Keras on {backend}, batch {BATCH_SIZE})"
     for backbone, (frames, size, clips) in cases.items():
-        if only and backbone not in only:
-            continue
         keras.utils.set_random_seed(0)
         started = time.perf_counter()
         times, first = measure_backbone(ctx, keras, backbone, frames, size, clips)

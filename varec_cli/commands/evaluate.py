@@ -36,9 +36,9 @@ def evaluate_command(
         raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
 
     if report is not None:
-        from varec_cli.evaluation import prepare_report_folder
+        from varec_cli.evaluation import check_report_folder
 
-        prepare_report_folder(report)
+        check_report_folder(report)
     with RichReporter() as reporter:
         run = evaluate_models(
             dataset, list(models), split=split, subset=subset, clips=clips, val_fraction=val_fraction, seed=seed,

@@ -57,7 +57,8 @@ class ModelMetadata:
         if not positive_int(self.frames):
             return f"frames must be a whole number above 0, not {self.frames!r}"
         if not isinstance(self.size, tuple) or len(self.size) != 2 or not all(positive_int(x) for x in self.size):
-            return f"size must be [height, width] in pixels, not {list(self.size)!r}"
+            shown = list(self.size) if isinstance(self.size, tuple) else self.size
+            return f"size must be [height, width] in pixels, not {shown!r}"
         if not positive_int(self.feature_dim):
             return f"feature_dim must be a whole number above 0, not {self.feature_dim!r}"
         for name in ("backbone", "preprocessing", "rnn", "sampling"):

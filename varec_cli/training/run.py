@@ -398,8 +398,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         skipped = [(Path(p), e) for p, e in state.extra.get("skipped_files", {}).items()]
         clip_counts = {part: len(s.items) - skipped_counts.get(part, 0) for part, s in sources.items()}
 
+    dropout = float(head.get_layer("dropout").rate)  # an --init head keeps its own
     model = _clean_copy(
-        assemble_model(encoder, head, arch.frames, arch.size), arch, feature_dim, len(labels), units, config.dropout
+        assemble_model(encoder, head, arch.frames, arch.size), arch, feature_dim, len(labels), units, dropout
     )
 
     best = next((row for row in outcome.history if row["epoch"] == outcome.best_epoch), {})

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from varec_cli.errors import VideoError
-from varec_cli.files import new_file_mode
+from varec_cli.files import temp_file
 from varec_cli.video.quiet import native_messages_silenced
 
 # Tried in order. H.264 ('avc1') is what every player opens, but pip's OpenCV wheels usually have
@@ -93,11 +92,9 @@ class AtomicVideoWriter:
 
         candidates = codecs_for(self.path)
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+            self._tmp = temp_file(self.path.parent, prefix=f".{self.path.stem}.", suffix=self.path.suffix)
         except OSError as exc:
             raise VideoError(f"{self.path}: cannot create a file beside it ({exc.strerror})") from None
-        os.close(fd)
-        self._tmp = Path(name)
         try:
             for i, codec in enumerate(candidates):
                 with native_messages_silenced(i < len(candidates) - 1):
@@ -132,8 +129,8 @@ class AtomicVideoWriter:
                 raise VideoError(f"{self.path}: no frame to write")
             if self._tmp.stat().st_size == 0:
                 raise VideoError(f"{self.path}: the encoder wrote nothing (disk full?)")
-            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else new_file_mode()
-            os.chmod(self._tmp, mode)  # mkstemp made it private (0600)
+            if self.path.exists():  # a replaced file keeps its permissions
+                os.chmod(self._tmp, self.path.stat().st_mode & 0o777)
             os.replace(self._tmp, self.path)
         finally:
             if self._tmp is not None and self._tmp.exists():
