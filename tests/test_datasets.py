@@ -245,6 +245,14 @@ def test_hmdb51_reads_train_test_and_skips_unused(isolated_env):
     assert all(s.path.parent == root / ds.labels[s.label] for s in ds.train + ds.test)
 
 
+def test_hmdb51_split_missing_one_class_file_is_an_error_not_a_lost_class(isolated_env):
+    root = make_hmdb51(paths.data_dir() / "hmdb51")
+    (root / "testTrainMulti_7030_splits" / "climb_test_split2.txt").unlink()
+    assert load_dataset("hmdb51", split=1).labels == ["brush_hair", "climb", "wave"]
+    with pytest.raises(DatasetError, match="is incomplete: .* has no climb_test_split2.txt"):
+        load_dataset("hmdb51", split=2)
+
+
 def test_hmdb51_validation_falls_back_to_per_clip_and_says_so(isolated_env):
     make_hmdb51(paths.data_dir() / "hmdb51")
     ds = load_dataset("hmdb51", split=1, val_fraction=0.5)

@@ -39,12 +39,23 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]
     if not splits_dir.is_dir():
         raise DatasetError(f"HMDB51 at {root} is incomplete: {splits_dir} is missing; {expected(root)}")
     split_files: dict[str, Path] = {}
+    named: set[str] = set()  # classes any split's file names: each must have this split's file too
     for path in sorted(splits_dir.iterdir()):
         match = _SPLIT_FILE_RE.match(path.name)
-        if match and int(match["n"]) == split and path.is_file():
-            split_files[match["cls"]] = path
+        if match and path.is_file():
+            named.add(match["cls"])
+            if int(match["n"]) == split:
+                split_files[match["cls"]] = path
     if not split_files:
         raise DatasetError(f"no *_test_split{split}.txt files in {splits_dir}; {expected(root)}")
+    lacking = sorted(named - set(split_files))
+    if lacking:
+        shown = ", ".join(f"{name}_test_split{split}.txt" for name in lacking[:3])
+        more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+        raise DatasetError(
+            f"HMDB51 at {root} is incomplete: {splits_dir} has no {shown}{more} (other splits name "
+            f"{'that class' if len(lacking) == 1 else 'those classes'}); {expected(root)}"
+        )
 
     labels = sorted(split_files)
     top = CaseInsensitiveDir(root)
