@@ -129,6 +129,16 @@ def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_pa
             assert expected in cli("info", model).stderr
 
 
+def test_labels_that_look_like_markup_print_as_themselves(cli, tiny_model, tmp_path):
+    model = _with_metadata(tiny_model, tmp_path / "brackets.keras",
+                           labels=["[bold]wave", "jump [red]high", "[/]still"])
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    shown = cli("predict", video, "-m", model).stdout
+    info = cli("info", model).stdout
+    for label in ("[bold]wave", "jump [red]high", "[/]still"):
+        assert label in shown and label in info, (shown, info)
+
+
 def test_help_does_not_import_heavy_frameworks():
     code = (
         "import sys; from typer.testing import CliRunner; from varec_cli.cli import app; "

@@ -1,6 +1,8 @@
 """Rich consoles for the CLI layer: results on stdout, progress/warnings/errors on stderr.
 
-Rich already honours NO_COLOR and drops styling when the stream is not a terminal.
+Rich already honours NO_COLOR and drops styling when the stream is not a terminal. Markup is off:
+labels, file names and model descriptions are the user's text, and `[bold]wave` must print as
+itself, in tables too; the few styled strings ask for markup where they are printed.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ def out():
     # Re-resolved each call so CliRunner's swapped sys.stdout is honoured.
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False)
+    return Console(file=sys.stdout, highlight=False, markup=False)
 
 
 def err():
     """Console for progress bars, warnings and error lines."""
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stderr, highlight=False, markup=False)
 
 
 def warn(message: str) -> None:
-    err().print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    err().print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, highlight=False)
 
 
 def error_line(message: str) -> None:

@@ -57,7 +57,10 @@ class RichReporter(Reporter):
         self._print(message)
 
     def warning(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/yellow] {' '.join(message.split())}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        text = escape(" ".join(message.split()))
+        self.console.print(f"[yellow]warning:[/yellow] {text}", markup=True, highlight=False, soft_wrap=True)
 
     def _start(self, description: str, total: int | None) -> None:
         if self._progress is not None:

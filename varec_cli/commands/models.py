@@ -63,4 +63,4 @@ def wide_out():
         return out
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, width=max(out.width, 160))
+    return Console(file=sys.stdout, highlight=False, markup=False, width=max(out.width, 160))

@@ -41,7 +41,10 @@ def predict_command(
             typer.echo(json.dumps(result.to_json()))
         else:
             # The video's name on a line of its own: a table title would wrap to the table's width.
-            out.print(f"[bold]{escape(str(result.video))}[/bold]  ({result.frames} frames, {result.seconds:.1f} s)", soft_wrap=True)
+            out.print(
+                f"[bold]{escape(str(result.video))}[/bold]  ({result.frames} frames, {result.seconds:.1f} s)",
+                markup=True, soft_wrap=True,
+            )
             out.print(_prediction_table(result))
     if failures:
         raise typer.Exit(ExitCode.FAILURE)
