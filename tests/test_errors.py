@@ -72,6 +72,14 @@ def test_usage_errors_exit_2(cli, tiny_model, tmp_path):
     assert cli("evaluate", "--dataset", tmp_path, "-m", tiny_model, "--val-fraction", "-0.1").exit_code == 2
 
 
+def test_a_tensorboard_path_that_cannot_be_a_folder_fails_before_any_work(cli, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    result = cli("train", "--dataset", tmp_path / "nowhere", "-o", tmp_path / "m.keras", "--tensorboard", taken / "tb")
+    assert result.exit_code == 1
+    _assert_one_line_error(result, f"--tensorboard {taken / 'tb'}: {taken} is not a folder")
+
+
 def test_debug_shows_traceback(tmp_path):
     env = {**os.environ, "VAREC_DEBUG": "1"}
     proc = subprocess.run(

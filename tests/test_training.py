@@ -131,6 +131,9 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
     assert "new 2-class output layer" in first.stderr
     assert "v_GoLeft_g05_c03.avi" in first.stderr and "warning" in first.stderr
 
+    units = cli("train", *common, "--units", "5", "--output", tmp_path / "units.keras")
+    assert units.exit_code == 1 and "--units 5 differs from the --init model's GRU" in units.stderr
+
     before = loader.DECODED.count
     second = cli("train", *common, "--output", tmp_path / "second.keras")
     assert second.exit_code == 0, second.output

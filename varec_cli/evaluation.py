@@ -240,17 +240,9 @@ def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:
 def check_report_folder(directory: str | Path) -> Path:
     """Whether the report folder can be made or written, checked before evaluating (a bad --report path
     fails in a second, not after every video has been decoded) without creating anything yet."""
-    import os
+    from varec_cli.files import check_folder_writable
 
-    out = Path(directory).expanduser()
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise VarecError(f"cannot write the report into {out}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise VarecError(f"cannot write the report into {out}: no permission to write in {existing}")
-    return out
+    return check_folder_writable(directory, "cannot write the report into")
 
 
 def write_report(

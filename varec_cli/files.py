@@ -30,3 +30,19 @@ def temp_file(directory: str | os.PathLike, *, prefix: str, suffix: str = "") ->
         os.close(fd)
         return path
     raise FileExistsError(errno.EEXIST, "no free name for a temporary file", str(directory))
+
+
+def check_folder_writable(directory: str | os.PathLike, what: str) -> Path:
+    """That `directory` is, or can become, a folder this process may write in; checked before long work
+    (decoding a dataset) so that a bad path fails at once. Creates nothing."""
+    from varec_cli.errors import VarecError
+
+    out = Path(directory).expanduser()
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VarecError(f"{what} {out}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise VarecError(f"{what} {out}: no permission to write in {existing}")
+    return out

@@ -46,7 +46,7 @@ def train_command(
         None, "--backbone-weights", help="imagenet (default for pretrained backbones), none, or a .h5 file."
     ),
     patience: int = typer.Option(10, "--patience", min=1, help="Stop after this many epochs without val loss gain."),
-    units: int = typer.Option(256, "--units", min=1, help="RNN units."),
+    units: Optional[int] = typer.Option(None, "--units", min=1, help="RNN units [default: 256; with --init, its own]."),
 ) -> None:
     """Train a model on DATASET and save it, with its training curves beside it.
 

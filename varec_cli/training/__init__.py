@@ -19,6 +19,7 @@ from typing import Any
 DEFAULT_BACKBONE = "mobilenet_v2"
 DEFAULT_RNN = "gru"
 DEFAULT_FRAMES = 16
+DEFAULT_UNITS = 256
 
 
 class Reporter:
@@ -74,7 +75,7 @@ class TrainConfig:
     workers: int | None = None  # decode threads
     backbone_weights: str | None = None  # imagenet | none | PATH; default imagenet for pretrained
     patience: int = 10  # early stopping (the LR is halved after max(2, patience // 3) flat epochs)
-    units: int = 256
+    units: int | None = None  # default 256; with --init, the model's own
     dropout: float = 0.3
     mixed_precision: bool = True  # on GPU only
 

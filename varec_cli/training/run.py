@@ -23,6 +23,7 @@ from varec_cli.training import (
     DEFAULT_BACKBONE,
     DEFAULT_FRAMES,
     DEFAULT_RNN,
+    DEFAULT_UNITS,
     Reporter,
     TrainConfig,
     TrainResult,
@@ -69,6 +70,10 @@ def _check_config(config: TrainConfig) -> None:
         raise VarecError(f"--lr must be positive, got {config.lr}")
     if config.init is not None and config.backbone_weights is not None:
         raise VarecError("--backbone-weights and --init exclude each other: the --init model brings its own weights")
+    if config.tensorboard:
+        from varec_cli.files import check_folder_writable
+
+        check_folder_writable(config.tensorboard, "--tensorboard")
 
 
 def _architecture(config: TrainConfig, init_meta) -> _Architecture:
@@ -177,7 +182,8 @@ def _fingerprint(config: TrainConfig, dataset, arch: _Architecture, labels: list
         "val_fraction": config.val_fraction,
         "seed": config.seed,
         "batch_size": config.batch_size,
-        "units": config.units,
+        "units": config.units if config.units is not None else (None if config.init else DEFAULT_UNITS),
+        "lr": config.lr,  # the checkpoint's optimizer keeps the first run's rate: a new one would not apply
     }
 
 
@@ -292,6 +298,11 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
                 )
             weights_source = f"from --init model {Path(config.init).name}"
             units = _rnn_units(head, arch.rnn)
+            if config.units is not None and config.units != units:
+                raise VarecError(
+                    f"--units {config.units} differs from the --init model's {arch.rnn.upper()} ({units} units); "
+                    "--init keeps the network's shape, so drop --units"
+                )
         else:
             weights_path, weights_source = _backbone_weights(arch.backbone, config.backbone_weights, reporter)
             encoder = build_frame_encoder(
@@ -299,10 +310,10 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
                 trainable_layers=config.fine_tune_layers,
             )
             head = build_sequence_head(
-                arch.frames, int(encoder.output_shape[-1]), len(labels), rnn=arch.rnn, units=config.units,
+                arch.frames, int(encoder.output_shape[-1]), len(labels), rnn=arch.rnn, units=config.units or DEFAULT_UNITS,
                 dropout=config.dropout,
             )
-            units = config.units
+            units = config.units or DEFAULT_UNITS
             if spec.pretrained and weights_path is None and config.fine_tune_layers == 0:
                 reporter.warning("the backbone has random weights and is frozen: its features carry little")
     feature_dim = int(encoder.output_shape[-1])
