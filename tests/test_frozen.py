@@ -91,6 +91,14 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path, clips):
     assert graph.read_bytes() != b"not a graph"
     np.testing.assert_allclose(load_classifier(path).predict_clips(clips), expected, rtol=1e-5, atol=1e-7)
 
+    # Flipped bytes that still parse as a graph (a bad disk, a botched copy) would answer wrongly.
+    good = graph.read_bytes()
+    middle = len(good) // 2
+    damaged = good[:middle] + bytes(b ^ 0x5A for b in good[middle:middle + 2000]) + good[middle + 2000:]
+    graph.write_bytes(damaged)
+    np.testing.assert_allclose(load_classifier(path).predict_clips(clips), expected, rtol=1e-5, atol=1e-7)
+    assert graph.read_bytes() != damaged  # made again
+
 
 def test_two_cached_models_in_one_process_keep_their_own_graphs(tmp_path, clips):
     """Graphs frozen in separate runs carry generated names that can collide; each loaded one must
@@ -170,6 +178,12 @@ def test_a_cached_graph_that_cannot_run_here_gives_way_to_the_keras_model(tmp_pa
     node = next(n for n in library.function[0].node_def if n.op == "Relu")
     node.op = "CudnnRNNV3"  # a GPU-only kernel
     graph.write_bytes(library.SerializeToString())
+    import json
+    import zlib
+
+    description = graph.with_suffix(".json")  # as if written so: its checksum matches
+    info = json.loads(description.read_text())
+    description.write_text(json.dumps({**info, "graph_crc32": zlib.crc32(graph.read_bytes())}))
 
     classifier = load_classifier(path)
     assert classifier._model is None  # the entry loads; only running it fails

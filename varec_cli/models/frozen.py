@@ -34,6 +34,7 @@ import logging
 import os
 import threading
 import weakref
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +177,10 @@ def load_cached(identity: dict) -> FrozenClips | None:
                 if not description.is_file():
                     return None
                 info = json.loads(description.read_text())
-                frozen = _loaded[description.name] = FrozenClips(graph.read_bytes(), info["function"])
+                library_bytes = graph.read_bytes()
+                if zlib.crc32(library_bytes) != info["graph_crc32"]:  # flipped bits parse, and answer wrongly
+                    raise ValueError("the graph's checksum does not match its description")
+                frozen = _loaded[description.name] = FrozenClips(library_bytes, info["function"])
         return frozen
     except Exception as exc:  # a damaged entry is rebuilt, never fatal
         log.debug("compiled cache entry for %s unusable: %s", identity["model"], exc)
@@ -229,7 +233,7 @@ def _write_entry(identity: dict, library_bytes: bytes, name: str) -> None:
     graph, description = entry_paths(identity)
     graph.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(graph, library_bytes)
-    info = {**identity, **_environment(), "function": name}
+    info = {**identity, **_environment(), "function": name, "graph_crc32": zlib.crc32(library_bytes)}
     _atomic_write(description, json.dumps(info, indent=2).encode())  # the commit mark
     for other, entry in compiled_entries().items():
         model = entry["model"]
