@@ -253,6 +253,16 @@ def test_hmdb51_split_missing_one_class_file_is_an_error_not_a_lost_class(isolat
         load_dataset("hmdb51", split=2)
 
 
+def test_an_hmdb51_split_without_test_videos_says_so_in_its_own_terms(isolated_env):
+    from varec_cli.evaluate_run import evaluate_models
+
+    root = make_hmdb51(paths.data_dir() / "hmdb51")
+    for lists in (root / "testTrainMulti_7030_splits").glob("*_test_split2.txt"):
+        lists.write_text(lists.read_text().replace(" 2 ", " 1 "))
+    with pytest.raises(DatasetError, match=r"has no test videos \(its split 2 lists mark none as test\)"):
+        evaluate_models("hmdb51", ["never-opened.keras"], split=2)
+
+
 def test_hmdb51_validation_falls_back_to_per_clip_and_says_so(isolated_env):
     make_hmdb51(paths.data_dir() / "hmdb51")
     ds = load_dataset("hmdb51", split=1, val_fraction=0.5)

@@ -90,7 +90,11 @@ def evaluate_models(
     dataset = load_dataset(dataset_name, split=split, val_fraction=val_fraction, seed=seed)
     samples = list(getattr(dataset, subset))
     if not samples:
-        hint = " (a plain folder of class folders has no test split: try --subset val)" if subset == "test" else ""
+        hint = ""
+        if subset == "test" and dataset.layout in ("ucf101", "hmdb51"):
+            hint = f" (its split {dataset.split} lists mark none as test)"
+        elif subset == "test":
+            hint = " (a plain folder of class folders has no test split: try --subset val)"
         raise DatasetError(f"dataset {dataset.name} ({dataset.root}) has no {subset} videos{hint}")
 
     opener = open_model or (lambda model: open_classifier(model, purpose="evaluate"))
