@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from synthetic import write_motion_video
@@ -137,6 +138,20 @@ def test_labels_that_look_like_markup_print_as_themselves(cli, tiny_model, tmp_p
     info = cli("info", model).stdout
     for label in ("[bold]wave", "jump [red]high", "[/]still"):
         assert label in shown and label in info, (shown, info)
+
+
+def test_a_registry_model_is_reported_by_its_registry_name(cli, tiny_model, tmp_path, monkeypatch):
+    import hashlib
+
+    registry = tmp_path / "models.toml"
+    digest = hashlib.sha256(Path(tiny_model).read_bytes()).hexdigest()
+    registry.write_text(f'[models.tiny-local]\nurl = "{Path(tiny_model).as_uri()}"\nsha256 = "{digest}"\n')
+    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    result = cli("predict", video, "-m", "tiny-local", "--json")
+    assert result.exit_code == 0, result.output
+    assert _json_lines(result.stdout)[0]["model"] == "tiny-local"  # not the cached file's name
+    assert _json_lines(cli("predict", video, "-m", tiny_model, "--json").stdout)[0]["model"] == "tiny.keras"
 
 
 def test_help_does_not_import_heavy_frameworks():

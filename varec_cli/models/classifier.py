@@ -244,4 +244,8 @@ def open_classifier(
 
     if name_or_path is None:
         name_or_path = default_model_name("stream" if purpose == "stream" else "predict")
-    return load_classifier(resolve_model_path(str(name_or_path), progress=progress))
+    given = str(name_or_path)
+    classifier = load_classifier(resolve_model_path(given, progress=progress))
+    if not Path(given).expanduser().exists():
+        classifier.name = given  # a registry name: what the user called it, not the cache's file name
+    return classifier
