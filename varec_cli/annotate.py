@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VarecError, VideoError
-from varec_cli.files import temp_file
+from varec_cli.files import write_atomically
 from varec_cli.models.classifier import Classifier
 from varec_cli.video.display import display_unavailable
 from varec_cli.video.overlay import Box
@@ -285,16 +285,8 @@ def _segment(run, labels, fps) -> Segment:
 
 def write_timeline(segments: list[Segment], path: str | os.PathLike) -> Path:
     """`[{"start", "end", "label", "score"}]` as JSON, written to a temp file and renamed."""
-    path = Path(path)
     text = json.dumps([s.to_json() for s in segments], indent=2) + "\n"
-    name = temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        name.write_text(text, encoding="utf-8")
-        os.replace(name, path)
-    except BaseException:
-        name.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, text.encode("utf-8"))
 
 
 # --- pass 2: drawing and writing ---------------------------------------------------------------------

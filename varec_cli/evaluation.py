@@ -237,14 +237,6 @@ def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:
     return path
 
 
-def check_report_folder(directory: str | Path) -> Path:
-    """Whether the report folder can be made or written, checked before evaluating (a bad --report path
-    fails in a second, not after every video has been decoded) without creating anything yet."""
-    from varec_cli.files import check_folder_writable
-
-    return check_folder_writable(directory, "cannot write the report into")
-
-
 def write_report(
     directory: str | Path, metrics_by_model: dict[str, Metrics], skipped_by_model: dict[str, int] | None = None
 ) -> list[Path]:

@@ -32,6 +32,20 @@ def temp_file(directory: str | os.PathLike, *, prefix: str, suffix: str = "") ->
     raise FileExistsError(errno.EEXIST, "no free name for a temporary file", str(directory))
 
 
+def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
+    """`data` into `path` through a temp file beside it and a rename: readers see the old content or
+    the new, never half of it, and a failure leaves `path` as it was."""
+    path = Path(path)
+    tmp = temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def check_folder_writable(directory: str | os.PathLike, what: str) -> Path:
     """That `directory` is, or can become, a folder this process may write in; checked before long work
     (decoding a dataset) so that a bad path fails at once. Creates nothing."""

@@ -35,10 +35,10 @@ def evaluate_command(
     if not 0 <= val_fraction < 1:
         raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
 
-    if report is not None:
-        from varec_cli.evaluation import check_report_folder
+    if report is not None:  # before any video is decoded, and without creating anything yet
+        from varec_cli.files import check_folder_writable
 
-        check_report_folder(report)
+        check_folder_writable(report, "cannot write the report into")
     with RichReporter() as reporter:
         run = evaluate_models(
             dataset, list(models), split=split, subset=subset, clips=clips, val_fraction=val_fraction, seed=seed,

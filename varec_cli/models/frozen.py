@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from varec_cli.files import temp_file
+from varec_cli.files import write_atomically
 from varec_cli.weights.cache import COMPILED_SUFFIX, compiled_dir, compiled_entries, remove_compiled_entry
 
 FORMAT = 1
@@ -232,9 +232,9 @@ def prepare(model_path: Path, model, frames: int, height: int, width: int) -> bo
 def _write_entry(identity: dict, library_bytes: bytes, name: str) -> None:
     graph, description = entry_paths(identity)
     graph.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(graph, library_bytes)
+    write_atomically(graph, library_bytes)
     info = {**identity, **_environment(), "function": name, "graph_crc32": zlib.crc32(library_bytes)}
-    _atomic_write(description, json.dumps(info, indent=2).encode())  # the commit mark
+    write_atomically(description, json.dumps(info, indent=2).encode())  # the commit mark
     for other, entry in compiled_entries().items():
         model = entry["model"]
         same_file = model == identity["model"]
@@ -244,11 +244,3 @@ def _write_entry(identity: dict, library_bytes: bytes, name: str) -> None:
         if other != description and (older_version or not model or not Path(model).exists()):
             remove_compiled_entry(other)
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = temp_file(path.parent, prefix=f".{path.name}-")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

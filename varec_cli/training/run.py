@@ -309,11 +309,11 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
                 arch.backbone, arch.size, weights=str(weights_path) if weights_path else None,
                 trainable_layers=config.fine_tune_layers,
             )
+            units = config.units or DEFAULT_UNITS
             head = build_sequence_head(
-                arch.frames, int(encoder.output_shape[-1]), len(labels), rnn=arch.rnn, units=config.units or DEFAULT_UNITS,
+                arch.frames, int(encoder.output_shape[-1]), len(labels), rnn=arch.rnn, units=units,
                 dropout=config.dropout,
             )
-            units = config.units or DEFAULT_UNITS
             if spec.pretrained and weights_path is None and config.fine_tune_layers == 0:
                 reporter.warning("the backbone has random weights and is frozen: its features carry little")
     feature_dim = int(encoder.output_shape[-1])

@@ -24,6 +24,7 @@ def find_videos(folder: _Path) -> list[_Path]:
             found.append(path)
     return sorted(found)
 
+
 # OpenCV's FFmpeg prints its own errors ("moov atom not found") on stderr from whichever thread
 # opens a file, unless this is set before its first capture; varec says what went wrong in one
 # line itself. VAREC_DEBUG=1 keeps FFmpeg's messages.

@@ -32,7 +32,7 @@ from typing import Any
 
 from varec_cli import paths
 from varec_cli.errors import WeightsError
-from varec_cli.files import temp_file
+from varec_cli.files import write_atomically
 
 INDEX_VERSION = 1
 _CHUNK = 1 << 20
@@ -179,16 +179,8 @@ def _read_index_unlocked() -> dict[str, Any]:
 def _write_index_unlocked(entries: dict[str, Any]) -> None:
     path = index_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file(path.parent, prefix=".index.", suffix=".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"version": INDEX_VERSION, "entries": entries}, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    text = json.dumps({"version": INDEX_VERSION, "entries": entries}, indent=2, sort_keys=True) + "\n"
+    write_atomically(path, text.encode("utf-8"))
 
 
 def read_index() -> dict[str, dict[str, Any]]:
