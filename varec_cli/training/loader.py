@@ -80,12 +80,12 @@ class Decoded:
     error: str | None = None
 
 
-def _decode_one(index: int, path: Path, frames: int, size: tuple[int, int], views: int) -> Decoded:
+def _decode_one(index: int, path: Path, frames: int, size: tuple[int, int], views: int, cores: int) -> Decoded:
     from varec_cli.video.reader import read_clips
 
     DECODED.add()
     try:
-        clips = read_clips(path, frames, size, views=views)
+        clips = read_clips(path, frames, size, views=views, cores=cores)
     except VarecError as exc:
         return Decoded(index, path, error=str(exc))
     except Exception as exc:  # OpenCV can raise its own errors on corrupt streams: never crash an epoch
@@ -105,9 +105,13 @@ def decode_videos(
     """Decode `paths` with `workers` threads; yields a Decoded per path, in input order.
 
     At most `in_flight` videos (default 2 x workers) are decoded or waiting at any time, which bounds
-    memory however long the list is.
+    memory however long the list is. Each video's read may keep its share of the cores busy
+    (read_clips' `cores`), so the threads together do not outnumber them.
     """
+    from varec_cli.video.reader import usable_cores
+
     workers = workers or default_workers()
+    cores = max(1, usable_cores() // workers)
     in_flight = max(in_flight or 2 * workers, workers)
     if not paths:
         return
@@ -116,14 +120,14 @@ def decode_videos(
         queued = iter(enumerate(paths))
         try:
             for index, path in queued:
-                pending.append(pool.submit(_decode_one, index, Path(path), frames, size, views))
+                pending.append(pool.submit(_decode_one, index, Path(path), frames, size, views, cores))
                 if len(pending) >= in_flight:
                     break
             while pending:
                 result = pending.popleft().result()
                 nxt = next(queued, None)
                 if nxt is not None:
-                    pending.append(pool.submit(_decode_one, nxt[0], Path(nxt[1]), frames, size, views))
+                    pending.append(pool.submit(_decode_one, nxt[0], Path(nxt[1]), frames, size, views, cores))
                 yield result
         finally:
             for future in pending:

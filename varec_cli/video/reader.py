@@ -25,7 +25,8 @@ from varec_cli.errors import VideoError
 #          keyframes are (a packet scan finds them; see plan_seeks).
 #   av     PyAV (its own FFmpeg): demux every packet once (the count and the keyframes), then decode
 #          from the keyframe at or before each sample (or on from where the decoder is, when that
-#          is nearer), skipping the non-reference frames (H.264 B-frames) that are not samples.
+#          is nearer), skipping the non-reference frames (H.264 B-frames) that are not samples;
+#          runs of samples that start at different keyframes go to decoders in parallel threads.
 #          Frames are identified by presentation timestamp, so B-frame reordering cannot swap them,
 #          and converted to BGR by FFmpeg's swscale exactly as OpenCV does (pixel-identical).
 #          No OpenCV seek back-off, no second capture, a 32-byte stream probe (OpenCV's full probe
@@ -52,6 +53,9 @@ SMALL_FRAME_PIXELS = 384 * 288  # decoded on one thread (see _decode_threads)
 # The av strategy holds every packet of the video stream in memory: files above this size go to OpenCV.
 AV_MAX_FILE_BYTES = 512 * 1024 * 1024
 AV_SINGLE_THREAD_PIXELS = 640 * 480  # av decodes frames up to this size on one thread (see _av_threads)
+# Speed-up of FFmpeg's frame threading on two cores above that size (bigbuckbunny.mp4, 720p H.264:
+# 200 ms on one thread, 124 on two): runs shared among decoders must beat it (see _decode_av).
+FRAME_THREADING_GAIN = 1.6
 
 
 @dataclass(frozen=True)
@@ -413,8 +417,12 @@ def read_clips(
     *,
     views: int = 1,
     strategy: str = "auto",
+    cores: int | None = None,
 ) -> Clips:
     """Decode `views` uniformly sampled clips of `num_frames` frames, resized to `size` (height, width).
+
+    `cores`: how many CPU cores this one read may keep busy (default: all this process may use);
+    callers that decode several videos at once give each its share.
 
     Header frame counts lie: 0, too many or too few. "av" (auto's choice but for Motion-JPEG)
     counts the packets it demuxes. A packet scan (Motion-JPEG, "mixed", and
@@ -426,10 +434,11 @@ def read_clips(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decode strategy {strategy!r}")
     path = Path(path)
+    cores = usable_cores() if cores is None else max(1, int(cores))
     if strategy in ("auto", "av"):
         _check_file(path)
         try:
-            clips = _read_av(path, num_frames, size, views, jpeg_too=strategy == "av")
+            clips = _read_av(path, num_frames, size, views, cores=cores, jpeg_too=strategy == "av")
         except VideoError:
             raise
         except Exception:  # PyAV choked on something OpenCV may still read: let OpenCV try
@@ -453,22 +462,33 @@ def read_clips(
         cap.release()
 
 
-def _av_threads(width: int, height: int) -> int:
-    """Decoding threads for av: one up to 640x480, where frame threading's start-up and the drains
-    after each jump cost more than it gains (measured: bikes.mp4, 640x272, 5 samples 43 ms on one
-    thread, 56 on two); one per usable core above (bigbuckbunny.mp4, 720p: 200 ms on one, 124 on two).
-    Not FFmpeg's automatic count: that is cores + 1, and the extra thread adds a frame of latency to
-    every drain and competes for the cores (bigbuckbunny.mp4, 5 samples on 2 cores: 139 ms vs 124)."""
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _av_threads(width: int, height: int, cores: int) -> int:
+    """FFmpeg frame-threading threads for one av decoder: one up to 640x480, where frame threading's
+    start-up and the drains after each jump cost more than it gains (measured: bikes.mp4, 640x272,
+    5 samples 43 ms on one thread, 56 on two); `cores` above (bigbuckbunny.mp4, 720p: 200 ms on one,
+    124 on two). Not FFmpeg's automatic count: that is cores + 1, and the extra thread adds a frame of
+    latency to every drain and competes for the cores (bigbuckbunny.mp4, 5 samples on 2 cores: 139 ms
+    vs 124)."""
     if 0 < width * height <= AV_SINGLE_THREAD_PIXELS:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
     return max(1, cores)
 
 
-def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> Clips | None:
+def _set_av_threads(context, cores: int) -> None:
+    context.thread_count = _av_threads(context.width, context.height, cores)
+    if context.thread_count != 1:
+        context.thread_type = "AUTO"
+
+
+def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool = False) -> Clips | None:
     """read_clips with PyAV (the av strategy, see the top of this module), or None when it does not
     apply: no video stream PyAV can open, Motion-JPEG (unless `jpeg_too`: the jpeg strategy decodes
     it at reduced scale), a rotated video (OpenCV rotates it: its path keeps that), packets without
@@ -477,10 +497,8 @@ def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> 
 
     if path.stat().st_size > AV_MAX_FILE_BYTES:
         return None
-    try:
-        # A 32-byte probe: the decoder reads the stream's parameters from the bitstream itself.
-        container = av.open(str(path), container_options={"probesize": "32"})
-    except (av.FFmpegError, OSError, UnicodeDecodeError):
+    container = _open_av(path)
+    if container is None:
         return None
     try:
         if not container.streams.video:
@@ -501,11 +519,8 @@ def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> 
         if None in pts or len(set(pts)) != len(pts) or not packets[0].is_keyframe or pts[0] != min(pts):
             return None
         fps = _av_fps(stream, context, pts)
-        context.thread_count = _av_threads(context.width, context.height)
-        if context.thread_count != 1:
-            context.thread_type = "AUTO"
         indices = sample_frame_indices(len(packets), num_frames, views=views)
-        frames = _decode_av(context, packets, np.unique(indices), size)
+        frames = _decode_av(path, context, packets, np.unique(indices), size, cores=cores)
     finally:
         container.close()
     if frames is None:
@@ -514,6 +529,17 @@ def _read_av(path: Path, num_frames, size, views, *, jpeg_too: bool = False) -> 
     if len(frames) < len(np.unique(indices)):  # fewer decodable frames than packets (a truncated file)
         return _resample_sequentially(path, num_frames, size, views, info, "grab")
     return _assemble(path, frames, indices, len(packets), fps, "av")
+
+
+def _open_av(path: Path):
+    """A PyAV container with a 32-byte probe (the decoder reads the stream's parameters from the
+    bitstream itself), or None when PyAV cannot open the file."""
+    import av
+
+    try:
+        return av.open(str(path), container_options={"probesize": "32"})
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return None
 
 
 def _av_fps(stream, context, pts: list[int]) -> float:
@@ -529,33 +555,147 @@ def _av_fps(stream, context, pts: list[int]) -> float:
     return 0.0
 
 
-def _decode_av(context, packets: list, targets: np.ndarray, size) -> dict[int, np.ndarray] | None:
+@dataclass
+class _AvPlan:
+    """Where each sampled frame is in the demuxed packets, and where its decoding can start."""
+
+    packets: list
+    pts: np.ndarray  # presentation timestamp of each packet, in decode order
+    order: np.ndarray  # order[rank] = decode position of the frame at that presentation rank
+    keyframes: np.ndarray  # decode positions of the keyframe packets
+
+    @classmethod
+    def of(cls, packets: list) -> _AvPlan:
+        pts = np.array([p.pts for p in packets], dtype=np.int64)
+        keyframes = np.flatnonzero([p.is_keyframe for p in packets])
+        return cls(packets, pts, np.argsort(pts, kind="stable"), keyframes)
+
+    def start(self, rank: int) -> int:
+        """The last keyframe at or before the frame's packet that does not follow it in presentation
+        order (an open GOP's leading frames need the GOP before)."""
+        at = int(self.order[rank])
+        start = self.keyframes[self.keyframes <= at]
+        start = start[self.pts[start] <= self.pts[at]]
+        return int(start[-1]) if len(start) else 0
+
+    def groups(self, targets: list[int], workers: int) -> tuple[list[list[int]], list[int]]:
+        """`targets` (sorted ranks) cut into at most `workers` consecutive groups that separate
+        decoders can take in parallel, of about equal cost (bytes of the packets each decodes). A cut
+        falls only where the sequential decoder would jump to a later keyframe anyway, so no packet
+        is decoded twice. Returns (groups, the cost of each)."""
+        runs: list[list[int]] = []
+        costs: list[int] = []
+        end = -1  # decode position the current run has reached
+        sizes = np.cumsum([0] + [p.size for p in self.packets])
+        for rank in targets:
+            start, at = self.start(rank), int(self.order[rank])
+            if not runs or start > end + 1:
+                runs.append([])
+                costs.append(0)
+                first = start
+            else:
+                first = end + 1
+            runs[-1].append(rank)
+            if at > end:
+                costs[-1] += int(sizes[at + 1] - sizes[max(first, 0)])
+                end = at
+        workers = max(1, min(workers, len(runs)))
+        total = sum(costs)
+        groups: list[list[int]] = [[]]
+        group_costs = [0]
+        done = 0
+        for run, cost in zip(runs, costs):
+            share = total * len(groups) / workers
+            if groups[-1] and len(groups) < workers and done + cost / 2 > share:
+                groups.append([])
+                group_costs.append(0)
+            groups[-1].extend(run)
+            group_costs[-1] += cost
+            done += cost
+        return groups, group_costs
+
+
+def _decode_av(path: Path, context, packets: list, targets: np.ndarray, size, *, cores: int):
     """Decode the frames at sorted unique presentation ranks `targets` of demuxed `packets`.
 
-    Frame i is the packet with the i-th smallest pts. For each target, the decoder starts at the
-    last keyframe at or before the target's packet that does not follow it in presentation order
-    (an open GOP's leading frames need the GOP before), unless it is already past that keyframe:
-    then it decodes on. Packets that hold no target are decoded with skip_frame NONREF: a frame
-    no other frame references is dropped undecoded. None when the video turns out rotated.
+    Frame i is the packet with the i-th smallest pts. Where the samples fall in several runs that
+    each start at a keyframe, the runs are shared out among up to `cores` decoders in threads (FFmpeg
+    decodes without holding Python's lock), each with its share of the cores: the same packets are
+    decoded, on more cores at once. Measured on 2 cores, 16 samples: bikes.mp4 (H.264, 640x272, 6
+    keyframes) 77 → 43 ms; MPEG-4 part 2 1280x720, 10 s, 89 → 49 ms (its single decoder used frame
+    threading). Above 640x480 a single run, or runs too uneven to beat frame threading
+    (FRAME_THREADING_GAIN), go to one decoder with frame threading. None when the video turns out
+    rotated.
     """
+    plan = _AvPlan.of(packets)
+    ranks = [int(t) for t in targets]
+    groups, costs = plan.groups(ranks, cores)
+    big = context.width * context.height > AV_SINGLE_THREAD_PIXELS
+    if big and max(costs) * FRAME_THREADING_GAIN > sum(costs):  # one frame-threaded decoder does better
+        groups = [ranks]
+    if len(groups) == 1:
+        _set_av_threads(context, cores)
+        return _decode_av_run(context, plan, ranks, size)
+    threads = max(1, cores // len(groups))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(groups) - 1, thread_name_prefix="varec-av") as pool:
+        others = [pool.submit(_decode_av_own_decoder, path, plan, group, size, threads) for group in groups[1:]]
+        _set_av_threads(context, threads)
+        results = [_decode_av_run(context, plan, groups[0], size)] + [future.result() for future in others]
+    if any(result is None for result in results):
+        return None
+    frames: dict[int, np.ndarray] = {}
+    for result in results:
+        frames.update(result)
+    return frames
+
+
+def _decode_av_own_decoder(path: Path, plan: _AvPlan, targets: list[int], size, threads: int):
+    """_decode_av_run on a decoder of its own, from a second opening of the file: its codec
+    parameters, the stream headers included (FFmpeg copies headers found only in the first packet
+    into them), are the ones the first decoder started from."""
+    container = _open_av(path)
+    if container is None:
+        return {}
+    try:
+        context = container.streams.video[0].codec_context
+        _set_av_threads(context, threads)
+        return _decode_av_run(context, plan, targets, size)
+    finally:
+        container.close()
+
+
+def _send_av(context, packet) -> list:
     import av
+
+    try:
+        return context.decode(packet)
+    except av.FFmpegError:  # a corrupt packet: its frame is missing, as in OpenCV
+        return []
+
+
+def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int, np.ndarray] | None:
+    """Decode the frames at sorted presentation ranks `targets` with one decoder.
+
+    For each target, the decoder starts at plan.start(target), unless it is already past that
+    keyframe: then it decodes on. Packets that hold no target are decoded with skip_frame NONREF: a
+    frame no other frame references is dropped undecoded. None when the video turns out rotated.
+    """
     from av.video.reformatter import VideoReformatter
 
     # One swscale context for the whole clip: frame.to_ndarray(format=...) builds one per frame, with
     # a thread pool (measured: 3.5 ms a frame at 320x240, against 0.1 ms reused on one thread).
     reformatter = VideoReformatter()
-
-    pts = np.array([p.pts for p in packets], dtype=np.int64)
-    order = np.argsort(pts, kind="stable")  # order[rank] = decode position of that frame
-    keyframes = np.flatnonzero([p.is_keyframe for p in packets])
-    wanted = {int(pts[order[t]]): int(t) for t in targets}
+    packets, order = plan.packets, plan.order
+    wanted = {int(plan.pts[order[t]]): t for t in targets}
     target_positions = {int(order[t]) for t in targets}
     frames: dict[int, np.ndarray] = {}
     rotated = False
 
-    def take(decoded) -> None:
+    def send(packet) -> None:
         nonlocal rotated
-        for frame in decoded:
+        for frame in _send_av(context, packet):
             rank = wanted.get(frame.pts)
             if rank is None or rank in frames:
                 continue
@@ -565,22 +705,13 @@ def _decode_av(context, packets: list, targets: np.ndarray, size) -> dict[int, n
             bgr = reformatter.reformat(frame, format="bgr24", threads=1).to_ndarray()
             frames[rank] = to_model_frame(bgr, size)
 
-    def send(packet) -> None:
-        try:
-            take(context.decode(packet))
-        except av.FFmpegError:  # a corrupt packet: its frame is missing, as in OpenCV
-            pass
-
     position = None  # decode position of the next packet to send
     skipping = None
     drained = False
-    for target in targets.tolist():
+    for target in targets:
         if target in frames:
             continue
-        at = int(order[target])
-        start = keyframes[keyframes <= at]
-        start = start[pts[start] <= pts[at]]
-        keyframe = int(start[-1]) if len(start) else 0
+        keyframe = plan.start(target)
         if position is None:
             position = keyframe
         elif position < keyframe:  # jump: collect the frames still in the decoder, then reset it
