@@ -94,7 +94,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
     from varec_cli.runtime import import_keras
 
     keras = import_keras()
-    from varec_cli.models.architecture import assemble_model, build_frame_encoder, build_sequence_head
+    from varec_cli.models.architecture import assemble_training_model, build_frame_encoder, build_sequence_head
     from varec_cli.training import fit as tf_fit
     from varec_cli.training import loader
 
@@ -165,7 +165,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
         return timer.seconds
 
     e2e_head = build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS)
-    e2e = compiled(assemble_model(encoder, e2e_head, frames, SIZE))
+    e2e = compiled(assemble_training_model(encoder, e2e_head, frames, SIZE))  # what varec train fits end to end
     assert not encoder.trainable_weights and e2e.trainable_weights
     # memory_limit=0: every epoch decodes its clips again, as training without the cache does once a
     # dataset is larger than ClipSource's memory (1 GiB by default; UCF101 is ~30x that at 16x224).
@@ -213,7 +213,8 @@ sampled and resized to {SIZE} px as `varec train` does), built from varec's own 
 (`training/loader.py`, `training/fit.py`, `models/architecture.py`), random weights (speed is what is
 measured). **{BASE}** (the baseline) is the epoch without the cache: `loader.ClipSource` decodes
 every clip again (`memory_limit=0`, as once a dataset outgrows its 1 GiB of memory) and the assembled
-model (frozen frame encoder per frame, then the head) trains on them. **{CACHED}** is the epoch of
+model `varec train` fits end to end (`assemble_training_model`: the frozen frame encoder on the clips'
+frames folded into one batch, then the head) trains on them. **{CACHED}** is the epoch of
 `varec train` with a frozen backbone: the head alone on the features `loader.extract_features` put in
 the `FeatureCache`. Both are Keras epochs as `history.csv` times them (start to end of the epoch);
 **{CACHED_CKPT}** adds varec's per-epoch checkpoint (`fit.EpochCheckpoint`: the weights and optimizer
@@ -221,9 +222,9 @@ state written after every epoch), what a user actually waits. **{FILL}** is the 
 cost: decode + encode every clip into an empty cache. **{DECODE}** is `loader.decode_videos` alone.
 Cells are clips per second (clips in the epoch ÷ median time), and the ratio is how many times faster
 than the baseline, the median of per-round ratios. Warm-up (the first call of each, tracing
-included) is excluded and reported below. `scratch` trains its CNN in `varec train` (it has no cache
-path); here its encoder is frozen in both columns, so its row compares the cached-head epoch with a
-decode + frozen-encoder epoch.
+included) is excluded and reported below. A fresh `scratch` network trains its CNN in `varec train`;
+its features are cached when training starts from a scratch model file (`--init`, with the default
+`--fine-tune-layers 0`), the case its row measures: the encoder frozen in both columns.
 """,
 )
 def run(ctx: Context) -> PartResult:
