@@ -165,3 +165,25 @@ def test_download_all_shipped_entries_from_local_stand_ins(cli, server, tmp_path
     assert rows["backbone-mobilenet_v2"]["digest"] == "recorded"
     # the labels file is fetched once and shared by the four MoViNets
     assert len(server.requests_for("/kinetics600-labels")) == 1
+
+
+def test_a_savedmodel_download_announces_the_size_of_the_model_not_of_its_label_list(
+    cli, server, tmp_path, monkeypatch
+):
+    from varec_cli.weights.download import human_bytes
+
+    shipped = load_registry(user_path=False)
+    lines = []
+    for name in ("movinet-a2-stream", shipped.get("movinet-a2-stream").labels):
+        data = fake_savedmodel_tar() if name == "movinet-a2-stream" else labels_text(600)
+        server.files[f"/{name}"] = data
+        lines.append(f'[models.{name}]\nurl = "{server.url("/" + name)}"\nbytes = {len(data)}\n')
+    registry = tmp_path / "mirror.toml"
+    registry.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+
+    result = cli("download", "movinet-a2-stream")
+    assert result.exit_code == 0, result.stderr
+    size = human_bytes(len(server.files["/movinet-a2-stream"]))
+    assert human_bytes(len(labels_text(600))) != size
+    assert f"downloading movinet-a2-stream ({size})" in result.stderr

@@ -166,7 +166,8 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
 
     labels: list[str] | None = None
     if entry.kind == "savedmodel":
-        labels = labels_of(entry, registry, progress=progress)  # small; fail early if unreachable
+        # Small, and fetched quietly: the progress callback reports the model's own download.
+        labels = labels_of(entry, registry)  # fail early if unreachable
         if labels and entry.classes and len(labels) != entry.classes:
             raise WeightsError(f"{entry.name}: {len(labels)} labels for {entry.classes} classes")
 
