@@ -293,10 +293,16 @@ def test_mirrored_run_killed_with_sigkill_resumes_from_its_last_checkpoint(train
     first.wait(30)
     assert first.returncode == -signal.SIGKILL, first.communicate()
     assert not output.exists()
-    done = json.loads(state_file.read_text())["epoch"]  # the kill may land just after another epoch
+    state = json.loads(state_file.read_text())
+    done = state["epoch"]  # the kill may land just after another epoch
     assert 2 <= done < 10
+    assert 0 < state["extra"]["training_seconds"] < 120
+    state["extra"]["training_seconds"] = 1000.0  # as if the first session had run for 1000 s
+    state_file.write_text(json.dumps(state))
 
+    resumed_at = time.monotonic()
     second = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=180)
+    second_session = time.monotonic() - resumed_at
     assert second.returncode == 0, second.stderr
     assert "mirrored strategy, 2 replicas" in second.stderr
     assert f"resuming after epoch {done}" in second.stderr
@@ -306,6 +312,7 @@ def test_mirrored_run_killed_with_sigkill_resumes_from_its_last_checkpoint(train
     assert [int(r["epoch"]) for r in rows] == list(range(1, 11))
     meta = read_metadata(output)
     assert meta.provenance["epochs"] == 10 and "2 replicas" in meta.provenance["device"]
+    assert 1000 < meta.provenance["training_seconds"] < 1000 + second_session  # both sessions counted
     assert not state_file.parent.exists()
 
 

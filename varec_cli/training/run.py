@@ -384,12 +384,20 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         )
         steps = -(-len(train_items) // config.batch_size)
 
-        def remember(state) -> None:
+        def remember_clips(state) -> None:
             seconds = list(sources["train"].seconds.values())
             if seconds:
                 state.extra["clip_seconds"] = float(np.mean(seconds))
             state.extra["skipped"] = {part: len(s.failed) for part, s in sources.items()}
             state.extra["skipped_files"] = {str(p): e for s in sources.values() for p, e in s.failed.items()}
+
+    # Wall time of the run, --resume'd sessions included (each up to its last completed epoch).
+    seconds_before = float(state.extra.get("training_seconds", 0.0))
+
+    def remember(state) -> None:
+        state.extra["training_seconds"] = seconds_before + time.perf_counter() - started
+        if not frozen:
+            remember_clips(state)
 
     with placement.strategy.scope():
         trainable.compile(
@@ -401,7 +409,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         trainable, train_data, val_data, placement=placement, epochs=config.epochs, steps=steps,
         checkpoint_dir=ckpt_dir, state=state, reporter=reporter, patience=config.patience,
         tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
-        on_epoch=None if frozen else remember,
+        on_epoch=remember,
     )
     if not frozen:  # what the epochs saw (kept in the checkpoint state, so a resumed run knows it too)
         clip_seconds = state.extra.get("clip_seconds")
@@ -445,7 +453,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     from varec_cli import __version__
 
     provenance["varec_version"] = __version__
-    provenance["training_seconds"] = round(time.perf_counter() - started, 1)
+    provenance["training_seconds"] = round(seconds_before + time.perf_counter() - started, 1)
 
     history_csv = history_png = None
     if tf_fit.is_chief():
