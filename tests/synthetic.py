@@ -46,6 +46,51 @@ def write_av_video(
     return path
 
 
+def write_spliced_ts(path, segments: list[list[np.ndarray]], fps: int = 25) -> Path:
+    """H.264 `segments` (lists of BGR frames) joined in one MPEG transport stream, each sending its
+    parameter sets (SPS, PPS) only in its first packet, as recordings spliced without repeating them.
+    Consecutive segments differ in entropy coding (CABAC, CAVLC), so each needs its own headers."""
+    from fractions import Fraction
+
+    import av
+
+    path = Path(path)
+    height, width = segments[0][0].shape[:2]
+    with av.open(str(path), "w", format="mpegts") as container:
+        stream = container.add_stream("h264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        offset = 0
+        for number, frames in enumerate(segments):
+            encoder = av.CodecContext.create("libx264", "w")
+            encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+            encoder.time_base = Fraction(1, fps)
+            encoder.options = {"x264-params": f"keyint=24:min-keyint=24:scenecut=0:bframes=0:cabac={1 - number % 2}"}
+            packets = []
+            for index, frame in enumerate(frames):
+                picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24").reformat(
+                    format="yuv420p"
+                )
+                picture.pts = index
+                packets += encoder.encode(picture)
+            packets += encoder.encode(None)
+            for position, packet in enumerate(packets):
+                data = bytes(packet) if position == 0 else _without_parameter_sets(bytes(packet))
+                spliced = av.Packet(data)
+                spliced.pts, spliced.dts = packet.pts + offset, packet.dts + offset
+                spliced.time_base, spliced.is_keyframe, spliced.stream = encoder.time_base, packet.is_keyframe, stream
+                container.mux(spliced)
+            offset += len(frames)
+    return path
+
+
+def _without_parameter_sets(access_unit: bytes) -> bytes:
+    """An Annex B access unit without its SPS (NAL type 7) and PPS (8) units."""
+    import re
+
+    units = re.split(b"(?=\x00\x00\x01)", access_unit)
+    return b"".join(u for u in units if not (u.startswith(b"\x00\x00\x01") and len(u) > 3 and (u[3] & 0x1F) in (7, 8)))
+
+
 def index_frame(index: int, height: int = 48, width: int = 80) -> np.ndarray:
     """A BGR frame whose bars spell `index` in binary."""
     frame = np.zeros((height, width, 3), np.uint8)

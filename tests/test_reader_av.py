@@ -4,7 +4,15 @@ truncation or rotation. Frames carry their index as bars (synthetic.index_frame)
 
 import numpy as np
 import pytest
-from synthetic import decode_index, index_frame, real_mp4_clips, set_avi_frame_count, write_av_video, write_video
+from synthetic import (
+    decode_index,
+    index_frame,
+    real_mp4_clips,
+    set_avi_frame_count,
+    write_av_video,
+    write_spliced_ts,
+    write_video,
+)
 
 from varec_cli.video.reader import read_clips, sample_frame_indices
 
@@ -127,23 +135,30 @@ def test_a_codec_no_decoder_knows_fails_with_a_one_line_video_error(tmp_path):
 # --- runs of samples decoded in parallel -----------------------------------------------------------
 
 
-def _plan_groups(path, num_frames, cores):
-    """How _decode_av shares this video's samples among decoders (None: av does not read it)."""
-    import av
+@pytest.fixture
+def second_decoders(monkeypatch):
+    """Shares samples among decoders however little work each gets (the index videos here are a few
+    hundred bytes a frame, under the thresholds), and counts the decoders started besides the first."""
+    from varec_cli.video import reader
 
-    from varec_cli.video.reader import _AvPlan
+    monkeypatch.setattr(reader, "PARALLEL_MIN_GROUP_BYTES", 0)
+    monkeypatch.setattr(reader, "PARALLEL_MIN_PACKET_BYTES", 0)
+    started = []
+    original = reader._decode_av_own_decoder
 
-    with av.open(str(path)) as container:
-        packets = [p for p in container.demux(video=0) if p.size]
-    ranks = np.unique(sample_frame_indices(len(packets), num_frames)).tolist()
-    return _AvPlan.of(packets).groups(ranks, cores)[0]
+    def counted(*args):
+        started.append(args[2])
+        return original(*args)
+
+    monkeypatch.setattr(reader, "_decode_av_own_decoder", counted)
+    return started
 
 
 OPEN_GOP = {"x264-params": "bframes=3:b-pyramid=normal:keyint=24:min-keyint=24:scenecut=0:open-gop=1"}
 
 
-@pytest.mark.parametrize("kind", ["h264-b-frames", "h264-open-gop", "xvid-avi", "bikes.mp4"])
-def test_samples_shared_among_parallel_decoders_are_the_sampled_frames(tmp_path, kind):
+@pytest.mark.parametrize("kind", ["h264-b-frames", "h264-open-gop", "xvid-avi", "bikes.mp4", "h264-704x480"])
+def test_samples_shared_among_parallel_decoders_are_the_sampled_frames(tmp_path, second_decoders, kind):
     if kind == "bikes.mp4":
         clips = {p.name: p for p in real_mp4_clips()}
         if kind not in clips:
@@ -151,17 +166,56 @@ def test_samples_shared_among_parallel_decoders_are_the_sampled_frames(tmp_path,
         video, size = clips[kind], (112, 112)
     elif kind == "xvid-avi":
         video, size = write_video(tmp_path / "idx.avi", _frames(300), fourcc="XVID"), (24, 40)
+    elif kind == "h264-704x480":  # above 640x480: each decoder may use frame threading
+        video, size = write_av_video(tmp_path / "big.mp4", _frames(72, 480, 704), options=X264), (48, 70)
     else:
         options = X264 if kind == "h264-b-frames" else OPEN_GOP
         video, size = write_av_video(tmp_path / "idx.mp4", _frames(150), options=options), (24, 40)
     for num_frames in (5, 16):
-        assert len(_plan_groups(video, num_frames, 2)) == 2  # the parallel path is what is tested
         one = _same_as_grab(video, num_frames, size=size, cores=1)  # one decoder: OpenCV's frames
+        assert not second_decoders
         for cores in (2, 3):
             clips = read_clips(video, num_frames, size, cores=cores)
             assert clips.strategy == "av" and np.array_equal(clips.frames, one.frames)
+            assert second_decoders  # the samples really were shared
+            second_decoders.clear()
         if kind != "bikes.mp4":
             assert _decoded(one)[0] == one.indices[0].tolist()
+
+
+@pytest.mark.parametrize("codec", ["XVID", "h264"])
+def test_a_truncated_file_reads_the_same_on_parallel_decoders(tmp_path, second_decoders, codec):
+    if codec == "XVID":
+        video = write_video(tmp_path / "cut.avi", _frames(300), fourcc="XVID")
+    else:
+        video = write_av_video(tmp_path / "cut.mkv", _frames(150), options=X264)
+    data = video.read_bytes()
+    video.write_bytes(data[: int(len(data) * 0.6)])
+    one = read_clips(video, 16, (24, 40), cores=1)
+    shared = read_clips(video, 16, (24, 40), cores=2)
+    assert second_decoders
+    assert shared.strategy == one.strategy and shared.indices.tolist() == one.indices.tolist()
+    np.testing.assert_array_equal(shared.frames, one.frames)
+
+
+def test_a_rotated_video_is_left_to_opencv_on_parallel_decoders_too(tmp_path, second_decoders):
+    video = write_av_video(tmp_path / "rotated.mp4", _frames(150, 48, 80), options=X264, rotation=90)
+    clips = read_clips(video, 16, (80, 48), cores=2)
+    assert clips.strategy != "av"
+    np.testing.assert_array_equal(clips.frames, read_clips(video, 16, (80, 48), strategy="grab").frames)
+
+
+def test_a_spliced_stream_reads_the_same_whatever_the_cores(tmp_path, second_decoders):
+    """Two recordings joined in one transport stream, each sending its headers only once: a decoder
+    started afresh in the second part misses them. The frames must not depend on the core count."""
+    video = write_spliced_ts(tmp_path / "spliced.ts", [_frames(120), [index_frame(120 + i) for i in range(120)]])
+    for num_frames in (5, 8):
+        one = read_clips(video, num_frames, (24, 40), cores=1)
+        assert one.strategy == "av" and _decoded(one)[0] == one.indices[0].tolist()
+        for cores in (2, 3):
+            clips = read_clips(video, num_frames, (24, 40), cores=cores)
+            assert clips.strategy == "av" and np.array_equal(clips.frames, one.frames)
+        assert second_decoders
 
 
 def test_samples_are_cut_into_parallel_groups_only_where_the_decoder_jumps_anyway():
@@ -173,7 +227,21 @@ def test_samples_are_cut_into_parallel_groups_only_where_the_decoder_jumps_anywa
 
     plan = _AvPlan.of([Packet(i) for i in range(100)])
     # Samples 3 and 7 share the first GOP: one run. 25, 45, 65, 85 each start at their own keyframe.
-    groups, costs = plan.groups([3, 7, 25, 45, 65, 85], 2)
-    assert groups == [[3, 7, 25], [45, 65, 85]] and costs == [1400, 1800]
-    assert plan.groups([3, 7, 9], 4)[0] == [[3, 7, 9]]  # one GOP: nothing to share
-    assert plan.groups([3, 25, 45], 1)[0] == [[3, 25, 45]]
+    groups = plan.groups([3, 7, 25, 45, 65, 85], 2)
+    assert [g.ranks for g in groups] == [[3, 7, 25], [45, 65, 85]]
+    assert [(g.bytes, g.packets) for g in groups] == [(1400, 14), (1800, 18)]
+    assert [g.ranks for g in plan.groups([3, 7, 9], 4)] == [[3, 7, 9]]  # one GOP: nothing to share
+    assert [g.ranks for g in plan.groups([3, 25, 45], 1)] == [[3, 25, 45]]
+
+
+def test_little_work_stays_on_one_decoder():
+    from varec_cli.video.reader import PARALLEL_MIN_GROUP_BYTES, _AvGroup, _worth_sharing
+
+    enough = PARALLEL_MIN_GROUP_BYTES
+    assert _worth_sharing([_AvGroup([1], enough, 20), _AvGroup([9], enough, 20)], big_frames=False)
+    assert not _worth_sharing([_AvGroup([1], enough, 20)], big_frames=False)
+    assert not _worth_sharing([_AvGroup([1], enough, 20), _AvGroup([9], enough // 2, 20)], big_frames=False)
+    assert not _worth_sharing([_AvGroup([1], enough, 5000), _AvGroup([9], enough, 5000)], big_frames=False)
+    # Above 640x480 one frame-threaded decoder wins when one group holds nearly all the work.
+    assert _worth_sharing([_AvGroup([1], enough, 20), _AvGroup([9], enough, 20)], big_frames=True)
+    assert not _worth_sharing([_AvGroup([1], 20 * enough, 20), _AvGroup([9], enough, 20)], big_frames=True)

@@ -53,9 +53,15 @@ SMALL_FRAME_PIXELS = 384 * 288  # decoded on one thread (see _decode_threads)
 # The av strategy holds every packet of the video stream in memory: files above this size go to OpenCV.
 AV_MAX_FILE_BYTES = 512 * 1024 * 1024
 AV_SINGLE_THREAD_PIXELS = 640 * 480  # av decodes frames up to this size on one thread (see _av_threads)
-# Speed-up of FFmpeg's frame threading on two cores above that size (bigbuckbunny.mp4, 720p H.264:
-# 200 ms on one thread, 124 on two): runs shared among decoders must beat it (see _decode_av).
-FRAME_THREADING_GAIN = 1.6
+# Speed-up of FFmpeg's frame threading on two cores above that size, for a decoder that jumps between
+# keyframes (bigbuckbunny.mp4 re-encoded with a keyframe every 24 frames: 1.1-1.16x; straight through
+# it gains 1.6x): runs shared among decoders must beat it (see _worth_sharing).
+FRAME_THREADING_GAIN = 1.15
+# Below these, one decoder beats decoders in parallel (see _worth_sharing). Measured on 2 cores: 320x240
+# XVID groups of 14-27 KB gain nothing, of 44 KB 10%, of 70-80 KB 20-30%; 32x32 and 80x48 H.264
+# (14-35 bytes a packet) lost 10-30% at any length.
+PARALLEL_MIN_GROUP_BYTES = 40_000
+PARALLEL_MIN_PACKET_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -578,41 +584,62 @@ class _AvPlan:
         start = start[self.pts[start] <= self.pts[at]]
         return int(start[-1]) if len(start) else 0
 
-    def groups(self, targets: list[int], workers: int) -> tuple[list[list[int]], list[int]]:
+    def groups(self, targets: list[int], workers: int) -> list[_AvGroup]:
         """`targets` (sorted ranks) cut into at most `workers` consecutive groups that separate
         decoders can take in parallel, of about equal cost (bytes of the packets each decodes). A cut
-        falls only where the sequential decoder would jump to a later keyframe anyway, so no packet
-        is decoded twice. Returns (groups, the cost of each)."""
-        runs: list[list[int]] = []
-        costs: list[int] = []
+        falls only where the sequential decoder jumps to a later keyframe anyway, so the packets
+        decoded are the same but for the decoder's output delay (a packet or two before a cut)."""
+        runs: list[_AvGroup] = []
         end = -1  # decode position the current run has reached
         sizes = np.cumsum([0] + [p.size for p in self.packets])
         for rank in targets:
             start, at = self.start(rank), int(self.order[rank])
             if not runs or start > end + 1:
-                runs.append([])
-                costs.append(0)
+                runs.append(_AvGroup([], 0, 0))
                 first = start
             else:
                 first = end + 1
-            runs[-1].append(rank)
+            run = runs[-1]
+            run.ranks.append(rank)
             if at > end:
-                costs[-1] += int(sizes[at + 1] - sizes[max(first, 0)])
+                run.bytes += int(sizes[at + 1] - sizes[max(first, 0)])
+                run.packets += at + 1 - max(first, 0)
                 end = at
         workers = max(1, min(workers, len(runs)))
-        total = sum(costs)
-        groups: list[list[int]] = [[]]
-        group_costs = [0]
+        total = sum(run.bytes for run in runs)
+        groups = [_AvGroup([], 0, 0)]
         done = 0
-        for run, cost in zip(runs, costs):
+        for run in runs:
             share = total * len(groups) / workers
-            if groups[-1] and len(groups) < workers and done + cost / 2 > share:
-                groups.append([])
-                group_costs.append(0)
-            groups[-1].extend(run)
-            group_costs[-1] += cost
-            done += cost
-        return groups, group_costs
+            if groups[-1].ranks and len(groups) < workers and done + run.bytes / 2 > share:
+                groups.append(_AvGroup([], 0, 0))
+            groups[-1].ranks.extend(run.ranks)
+            groups[-1].bytes += run.bytes
+            groups[-1].packets += run.packets
+            done += run.bytes
+        return groups
+
+
+@dataclass
+class _AvGroup:
+    """Sampled frames one decoder takes, and what it decodes for them."""
+
+    ranks: list[int]
+    bytes: int  # of the packets it sends the decoder
+    packets: int
+
+
+def _worth_sharing(groups: list[_AvGroup], big_frames: bool) -> bool:
+    """Whether decoders in parallel beat one decoder: every group must hold enough work to pay for
+    a second opening of the file and a thread, in packets big enough that decoding, not Python's
+    per-packet work (which holds the lock), is the cost; and above 640x480 the largest group must be
+    small enough to beat one decoder's frame threading."""
+    if len(groups) < 2:
+        return False
+    sizes = [group.bytes for group in groups]
+    if min(sizes) < PARALLEL_MIN_GROUP_BYTES or sum(sizes) < PARALLEL_MIN_PACKET_BYTES * sum(g.packets for g in groups):
+        return False
+    return not big_frames or max(sizes) * FRAME_THREADING_GAIN <= sum(sizes)
 
 
 def _decode_av(path: Path, context, packets: list, targets: np.ndarray, size, *, cores: int):
@@ -620,34 +647,37 @@ def _decode_av(path: Path, context, packets: list, targets: np.ndarray, size, *,
 
     Frame i is the packet with the i-th smallest pts. Where the samples fall in several runs that
     each start at a keyframe, the runs are shared out among up to `cores` decoders in threads (FFmpeg
-    decodes without holding Python's lock), each with its share of the cores: the same packets are
-    decoded, on more cores at once. Measured on 2 cores, 16 samples: bikes.mp4 (H.264, 640x272, 6
-    keyframes) 77 → 43 ms; MPEG-4 part 2 1280x720, 10 s, 89 → 49 ms (its single decoder used frame
-    threading). Above 640x480 a single run, or runs too uneven to beat frame threading
-    (FRAME_THREADING_GAIN), go to one decoder with frame threading. None when the video turns out
-    rotated.
+    decodes without holding Python's lock), each with its share of the cores, when that pays (see
+    _worth_sharing): the same packets are decoded, on more cores at once. Measured on 2 cores, 16
+    samples: bikes.mp4 (H.264, 640x272, 6 keyframes) 78 → 44 ms; 320x240 XVID 15 → 11 ms; MPEG-4
+    part 2 1280x720, 10 s, 89 → 49 ms (its single decoder used frame threading). A decoder that
+    starts afresh mid-stream may miss what a decoder that went through the earlier packets knows
+    (headers sent once, in a spliced or damaged stream): when the shared decoding misses a frame,
+    one decoder does it all again, so the frames never depend on `cores`. None when the video
+    turns out rotated.
     """
     plan = _AvPlan.of(packets)
     ranks = [int(t) for t in targets]
-    groups, costs = plan.groups(ranks, cores)
-    big = context.width * context.height > AV_SINGLE_THREAD_PIXELS
-    if big and max(costs) * FRAME_THREADING_GAIN > sum(costs):  # one frame-threaded decoder does better
-        groups = [ranks]
-    if len(groups) == 1:
+    groups = plan.groups(ranks, cores)
+    if not _worth_sharing(groups, context.width * context.height > AV_SINGLE_THREAD_PIXELS):
         _set_av_threads(context, cores)
         return _decode_av_run(context, plan, ranks, size)
     threads = max(1, cores // len(groups))
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=len(groups) - 1, thread_name_prefix="varec-av") as pool:
-        others = [pool.submit(_decode_av_own_decoder, path, plan, group, size, threads) for group in groups[1:]]
+        others = [pool.submit(_decode_av_own_decoder, path, plan, g.ranks, size, threads) for g in groups[1:]]
         _set_av_threads(context, threads)
-        results = [_decode_av_run(context, plan, groups[0], size)] + [future.result() for future in others]
+        results = [_decode_av_run(context, plan, groups[0].ranks, size)] + [future.result() for future in others]
     if any(result is None for result in results):
         return None
     frames: dict[int, np.ndarray] = {}
     for result in results:
         frames.update(result)
+    if len(frames) < len(ranks):  # one decoder from the start, as with one core
+        _send_av(context, None)
+        context.flush_buffers()
+        return _decode_av_run(context, plan, ranks, size)
     return frames
 
 
