@@ -245,3 +245,26 @@ def test_little_work_stays_on_one_decoder():
     # Above 640x480 one frame-threaded decoder wins when one group holds nearly all the work.
     assert _worth_sharing([_AvGroup([1], enough, 20), _AvGroup([9], enough, 20)], big_frames=True)
     assert not _worth_sharing([_AvGroup([1], 20 * enough, 20), _AvGroup([9], enough, 20)], big_frames=True)
+
+
+def test_a_damaged_stream_reads_the_same_whatever_the_cores(tmp_path, second_decoders):
+    """Flipped bytes: how the decoder conceals the damage depends on its state, so every decoder,
+    alone or one of several, must cut the runs at the same keyframes with a reset state."""
+    import random
+
+    source = write_av_video(tmp_path / "clean.ts", _frames(240), options=OPEN_GOP)
+    data = source.read_bytes()
+    rng = random.Random(1)
+    for variant in range(6):
+        damaged = bytearray(data)
+        for _ in range(20):
+            damaged[rng.randrange(2000, len(damaged))] ^= 0xFF
+        video = tmp_path / f"damaged{variant}.ts"
+        video.write_bytes(bytes(damaged))
+        for num_frames in (16, 40):
+            one = read_clips(video, num_frames, (24, 40), cores=1)
+            for cores in (2, 4):
+                clips = read_clips(video, num_frames, (24, 40), cores=cores)
+                assert (clips.strategy, clips.frame_count) == (one.strategy, one.frame_count)
+                np.testing.assert_array_equal(clips.frames, one.frames)
+    assert second_decoders

@@ -584,13 +584,14 @@ class _AvPlan:
         start = start[self.pts[start] <= self.pts[at]]
         return int(start[-1]) if len(start) else 0
 
-    def groups(self, targets: list[int], workers: int) -> list[_AvGroup]:
-        """`targets` (sorted ranks) cut into at most `workers` consecutive groups that separate
-        decoders can take in parallel, of about equal cost (bytes of the packets each decodes). A cut
-        falls only where the sequential decoder jumps to a later keyframe anyway, so the packets
-        decoded are the same but for the decoder's output delay (a packet or two before a cut)."""
+    def runs(self, targets: list[int]) -> list[_AvGroup]:
+        """`targets` (sorted ranks) in runs: a run starts at a keyframe with a reset decoder, where
+        the next target's keyframe lies past the packet of the targets so far; otherwise decoding
+        goes on. Every decoder cuts here (_decode_av_run), alone or in parallel, so the decoder
+        state each frame comes from (and, in a damaged stream, its error concealment) does not
+        depend on how the runs are shared out."""
         runs: list[_AvGroup] = []
-        end = -1  # decode position the current run has reached
+        end = -1  # packet position the current run has reached
         sizes = np.cumsum([0] + [p.size for p in self.packets])
         for rank in targets:
             start, at = self.start(rank), int(self.order[rank])
@@ -605,6 +606,12 @@ class _AvPlan:
                 run.bytes += int(sizes[at + 1] - sizes[max(first, 0)])
                 run.packets += at + 1 - max(first, 0)
                 end = at
+        return runs
+
+    def groups(self, targets: list[int], workers: int) -> list[_AvGroup]:
+        """The runs of `targets` in at most `workers` consecutive groups that separate decoders can
+        take in parallel, of about equal cost (bytes of the packets each decodes)."""
+        runs = self.runs(targets)
         workers = max(1, min(workers, len(runs)))
         total = sum(run.bytes for run in runs)
         groups = [_AvGroup([], 0, 0)]
@@ -708,9 +715,11 @@ def _send_av(context, packet) -> list:
 def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int, np.ndarray] | None:
     """Decode the frames at sorted presentation ranks `targets` with one decoder.
 
-    For each target, the decoder starts at plan.start(target), unless it is already past that
-    keyframe: then it decodes on. Packets that hold no target are decoded with skip_frame NONREF: a
-    frame no other frame references is dropped undecoded. None when the video turns out rotated.
+    Each run (plan.runs) is decoded from its keyframe by a reset decoder, and only its own frames
+    are taken from it: a frame the previous run's decoder happened to reach first is decoded again
+    in its run, as a decoder of its own would. Packets that hold no target are decoded with
+    skip_frame NONREF: a frame no other frame references is dropped undecoded. None when the video
+    turns out rotated.
     """
     from av.video.reformatter import VideoReformatter
 
@@ -721,13 +730,14 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
     wanted = {int(plan.pts[order[t]]): t for t in targets}
     target_positions = {int(order[t]) for t in targets}
     frames: dict[int, np.ndarray] = {}
+    taking: set[int] = set()  # ranks of the run being decoded
     rotated = False
 
     def send(packet) -> None:
         nonlocal rotated
         for frame in _send_av(context, packet):
             rank = wanted.get(frame.pts)
-            if rank is None or rank in frames:
+            if rank is None or rank in frames or rank not in taking:
                 continue
             if getattr(frame, "rotation", 0) % 360:
                 rotated = True
@@ -737,31 +747,27 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
 
     position = None  # decode position of the next packet to send
     skipping = None
-    drained = False
-    for target in targets:
-        if target in frames:
-            continue
-        keyframe = plan.start(target)
-        if position is None:
-            position = keyframe
-        elif position < keyframe:  # jump: collect the frames still in the decoder, then reset it
+    for run in plan.runs(targets):
+        if position is not None:  # the previous run's last frames, then a reset decoder
             send(None)
             context.flush_buffers()
-            position, drained = keyframe, False
-        while target not in frames and not rotated:
-            if position >= len(packets):
-                if not drained:
-                    send(None)  # drain: the last frames come out only now
-                    drained = True
-                break
-            skip = position not in target_positions
-            if skip != skipping:
-                context.skip_frame = "NONREF" if skip else "DEFAULT"
-                skipping = skip
-            send(packets[position])
-            position += 1
-        if rotated:
-            return None
+        taking = set(run.ranks)
+        position, drained = plan.start(run.ranks[0]), False
+        for target in run.ranks:
+            while target not in frames and not rotated:
+                if position >= len(packets):
+                    if not drained:
+                        send(None)  # drain: the last frames come out only now
+                        drained = True
+                    break
+                skip = position not in target_positions
+                if skip != skipping:
+                    context.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
+                send(packets[position])
+                position += 1
+            if rotated:
+                return None
     return frames
 
 
