@@ -136,24 +136,32 @@ def test_usage_errors_exit_2(cli):
     assert cli("cache", "dir", "toy").exit_code == 2
 
 
-def test_download_all_shipped_entries_from_local_stand_ins(cli, server, tmp_path, monkeypatch):
-    """Every shipped entry's code path, with each URL pointed at a local file of the same format."""
-    shipped = load_registry(user_path=False)
+def _mirror_registry(files: dict[str, tuple[bytes, str]], server, tmp_path, monkeypatch) -> None:
+    """Serve each entry's stand-in bytes locally and point VAREC_REGISTRY at a registry naming them
+    (name -> (bytes, extra TOML lines)); the shipped entries' other fields still apply."""
     lines = []
-    for name in shipped.names():
-        entry = shipped.get(name)
-        if entry.kind == "backbone":
-            data = fake_h5(40_000, seed=len(name))
-            extra = f'md5 = "{md5(data)}"' if entry.md5 else ""  # stand-in for the published digest
-        elif entry.kind == "savedmodel":
-            data, extra = fake_savedmodel_tar(), ""
-        else:
-            data, extra = labels_text(600), ""
+    for name, (data, extra) in files.items():
         server.files[f"/{name}"] = data
         lines.append(f'[models.{name}]\nurl = "{server.url("/" + name)}"\nbytes = {len(data)}\n{extra}\n')
     registry = tmp_path / "mirror.toml"
     registry.write_text("\n".join(lines), encoding="utf-8")
     monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+
+
+def test_download_all_shipped_entries_from_local_stand_ins(cli, server, tmp_path, monkeypatch):
+    """Every shipped entry's code path, with each URL pointed at a local file of the same format."""
+    shipped = load_registry(user_path=False)
+    files = {}
+    for name in shipped.names():
+        entry = shipped.get(name)
+        if entry.kind == "backbone":
+            data = fake_h5(40_000, seed=len(name))
+            files[name] = (data, f'md5 = "{md5(data)}"' if entry.md5 else "")  # stand-in for the published digest
+        elif entry.kind == "savedmodel":
+            files[name] = (fake_savedmodel_tar(), "")
+        else:
+            files[name] = (labels_text(600), "")
+    _mirror_registry(files, server, tmp_path, monkeypatch)
 
     result = cli("download", "--all")
     assert result.exit_code == 0, result.stderr
@@ -172,15 +180,9 @@ def test_a_savedmodel_download_announces_the_size_of_the_model_not_of_its_label_
 ):
     from varec_cli.weights.download import human_bytes
 
-    shipped = load_registry(user_path=False)
-    lines = []
-    for name in ("movinet-a2-stream", shipped.get("movinet-a2-stream").labels):
-        data = fake_savedmodel_tar() if name == "movinet-a2-stream" else labels_text(600)
-        server.files[f"/{name}"] = data
-        lines.append(f'[models.{name}]\nurl = "{server.url("/" + name)}"\nbytes = {len(data)}\n')
-    registry = tmp_path / "mirror.toml"
-    registry.write_text("\n".join(lines), encoding="utf-8")
-    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+    labels = load_registry(user_path=False).get("movinet-a2-stream").labels
+    files = {"movinet-a2-stream": (fake_savedmodel_tar(), ""), labels: (labels_text(600), "")}
+    _mirror_registry(files, server, tmp_path, monkeypatch)
 
     result = cli("download", "movinet-a2-stream")
     assert result.exit_code == 0, result.stderr
