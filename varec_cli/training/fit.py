@@ -205,10 +205,9 @@ class ResumeState:
             raise VarecError(f"{path}: the training checkpoint state is unreadable ({exc}); delete it") from None
 
     def save(self, directory: Path) -> None:
-        path = Path(directory) / STATE_FILE
-        tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=1, default=float))
-        os.replace(tmp, path)
+        from varec_cli.files import write_atomically
+
+        write_atomically(Path(directory) / STATE_FILE, json.dumps(self.__dict__, indent=1, default=float).encode())
 
 
 _COUNTERS = {"wait": int, "best_epoch": int, "stopped_epoch": int, "cooldown_counter": int, "best": float}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
+
+from varec_cli.files import write_atomically
 
 COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
@@ -17,14 +19,12 @@ def history_paths(output: Path) -> tuple[Path, Path]:
 def write_csv(path: Path, history: list[dict[str, float]]) -> Path:
     columns = [c for c in COLUMNS if any(c in row for row in history)]
     columns += sorted({k for row in history for k in row} - set(columns))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in history:
-            writer.writerow(["" if row.get(c) is None else (int(row[c]) if c == "epoch" else f"{row[c]:.6g}") for c in columns])
-    os.replace(tmp, path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in history:
+        writer.writerow(["" if row.get(c) is None else (int(row[c]) if c == "epoch" else f"{row[c]:.6g}") for c in columns])
+    return write_atomically(path, text.getvalue().encode("utf-8"))
 
 
 def write_plot(path: Path, history: list[dict[str, float]], *, best_epoch: int | None = None, title: str = "") -> Path:
@@ -53,7 +53,6 @@ def write_plot(path: Path, history: list[dict[str, float]], *, best_epoch: int |
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp)
-    os.replace(tmp, path)
-    return path
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
+    return write_atomically(path, image.getvalue())

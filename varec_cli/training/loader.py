@@ -16,6 +16,7 @@ same videos decodes nothing.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
@@ -288,30 +289,23 @@ class FeatureCache:
                 return None
         return None
 
-    def _write(self, target: Path, write: Callable[[Path], None]) -> None:
+    def _write(self, target: Path, data: bytes) -> None:
+        from varec_cli.files import write_atomically
+
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            write(tmp)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(target, data)
 
     def put(self, path: Path, features: np.ndarray, seconds: float) -> None:
-        target = self._entry(path).with_suffix(".npz")
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, features=np.asarray(features, np.float16), seconds=np.float64(seconds))
-
-        self._write(target, write)
+        entry = io.BytesIO()
+        np.savez(entry, features=np.asarray(features, np.float16), seconds=np.float64(seconds))
+        self._write(self._entry(path).with_suffix(".npz"), entry.getvalue())
 
     def put_failure(self, path: Path, error: str) -> None:
         try:
             target = self._entry(path).with_suffix(".fail.json")
         except OSError:
             return  # the file vanished: nothing to key the failure on
-        self._write(target, lambda tmp: tmp.write_text(json.dumps({"error": error})))
+        self._write(target, json.dumps({"error": error}).encode("utf-8"))
 
 
 @dataclass
