@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -64,7 +63,9 @@ def skip_message(path: Path, error: str) -> str:
 
 def default_workers() -> int:
     """Decode threads: one per core, at least 2, at most 8 (beyond that OpenCV contends for memory)."""
-    return max(2, min(8, os.cpu_count() or 2))
+    from varec_cli.video.reader import usable_cores  # the cores decode_videos shares among them
+
+    return max(2, min(8, usable_cores()))
 
 
 # --- parallel decoding -------------------------------------------------------------------------
