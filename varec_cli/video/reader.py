@@ -24,9 +24,9 @@ from varec_cli.errors import VideoError
 #   mixed  per sampled frame, seek or grab forward, whichever decodes fewer frames given where the
 #          keyframes are (a packet scan finds them; see plan_seeks).
 #   av     PyAV (its own FFmpeg): demux every packet once (the count and the keyframes), then decode
-#          from the keyframe at or before each sample (or on from where the decoder is, when that
-#          is nearer), skipping the non-reference frames (H.264 B-frames) that are not samples;
-#          runs of samples that start at different keyframes go to decoders in parallel threads.
+#          from the keyframe at or before each sample (or on from the previous sample, when no
+#          keyframe lies between: a run), skipping the non-reference frames (H.264 B-frames) that
+#          are not samples; runs go to decoders in parallel threads when that pays.
 #          Frames are identified by presentation timestamp, so B-frame reordering cannot swap them,
 #          and converted to BGR by FFmpeg's swscale exactly as OpenCV does (pixel-identical).
 #          No OpenCV seek back-off, no second capture, a 32-byte stream probe (OpenCV's full probe
