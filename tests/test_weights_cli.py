@@ -96,6 +96,34 @@ def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
     assert not cache.models_dir().exists()
 
 
+def test_cache_clear_never_reaches_outside_the_cache(cli, toy_registry, isolated_env, tmp_path):
+    assert cli("download", "toy").exit_code == 0
+    cache_root = isolated_env / "cache"
+    precious = cache_root.parent / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("a user's file")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for name in ("../../precious", str(outside), "..", "../models", "index.json", "toy.lock", "toy/../.."):
+        result = cli("cache", "clear", name)
+        assert result.exit_code == 1, (name, result.stderr)
+        assert "is not a model name" in one_error_line(result)
+    assert (precious / "keep.txt").read_text() == "a user's file" and outside.is_dir()
+    assert cache.get_record("toy") is not None and (cache.entry_dir("toy") / "toy.keras").is_file()
+    # a mistyped name leaves no lock file behind
+    assert cli("cache", "clear", "toyy").exit_code == 1
+    assert not (cache.models_dir() / "toyy.lock").exists()
+
+
+def test_registry_names_that_would_collide_with_the_cache_are_refused(cli, tmp_path, monkeypatch):
+    for name in ("index.json", "x.lock"):
+        registry = tmp_path / f"{name}.toml"
+        registry.write_text(f'[models."{name}"]\nurl = "http://127.0.0.1:9/x.keras"\n', encoding="utf-8")
+        monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+        result = cli("models")
+        assert result.exit_code == 1 and "is not a model name" in one_error_line(result)
+
+
 def test_user_errors_are_one_line_exit_1(cli, toy_registry, server, monkeypatch):
     unknown = cli("download", "toyy")
     assert unknown.exit_code == 1

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -54,12 +55,32 @@ def compiled_dir() -> Path:
     return root() / "compiled"
 
 
+INDEX_FILE = "index.json"
+_ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def is_entry_name(name: str) -> bool:
+    """Whether `name` can be a model's folder directly under models/: no path separators, no `..`,
+    and none of the cache's own files (the index, the lock files)."""
+    return bool(_ENTRY_NAME.match(name)) and name != INDEX_FILE and not name.endswith(".lock")
+
+
+def check_entry_name(name: str) -> str:
+    if not is_entry_name(name):
+        raise WeightsError(
+            f"{name!r} is not a model name (letters, digits, '.', '_', '-'; not ending in .lock, not {INDEX_FILE})"
+        )
+    return name
+
+
 def entry_dir(name: str) -> Path:
-    return models_dir() / name
+    """The folder of model `name`; a name that is not one folder under models/ is refused, so no
+    name can reach outside the cache (`varec cache clear ../x`)."""
+    return models_dir() / check_entry_name(name)
 
 
 def index_path() -> Path:
-    return models_dir() / "index.json"
+    return models_dir() / INDEX_FILE
 
 
 # --- digests --------------------------------------------------------------------------------------
@@ -157,7 +178,7 @@ def file_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
 
 def entry_lock(name: str):
     """Held while `name` is fetched or checked, so two processes never fetch it at the same time."""
-    return file_lock(models_dir() / f"{name}.lock")
+    return file_lock(models_dir() / f"{check_entry_name(name)}.lock")
 
 
 # --- the index ------------------------------------------------------------------------------------
@@ -347,9 +368,11 @@ def clear(name: str | None = None) -> list[str]:
         os.replace(base, trash)
         shutil.rmtree(trash, ignore_errors=True)
         return [n for n in removed if not n.startswith(".")] + ([COMPILED_NAME] if had_compiled else [])
+    target = entry_dir(name)
+    if name not in read_index() and not target.exists():
+        return []  # nothing of it here: no lock file left behind for a mistyped name
     with entry_lock(name):
         found = drop_record(name)
-        target = entry_dir(name)
         _remove_compiled(target)
         if target.exists():
             _rmtree(target)

@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from varec_cli import paths
+from varec_cli.weights import cache
 from varec_cli.errors import WeightsError
 
 if sys.version_info >= (3, 11):
@@ -87,7 +88,6 @@ _ENTRY_KEYS = {
     "backbone",
 }
 _DEFAULT_KEYS = {"predict", "stream"}
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HEX = {"sha256": 64, "md5": 32}
 
 
@@ -224,8 +224,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _check_entry_fields(where: str, name: str, raw: Mapping[str, Any]) -> None:
-    if not _NAME_RE.match(name):
-        raise WeightsError(f"{where}: {name!r} is not a valid model name (letters, digits, '.', '_', '-')")
+    try:
+        cache.check_entry_name(name)  # the name is its folder in the cache
+    except WeightsError as exc:
+        raise WeightsError(f"{where}: {exc}") from None
     if not isinstance(raw, Mapping):
         raise WeightsError(f"{where}: models.{name} must be a table")
     unknown = sorted(set(raw) - _ENTRY_KEYS)
