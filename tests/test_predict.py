@@ -130,6 +130,35 @@ def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_pa
             assert expected in cli("info", model).stderr
 
 
+def _strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_model_that_outputs_nan_is_an_error_not_a_nan_score(cli, tiny_model, tmp_path):
+    import keras
+
+    from varec_cli.models.modelfile import read_metadata, save_model
+
+    model = keras.models.load_model(tiny_model, safe_mode=False)
+    dense = model.get_layer("sequence_head").get_layer("probabilities")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel, np.full_like(bias, np.nan)])
+    metadata = read_metadata(tiny_model)
+    broken = save_model(model, tmp_path / "nan.keras", metadata)
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    result = cli("predict", video, "-m", broken, "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and "not a number" in result.stderr
+
+    # a diverged training run's NaN in the provenance: `info --json` still prints valid JSON
+    diverged = _with_metadata(tiny_model, tmp_path / "diverged.keras", provenance={"val_loss": float("nan"), "epochs": 3})
+    data = _strict_json(cli("info", diverged, "--json").stdout)
+    assert data["provenance"] == {"val_loss": None, "epochs": 3}
+
+
 def test_labels_that_look_like_markup_print_as_themselves(cli, tiny_model, tmp_path):
     model = _with_metadata(tiny_model, tmp_path / "brackets.keras",
                            labels=["[bold]wave", "jump [red]high", "[/]still"])

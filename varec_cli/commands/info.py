@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import typer
 
@@ -18,7 +19,7 @@ def info_command(
 
     description = open_model(model, "info").describe()
     if as_json:
-        typer.echo(json.dumps(description, indent=2, default=str))
+        typer.echo(json.dumps(_without_nan(description), indent=2, default=str))
         return
     from rich.table import Table
 
@@ -47,3 +48,14 @@ def info_command(
     if not provenance:
         table.add_row("trained", "no training provenance recorded")
     console.out().print(table)
+
+
+def _without_nan(value):
+    """NaN and infinities as null: JSON has neither (a diverged training run may have recorded them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nan(item) for item in value]
+    return value

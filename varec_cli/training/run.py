@@ -435,7 +435,10 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         "epochs": outcome.epochs_run,
         "epochs_requested": config.epochs,
         "best_epoch": outcome.best_epoch,
-        **{key: round(float(best[key]), 6) for key in ("loss", "accuracy", "val_loss", "val_accuracy") if key in best},
+        **{
+            key: round(float(best[key]), 6) if np.isfinite(best[key]) else None  # JSON has no NaN
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy") if key in best
+        },
         "backbone_weights": weights_source,
         "fine_tune_layers": config.fine_tune_layers,
         "feature_cache": frozen,
