@@ -190,3 +190,30 @@ def test_info_on_a_registry_name(cli, registry):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["labels"] == COLOURS and data["frame_size"] == [32, 32] and data["fps"] == 5.0
+
+
+def test_a_registry_entry_that_misdescribes_its_savedmodel_is_one_error_line(cli, registry, tmp_path, monkeypatch):
+    """Wrong label count, a signature or a stream function the SavedModel lacks, no labels at all."""
+    base_url = registry.url("/movinet/a0/base") + "?tf-hub-format=compressed"
+    red = _solid_video(tmp_path / "red.avi", (0, 0, 230))
+    cases = {
+        'labels = ["r", "g"]': "the network has 3 outputs but 2 labels",
+        'labels = ["r", "g", "b", "x", "y"]': "the network has 3 outputs but 5 labels",
+        'labels = "toy-labels"\nsignature = { name = "serve" }': "no signature 'serve' (its signatures: serving_default)",
+        'labels = "toy-labels"\nstream = true': "recorded as a stream model, but the SavedModel has no 'init_states'",
+        "": "savedmodel entry without labels",
+    }
+    for number, (lines, expected) in enumerate(cases.items()):
+        path = tmp_path / f"wrong-{number}.toml"
+        path.write_text(
+            f'[models.toy-labels]\nkind = "labels"\nurl = "{registry.url("/labels.txt")}"\n\n'
+            f'[models.wrong]\nkind = "savedmodel"\nurl = "{base_url}"\nframes = 12\nsize = 32\n{lines}\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("VAREC_REGISTRY", str(path))
+        result = cli("predict", red, "--model", "wrong")
+        assert result.exit_code == 1, (lines, result.output)
+        *before, last = result.stderr.strip().splitlines()
+        assert last.startswith("error: ") and expected in last, (lines, result.stderr)
+        assert all(line.startswith("downloading wrong") for line in before), result.stderr  # no traceback
+        cli("cache", "clear", "wrong")

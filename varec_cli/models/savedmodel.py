@@ -68,12 +68,34 @@ class SavedModelClassifier(Classifier):
         self._scale = (float(high) - float(low)) / 255.0
         self._offset = float(low)
         self._logits = bool(self.signature.get("output_is_logits", True))
+        self._check_functions()
+
+    def _check_functions(self) -> None:
+        """The functions varec-model.json names exist: a wrong name is its error now, not a KeyError
+        at the first clip."""
+        signatures = self._loaded.signatures
+        have = ", ".join(sorted(signatures)) or "none"
+        if self.stream:
+            states = self.signature.get("states", "init_states")
+            if getattr(self._loaded, "init_states", None) is None and states not in signatures:
+                raise ModelError(
+                    f"{self.name}: recorded as a stream model, but the SavedModel has no {states!r} function "
+                    f"(its signatures: {have})"
+                )
+            if not callable(self._loaded):
+                raise ModelError(f"{self.name}: recorded as a stream model, but the SavedModel is not callable")
+            return
+        name = self.signature.get("name", "serving_default")
+        if name not in signatures:
+            raise ModelError(f"{self.name}: the SavedModel has no signature {name!r} (its signatures: {have})")
 
     def model_input(self, frames_uint8: np.ndarray) -> np.ndarray:
         return frames_uint8.astype(np.float32) * self._scale + self._offset
 
     def _probabilities(self, outputs) -> np.ndarray:
         values = np.asarray(outputs, dtype=np.float32)
+        if values.shape[-1] != len(self.labels):
+            raise ModelError(f"{self.name}: the network has {values.shape[-1]} outputs but {len(self.labels)} labels")
         return _softmax(values) if self._logits else values
 
     def predict_clips(self, clips: np.ndarray) -> np.ndarray:

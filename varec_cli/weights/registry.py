@@ -377,5 +377,10 @@ def load_registry(user_path: Path | None | bool = True) -> Registry:
         if not entries[name].is_classifier:
             raise WeightsError(f"registry: defaults.{purpose} = {name!r} is a {entries[name].kind} entry, not a classifier")
     for entry in entries.values():
+        if entry.kind == "savedmodel" and not entry.labels:  # a SavedModel carries no class names
+            raise WeightsError(
+                f"registry {shipped if entry.origin == 'shipped' else entry.origin}: models.{entry.name} is a savedmodel entry without labels "
+                "(the name of a labels entry or a list of class names)"
+            )
         registry.labels_for(entry)  # dangling labels references fail here, once
     return registry
