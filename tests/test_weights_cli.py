@@ -87,6 +87,37 @@ def test_download_then_cache_list_and_clear(cli, toy_registry, server):
     assert "not cached" in cli("cache", "clear", "toy").stderr
 
 
+def test_on_a_terminal_the_result_line_comes_after_the_progress_bar(toy_registry, server):
+    """With stdout and stderr on one terminal, a line printed while the bar is live is redrawn over."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "varec_cli", "download", "toy"], stdin=subprocess.DEVNULL,
+                            stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0, shown
+    text = shown.decode("utf-8", "replace")
+    result_at = text.find("published sha256")
+    bar_done = text.rfind("\x1b[?25h")  # the bar shows the cursor again when it stops
+    assert bar_done != -1, text  # a live bar was drawn
+    assert result_at > bar_done, text
+
+
 def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
     result = cli("cache", "dir")
     assert result.exit_code == 0 and result.stdout.strip() == str(isolated_env / "cache")

@@ -94,8 +94,8 @@ def download_command(
     wanted = registry.names() if all_ else list(dict.fromkeys(names or []))
     for name in wanted:
         registry.get(name)  # an unknown name fails before anything is downloaded
-    out = console.out()
     failed = 0
+    fetched = []
     with download_progress() as progress_for:
         for name in wanted:
             try:
@@ -106,7 +106,10 @@ def download_command(
                 failed += 1  # one failure does not keep the other models from the cache
                 console.error_line(str(exc))
                 continue
-            how = describe_verification(get_record(name))
-            out.print(f"{name}\t{path}\t({how})", markup=False, highlight=False, soft_wrap=True)
+            fetched.append(f"{name}\t{path}\t({describe_verification(get_record(name))})")
+    # Printed once the bars are done: on a terminal, a line written while they are live is redrawn over.
+    out = console.out()
+    for line in fetched:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(ExitCode.FAILURE)
