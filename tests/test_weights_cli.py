@@ -174,7 +174,9 @@ def test_user_errors_are_one_line_exit_1(cli, toy_registry, server, monkeypatch)
     with monkeypatch.context() as m:
         m.setenv("VAREC_CACHE_DIR", str(not_a_folder))
         blocked = cli("download", "toy")
+        listing = cli("models")
     assert blocked.exit_code == 1 and str(not_a_folder) in one_error_line(blocked)
+    assert listing.exit_code == 1 and "point VAREC_CACHE_DIR at a folder" in one_error_line(listing)
 
     monkeypatch.setenv("VAREC_OFFLINE", "1")
     offline = cli("download", "toy")

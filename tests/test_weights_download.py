@@ -237,7 +237,7 @@ def test_trust_on_first_use_then_tampering_detected(server, registry):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="changed after it was verified"):
+    with pytest.raises(WeightsError, match="changed after it was verified.*`varec download --force backbone-mobilenet_v2`"):
         backbone_weights_path("mobilenet_v2")
 
     # and a forced re-download must match the first download, not whatever is served now

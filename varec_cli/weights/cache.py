@@ -190,6 +190,11 @@ def _read_index_unlocked() -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:  # clearing the cache would not help: the way to it is blocked
+        raise WeightsError(
+            f"the weights cache {root()} is not a folder, or holds a file where a folder belongs ({path}); "
+            "point VAREC_CACHE_DIR at a folder"
+        ) from None
     except (OSError, ValueError) as exc:
         raise WeightsError(f"cache index {path} is unreadable ({exc}); remove it or run `varec cache clear`") from None
     if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):

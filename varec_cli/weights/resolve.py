@@ -71,8 +71,7 @@ def cached_path(entry: Entry) -> Path | None:
     if seen != expected:
         raise WeightsError(
             f"the cached {entry.name} at {path} changed after it was verified "
-            f"(expected sha256 {expected}, found {seen}); run `varec cache clear {entry.name}` "
-            f"and `varec download {entry.name}`"
+            f"(expected sha256 {expected}, found {seen}); fetch it again with `varec download --force {entry.name}`"
         )
     return path
 
