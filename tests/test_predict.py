@@ -86,6 +86,17 @@ def test_one_bad_video_does_not_stop_the_others(cli, tiny_model, tmp_path):
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and "bad.avi" in result.stderr
 
 
+def test_a_folder_without_videos_does_not_stop_the_others(cli, tiny_model, tmp_path):
+    good = write_motion_video(tmp_path / "good.avi", "left")
+    (tmp_path / "empty").mkdir()
+    result = cli("predict", tmp_path / "empty", good, "-m", tiny_model, "--json")
+    assert result.exit_code == 1
+    assert [r["video"] for r in _json_lines(result.stdout)] == [str(good)]
+    assert result.stderr == f"error: {tmp_path / 'empty'}: no video files in this directory\n"
+    alone = cli("predict", tmp_path / "empty", "-m", tiny_model)
+    assert alone.exit_code == 1 and alone.stderr.startswith("error: ") and "no video files" in alone.stderr
+
+
 def test_info_describes_the_model(cli, tiny_model):
     result = cli("info", tiny_model)
     assert result.exit_code == 0, result.output

@@ -35,22 +35,24 @@ class VideoPrediction:
         }
 
 
-def collect_videos(arguments: Iterable[str | os.PathLike]) -> list[Path]:
+def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], list[VideoError]]:
     """Files as given; directories expanded to the video files inside them (recursive, sorted).
 
-    A missing path is kept, so that it fails alone with its own error line.
+    A missing path is kept, so that it fails alone with its own error line. A directory without
+    videos is an error of its own (returned beside the videos), which keeps the others from nothing.
     """
     videos: list[Path] = []
+    problems: list[VideoError] = []
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
             found = find_videos(path)
             if not found:
-                raise VideoError(f"{path}: no video files in this directory")
+                problems.append(VideoError(f"{path}: no video files in this directory"))
             videos.extend(found)
         else:
             videos.append(path)
-    return videos
+    return videos, problems
 
 
 class ClipPrefetcher:

@@ -26,10 +26,14 @@ def predict_command(
     from varec_cli.predict import classify_videos, collect_videos, prefetch_clips
 
     runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
-    videos_found = collect_videos(videos)
+    videos_found, problems = collect_videos(videos)
+    if not videos_found:
+        raise problems[0]
+    for problem in problems:
+        console.error_line(str(problem))
+    failures = len(problems)
     prefetched = prefetch_clips(model, videos_found, clips)  # decodes while TensorFlow loads
     classifier = open_model(model, "predict")
-    failures = 0
     out = console.out()
     results = classify_videos(classifier, videos_found, top_k=top_k, clips=clips, prefetched=prefetched)
     for video, result in results:
