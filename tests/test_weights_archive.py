@@ -170,5 +170,27 @@ def test_not_a_tar_archive(tmp_path):
     archive.write_bytes(b"<html>not found</html>")
     dest = tmp_path / "d"
     dest.mkdir()
-    with pytest.raises(WeightsError, match="not a readable tar archive"):
+    with pytest.raises(WeightsError, match=r"^junk.tar.gz: not a tar archive \(plain, gz, bz2 or xz\)$"):
         safe_extract(archive, dest)
+
+
+def test_a_savedmodel_download_that_is_no_archive_names_the_model_and_url(server, tmp_path, monkeypatch):
+    server.files["/page"] = b"<html>a sign-in page, not a model</html>"
+    server.files["/no-pb"] = make_tar_gz([("readme.txt", b"no model here")])
+    use_registry(tmp_path, monkeypatch, f"""
+        [models.page]
+        kind = "savedmodel"
+        url = "{server.url('/page')}"
+        labels = ["a"]
+
+        [models.no-pb]
+        kind = "savedmodel"
+        url = "{server.url('/no-pb')}"
+        labels = ["a"]
+        """)
+    with pytest.raises(WeightsError) as page:
+        resolve_model_path("page")
+    assert str(page.value) == f"page (from {server.url('/page')}): not a tar archive (plain, gz, bz2 or xz)"
+    with pytest.raises(WeightsError) as no_pb:
+        resolve_model_path("no-pb")
+    assert str(no_pb.value).startswith(f"no-pb (from {server.url('/no-pb')}): no saved_model.pb")

@@ -117,6 +117,8 @@ def safe_extract(archive: Path, dest: Path) -> None:
                     while chunk := src.read(_CHUNK):
                         fh.write(chunk)
                 os.chmod(out, 0o644)
+    except tarfile.ReadError:  # tarfile's message lists each decompressor it tried
+        raise WeightsError(f"{archive.name}: not a tar archive (plain, gz, bz2 or xz)") from None
     except (tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is None:
             raise WeightsError(f"{archive.name}: not a readable tar archive ({exc})") from None

@@ -188,7 +188,11 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
         try:
             if entry.kind == "savedmodel":
                 meta = savedmodel_metadata(entry, registry, labels, fetched.url)
-                path = archive.install_savedmodel(fetched.path, directory / "savedmodel", meta)
+                try:
+                    path = archive.install_savedmodel(fetched.path, directory / "savedmodel", meta)
+                except WeightsError as exc:  # it names the temp file; the user knows the model and URL
+                    exc.args = (str(exc).replace(fetched.path.name, f"{entry.name} (from {fetched.url})", 1),)
+                    raise
             else:
                 _check_format(entry, fetched.path, fetched.url)
                 path = directory / entry.cache_filename
