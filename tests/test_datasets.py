@@ -429,3 +429,11 @@ def test_dataset_is_a_plain_record(tmp_path):
     ds = Dataset("x", tmp_path, "folder", ["a"], [], [], [])
     assert ds.num_classes == 1 and ds.counts() == {"train": 0, "val": 0, "test": 0}
     assert ds.action_types() is None
+
+
+def test_phone_and_camcorder_videos_are_found_but_not_typescript(tmp_path):
+    from varec_cli.video import find_videos
+
+    for name in ("phone.3GP", "old.3g2", "free.ogv", "camcorder.m2ts", "clip.mp4", "app.ts", "module.mts"):
+        touch(tmp_path / name)
+    assert [p.name for p in find_videos(tmp_path)] == ["camcorder.m2ts", "clip.mp4", "free.ogv", "old.3g2", "phone.3GP"]

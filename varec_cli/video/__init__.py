@@ -5,7 +5,12 @@ from pathlib import Path as _Path
 
 from varec_cli import paths as _paths
 
-VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv"})
+# Not .ts/.mts (MPEG transport streams, AVCHD): TypeScript sources share them, and a folder scan must
+# not try to decode a code base. Such videos can still be given one by one.
+VIDEO_EXTENSIONS = frozenset({
+    ".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".3gp", ".3g2", ".ogv",
+    ".m2ts",
+})
 
 
 def is_video(path: _Path) -> bool:
