@@ -53,6 +53,22 @@ def test_models_table_and_json(cli):
     assert by_name["backbone-mobilenet_v2"]["digest"] == "on first use"
 
 
+def test_on_a_narrow_terminal_names_and_paths_are_whole(cli, toy_registry, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    table = cli("models").stdout
+    assert max(len(line) for line in table.splitlines()) <= 80
+    for name in ("backbone-efficientnetv2-b0", "movinet-a0-stream", "toy"):
+        assert name in table
+    assert "…" not in table and "cached" in table  # whole columns dropped, not cells cut
+    assert cli("download", "toy").exit_code == 0
+    monkeypatch.setenv("COLUMNS", "60")
+    listing = cli("cache", "list").stdout
+    path = str(cache.entry_dir("toy") / "toy.keras")
+    assert len(path) > 30 and "…" not in listing
+    folded = "".join(line.rstrip().rsplit(" ", 1)[-1] for line in listing.splitlines()[2:])
+    assert path in folded
+
+
 def test_download_then_cache_list_and_clear(cli, toy_registry, server):
     import os
 

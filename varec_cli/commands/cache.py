@@ -40,7 +40,9 @@ def cache_command(
 
         table = Table(show_edge=False)
         for column in ("name", "kind", "size", "verified", "path"):
-            table.add_column(column, justify="right" if column == "size" else "left", no_wrap=column != "path")
+            # a long path folds onto more lines rather than being cut: it is there to be copied
+            table.add_column(column, justify="right" if column == "size" else "left", no_wrap=column != "path",
+                             overflow="fold")
         for item in items:
             table.add_row(item.name, item.kind, human_bytes(item.size_bytes), item.verified, str(item.path))
         wide_out().print(table)

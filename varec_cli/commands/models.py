@@ -19,36 +19,45 @@ def models_command(
         typer.echo(json.dumps(rows, indent=2))
         return
 
+    from rich.measure import Measurement
     from rich.table import Table
 
-    defaults = "; ".join(f"{purpose}: {row['name']}" for row in rows for purpose in row["default_for"])
-    table = Table(show_edge=False, caption=f"* default for {defaults}" if defaults else None, caption_justify="left")
-    for column, justify in (
-        ("name", "left"),
-        ("kind", "left"),
-        ("classes", "right"),
-        ("input", "left"),
-        ("size", "right"),
-        ("cached", "left"),
-        ("digest", "left"),
-    ):
-        table.add_column(column, justify=justify, no_wrap=True)
-    for row in rows:
-        input_spec = row["input"] or "-"
+    def input_spec(row) -> str:
+        spec = row["input"] or "-"
         if row["fps"]:
-            input_spec += f" @{row['fps']:g}fps"
-        if row["stream"]:
-            input_spec += " stream"
-        table.add_row(
-            row["name"] + (" *" if row["default_for"] else ""),
-            row["kind"],
-            str(row["classes"]) if row["classes"] else "-",
-            input_spec,
-            human_bytes(row["bytes"]) if row["bytes"] else "?",
-            "yes" if row["cached"] else "no",
-            row["digest"],
-        )
-    wide_out().print(table)
+            spec += f" @{row['fps']:g}fps"
+        return spec + (" stream" if row["stream"] else "")
+
+    columns = {  # heading: (justify, cell)
+        "name": ("left", lambda row: row["name"] + (" *" if row["default_for"] else "")),
+        "kind": ("left", lambda row: row["kind"]),
+        "classes": ("right", lambda row: str(row["classes"]) if row["classes"] else "-"),
+        "input": ("left", input_spec),
+        "size": ("right", lambda row: human_bytes(row["bytes"]) if row["bytes"] else "?"),
+        "cached": ("left", lambda row: "yes" if row["cached"] else "no"),
+        "digest": ("left", lambda row: row["digest"]),
+    }
+    defaults = "; ".join(f"{purpose}: {row['name']}" for row in rows for purpose in row["default_for"])
+    out = wide_out()
+
+    def build(headings):
+        table = Table(show_edge=False, caption=f"* default for {defaults}" if defaults else None, caption_justify="left")
+        for heading in headings:
+            table.add_column(heading, justify=columns[heading][0], no_wrap=True)
+        for row in rows:
+            table.add_row(*(columns[heading][1](row) for heading in headings))
+        return table
+
+    # On a narrow terminal, whole columns go (least needed first) rather than every cell being cut:
+    # the name is what `varec download` takes. `--json` has them all.
+    headings = list(columns)
+    table = build(headings)
+    for dropped in ("digest", "classes", "size", "input"):
+        if Measurement.get(out, out.options.update_width(1 << 16), table).maximum <= out.width:
+            break
+        headings.remove(dropped)
+        table = build(headings)
+    out.print(table)
 
 
 def wide_out():
