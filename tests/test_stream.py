@@ -359,14 +359,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_network_stream_is_captured_live(cli, tiny_model, tmp_path, http_server):
-    """An http:// source: captured in full and recorded in full, classified live (newest frame);
-    a recording served over HTTP ends at its last frame instead of being reopened."""
+def test_a_video_file_served_over_http_is_read_like_a_file(cli, tiny_model, tmp_path, http_server):
+    """A recording served over HTTP arrives as fast as the network allows: timed by the clock it would
+    pass in a fraction of a second and never fill the model's window. Its header has a frame count,
+    so it is read like a file: every frame, in order, at its frame rate's times; it ends at its last
+    frame instead of being reopened."""
     write_index_video(tmp_path / "served.avi", 40, fps=20.0)
     recording = tmp_path / "rec.avi"
-    result = cli("stream", "-s", f"{http_server}/served.avi", "-m", tiny_model, "--no-display", "-o", recording)
+    result = cli("stream", "-s", f"{http_server}/served.avi", "-m", tiny_model, "--no-display", "-o", recording,
+                 "--threshold", "0")
     assert result.exit_code == 0, result.output
-    assert "40 captured" in result.stderr and "end of the video" in result.stderr
+    assert "40 captured, 40 processed" in result.stderr and "end of the video" in result.stderr
+    lines = _label_lines(result.stdout)
+    assert lines, result.output  # the window filled: labels came
+    assert lines[0][0] == pytest.approx(1.0, abs=0.06)  # the tiny model's 1 s clip, in the video's own time
     assert count_frames(recording) == 40
 
 

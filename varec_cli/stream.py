@@ -106,9 +106,11 @@ class OpenedSource:
     frame_count: int = 0  # as the source reports it; 0 for a live camera or stream
 
     @property
-    def retries_drops(self) -> bool:
-        """Whether a failed read is a drop to recover from (a camera, a live stream) rather than the
-        end of a video (a file, or a recording served over the network, which has a frame count)."""
+    def live(self) -> bool:
+        """A camera or a live stream: frames come at the source's pace and are timed by the clock, and
+        a failed read is a drop to recover from. A recording served over the network (its header has a
+        frame count) is read like a file: it arrives as fast as the network allows, so the clock says
+        nothing of its frames' times, and a failed read is its end."""
         return self.source.live and self.frame_count <= 0
 
     @property
@@ -249,7 +251,7 @@ class _CaptureThread(threading.Thread):
         ok, frame = cap.read() if cap is not None else (False, None)
         if ok and frame is not None:
             return frame
-        if not self.opened.retries_drops:
+        if not self.opened.live:
             return None
         for delay in RECONNECT_DELAYS:  # a dropped camera or stream: reopen a few times
             if self.stop.wait(delay):
@@ -264,7 +266,7 @@ class _CaptureThread(threading.Thread):
         return None
 
     def _run(self) -> None:
-        live = self.opened.source.live
+        live = self.opened.live
         frame = self.opened.first_frame
         start = time.perf_counter()
         index = 0
@@ -445,7 +447,7 @@ def run_stream(
         raise VarecError("--threshold must be between 0 and 1")
     source = opened.source
     fps = opened.fps or FALLBACK_FPS
-    live = source.live or options.realtime
+    live = opened.live or options.realtime
     summary = StreamSummary(source=str(source), recording=options.output)
     spec = classifier.spec
     labels = classifier.labels
@@ -474,7 +476,7 @@ def run_stream(
             slot,
             stop,
             fps=fps,
-            pace=options.realtime and not source.live,
+            pace=options.realtime and not opened.live,
             max_seconds=options.max_seconds,
             # Live: record every captured frame as it arrives, with the latest label.
             on_captured=recorder.write if (recorder is not None and live) else None,
