@@ -194,6 +194,30 @@ def test_ctrl_c_finalises_the_recording_and_prints_the_summary(cli, tiny_model, 
     assert 6 <= count_frames(recording) < 40
 
 
+def test_a_closed_output_pipe_ends_the_stream_and_keeps_the_recording(tiny_model, tmp_path):
+    """`varec stream -o rec.avi | head -1`: once the reader of the labels is gone, the stream ends as
+    on q, with its recording finalised, instead of failing silently and losing it."""
+    import os
+    import subprocess
+    import sys
+
+    video = write_index_video(tmp_path / "index.avi", 40, fps=10.0)
+    recording = tmp_path / "rec.avi"
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first label line
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "varec_cli", "stream", "-s", str(video), "-m", str(tiny_model), "--no-display",
+             "--threshold", "0", "-o", str(recording)],
+            stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert result.returncode == 0, result.stderr
+    assert "ended (the output pipe was closed)" in result.stderr and "Traceback" not in result.stderr
+    assert 6 <= count_frames(recording) < 40  # up to the first label, finalised
+
+
 # --- library level ---------------------------------------------------------------------------
 
 

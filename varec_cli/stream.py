@@ -297,6 +297,11 @@ class _CaptureThread(threading.Thread):
 # --- the loop ------------------------------------------------------------------------------------
 
 
+class StopStream(Exception):
+    """Raised by an `on_label` callback to end the stream cleanly, like q: the recording is kept.
+    Its message says why (it becomes the summary's `ended`)."""
+
+
 @dataclass(frozen=True)
 class LabelChange:
     time: float  # source time of the frame whose prediction changed the label
@@ -521,6 +526,8 @@ def run_stream(
         except KeyboardInterrupt:
             summary.interrupted = True
             summary.ended = "Ctrl-C"
+        except StopStream as reason:
+            summary.ended = str(reason) or "stopped"
         finally:
             stop.set()
             capture.join(timeout=READ_TIMEOUT_MS / 1000 + 1)

@@ -68,9 +68,16 @@ def stream_command(
     )
 
     def print_label(change) -> None:
-        from varec_cli.stream import format_time
+        from varec_cli.stream import StopStream, format_time
 
-        typer.echo(f"{format_time(change.time)}  {change.label}  {change.probability:.2f}")
+        try:
+            typer.echo(f"{format_time(change.time)}  {change.label}  {change.probability:.2f}")
+        except BrokenPipeError:  # `varec stream | head -1`: the reader has all it wanted
+            import os
+            import sys
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush there
+            raise StopStream("the output pipe was closed") from None
 
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
     typer.echo(_summary_text(summary), err=True)  # plain: rich would wrap long paths
