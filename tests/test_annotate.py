@@ -337,7 +337,10 @@ def test_bad_output_path_fails_before_anything_is_read(cli, tmp_path):
 def test_bad_options(cli, tiny_model, tmp_path):
     video = write_motion_video(tmp_path / "clip.avi", "left")
     out = tmp_path / "out.avi"
-    _one_line_error(cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "1", "--stride", "2"), "stride")
+    both = cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "1", "--stride", "2")
+    assert both.exit_code == 2 and "longer than the window" in both.stderr  # a usage error, told before any work
+    # against the window the model gives (1 s here), known only once it is read: one line, exit 1
+    _one_line_error(cli("annotate", video, "-o", out, "-m", tiny_model, "--stride", "2"), "longer than the window")
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "0", "--stride", "1").exit_code == 2
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "-1").exit_code == 2
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--top-k", "0").exit_code == 2

@@ -168,6 +168,11 @@ def test_unreachable_stream_fails_quickly_with_one_line(cli, tiny_model):
     assert "cannot open this stream" in result.stderr and "secret" not in result.stderr
 
 
+def test_an_empty_source_is_a_usage_error(cli, tmp_path):
+    result = cli("stream", "--source", " ", "-m", tmp_path / "no-model.keras", "--no-display")
+    assert result.exit_code == 2 and "--source" in result.stderr
+
+
 def test_missing_file_and_bad_output_fail_before_the_model_loads(cli, tmp_path):
     missing = cli("stream", "-s", tmp_path / "nope.avi", "-m", tmp_path / "no-model.keras")
     assert missing.exit_code == 1 and "no such file" in missing.stderr
@@ -191,6 +196,7 @@ def test_ctrl_c_finalises_the_recording_and_prints_the_summary(cli, tiny_model, 
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--threshold", "0", "-o", recording)
     assert calls and result.exit_code == 130
     assert "Ctrl-C" in result.stderr and "recording" in result.stderr
+    assert "(0 skipped to stay live)" in result.stderr  # a file drops nothing; frames still queued are not "skipped"
     assert 6 <= count_frames(recording) < 40
 
 

@@ -328,9 +328,7 @@ class StreamSummary:
     def fps(self) -> float:
         return self.frames_processed / self.seconds if self.seconds > 0 else 0.0
 
-    @property
-    def frames_skipped(self) -> int:
-        return self.frames_captured - self.frames_processed
+    frames_skipped: int = 0  # replaced by a newer frame before inference took them (live only)
 
 
 @dataclass(frozen=True)
@@ -536,6 +534,7 @@ def run_stream(
             raise capture.error  # a failed capture thread: no recording is kept
     # Here the recording is finalised (renamed into place) and the source released.
     summary.frames_captured = capture.captured
+    summary.frames_skipped = slot.skipped  # not the frames still queued when a stop came
     summary.ended = summary.ended or capture.ended or "stopped"
     summary.latency_ms = 1000 * latency_sum / latency_count if latency_count else None
     summary.frames_recorded = recorder.writer.frames_written if recorder is not None else 0

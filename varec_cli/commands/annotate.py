@@ -44,6 +44,11 @@ def annotate_command(
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--stride")
     if stride is not None and window == 0:
         raise typer.BadParameter("has no meaning with --window 0 (the whole video is one window)", param_hint="--stride")
+    if stride is not None and window is not None and stride > window + 1e-9:
+        raise typer.BadParameter(
+            f"{stride:g} s is longer than the window ({window:g} s): some frames would have no window",
+            param_hint="--stride",
+        )
     if font_scale is not None and font_scale <= 0:
         raise typer.BadParameter("must be positive", param_hint="--font-scale")
     timeline_to_stdout = timeline == "-"

@@ -41,6 +41,8 @@ def stream_command(
 
     if max_seconds is not None and max_seconds <= 0:
         raise typer.BadParameter("must be more than 0", param_hint="--max-seconds")
+    if not str(source).strip():
+        raise typer.BadParameter("is empty: give a camera index, a URL or a video file", param_hint="--source")
     parsed = parse_source(source)
     if output is not None:
         from varec_cli.video.writer import check_output_path
