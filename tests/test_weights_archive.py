@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def test_archive_without_saved_model_is_refused(server, tmp_path, monkeypatch):
         url = "{server.url('/x')}"
         labels = ["a"]
         """)
-    with pytest.raises(WeightsError, match="no saved_model.pb"):
+    with pytest.raises(WeightsError, match=re.escape(f"x (from {server.url('/x')}): no saved_model.pb")):
         resolve_model_path("x")
     assert cache.get_record("x") is None
     assert not (cache.entry_dir("x") / "savedmodel").exists()
@@ -176,21 +177,12 @@ def test_not_a_tar_archive(tmp_path):
 
 def test_a_savedmodel_download_that_is_no_archive_names_the_model_and_url(server, tmp_path, monkeypatch):
     server.files["/page"] = b"<html>a sign-in page, not a model</html>"
-    server.files["/no-pb"] = make_tar_gz([("readme.txt", b"no model here")])
     use_registry(tmp_path, monkeypatch, f"""
         [models.page]
         kind = "savedmodel"
         url = "{server.url('/page')}"
         labels = ["a"]
-
-        [models.no-pb]
-        kind = "savedmodel"
-        url = "{server.url('/no-pb')}"
-        labels = ["a"]
         """)
     with pytest.raises(WeightsError) as page:
         resolve_model_path("page")
     assert str(page.value) == f"page (from {server.url('/page')}): not a tar archive (plain, gz, bz2 or xz)"
-    with pytest.raises(WeightsError) as no_pb:
-        resolve_model_path("no-pb")
-    assert str(no_pb.value).startswith(f"no-pb (from {server.url('/no-pb')}): no saved_model.pb")
