@@ -252,6 +252,27 @@ def test_unfinished_run_is_not_overwritten_without_resume(cli, trained, tmp_path
     assert result.exit_code == 1 and "different settings" in result.stderr
 
 
+def test_resume_of_a_finished_model_refuses_instead_of_replacing_it(cli, trained, tmp_path):
+    finished = tmp_path / "finished.keras"
+    finished.write_bytes(Path(trained["model"]).read_bytes())
+    result = cli("train", "--dataset", trained["root"], "--output", finished, *SCRATCH, "--resume")
+    assert result.exit_code == 1 and result.stderr.startswith("error: --resume: no checkpoint")
+    assert f"--init {finished}" in result.stderr
+    assert finished.read_bytes() == Path(trained["model"]).read_bytes()
+
+
+def test_an_output_that_cannot_be_written_fails_before_any_work(cli, trained, tmp_path):
+    folder = tmp_path / "folder.keras"
+    folder.mkdir()
+    result = cli("train", "--dataset", trained["root"], "--output", folder, *SCRATCH)
+    assert result.exit_code == 1 and result.stderr == f"error: {folder}: is a folder; -o names the model file to write, e.g. {folder / 'model.keras'}\n"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = cli("train", "--dataset", trained["root"], "--output", blocker / "m.keras", *SCRATCH)
+    assert result.exit_code == 1 and f"{blocker} is not a folder" in result.stderr
+    assert "decod" not in result.stderr and "epoch" not in result.stderr  # nothing was done first
+
+
 def test_bad_options_fail_in_one_line(cli, trained, tmp_path):
     result = cli("train", "--dataset", trained["root"], "--output", tmp_path / "m.h5", *SCRATCH)
     assert result.exit_code == 1 and "must end in .keras" in result.stderr

@@ -11,6 +11,7 @@ Two paths, chosen by whether the frame encoder has anything to learn:
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -52,8 +53,23 @@ class _Architecture:
 
 
 def _check_config(config: TrainConfig) -> None:
-    if Path(config.output).suffix != ".keras":
+    from varec_cli.files import check_folder_writable
+
+    output = Path(config.output).expanduser()
+    if output.suffix != ".keras":
         raise ModelError(f"{config.output}: a varec model file must end in .keras")
+    # Checked now, not after hours of training: the checkpoints and the model go there.
+    if output.is_dir():
+        raise ModelError(f"{output}: is a folder; -o names the model file to write, e.g. {output / 'model.keras'}")
+    check_folder_writable(output.parent, "-o")
+    if output.exists() and not os.access(output, os.W_OK):
+        raise ModelError(f"{output}: the file exists and is not writable")
+    if config.resume and output.exists() and not checkpoint_dir(output).exists():
+        raise VarecError(  # a finished run: starting over would replace it
+            f"--resume: no checkpoint in {checkpoint_dir(output)}, and {output} exists: that run has finished. "
+            f"To train it further, start a new run from it (--init {output} -o NEW.keras); to train it again "
+            "from the start, replacing it, drop --resume"
+        )
     for name, value, low in (
         ("--epochs", config.epochs, 1),
         ("--batch-size", config.batch_size, 1),
@@ -71,8 +87,6 @@ def _check_config(config: TrainConfig) -> None:
     if config.init is not None and config.backbone_weights is not None:
         raise VarecError("--backbone-weights and --init exclude each other: the --init model brings its own weights")
     if config.tensorboard:
-        from varec_cli.files import check_folder_writable
-
         check_folder_writable(config.tensorboard, "--tensorboard")
 
 
@@ -187,9 +201,10 @@ def _fingerprint(config: TrainConfig, dataset, arch: _Architecture, labels: list
     }
 
 
-def _resume_state(config: TrainConfig, fingerprint: dict, directory: Path, reporter: Reporter):
+def _resume_state(config: TrainConfig, fingerprint: dict, output: Path, reporter: Reporter):
     from varec_cli.training.fit import ResumeState
 
+    directory = checkpoint_dir(output)
     state = ResumeState.load(directory)
     if not config.resume:
         if state is not None and state.epoch > 0:
@@ -265,7 +280,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
 
     ckpt_dir = checkpoint_dir(output)
     fingerprint = _fingerprint(config, dataset, arch, labels)
-    state = _resume_state(config, fingerprint, ckpt_dir, reporter)
+    state = _resume_state(config, fingerprint, output, reporter)
 
     from varec_cli.runtime import import_keras
 
