@@ -273,6 +273,26 @@ def test_an_output_that_cannot_be_written_fails_before_any_work(cli, trained, tm
     assert "decod" not in result.stderr and "epoch" not in result.stderr  # nothing was done first
 
 
+def test_a_class_whose_videos_all_fail_to_decode_is_named(cli, trained, tmp_path):
+    """Its output stays in the model, never learned: both training paths say which class it is."""
+    from synthetic import write_motion_video
+
+    root = tmp_path / "broken-class"
+    (root / "left").mkdir(parents=True)
+    (root / "right").mkdir()
+    for i in range(8):
+        write_motion_video(root / "left" / f"left_{i}.avi", "left", seed=i)
+        (root / "right" / f"right_{i}.avi").write_text("not a video")
+    warning = "class 'right': none of its training videos could be decoded"
+    decoded_each_epoch = cli("train", "--dataset", root, "--output", tmp_path / "a.keras", *SCRATCH, "--epochs", "1")
+    assert decoded_each_epoch.exit_code == 0, decoded_each_epoch.output
+    assert warning in decoded_each_epoch.stderr and "'left'" not in decoded_each_epoch.stderr
+    cached = cli("train", "--dataset", root, "--output", tmp_path / "b.keras", "--init", trained["model"],
+                 "--epochs", "1", "--batch-size", "8")
+    assert cached.exit_code == 0, cached.output
+    assert "feature cache" in cached.stderr and warning in cached.stderr
+
+
 def test_bad_options_fail_in_one_line(cli, trained, tmp_path):
     result = cli("train", "--dataset", trained["root"], "--output", tmp_path / "m.h5", *SCRATCH)
     assert result.exit_code == 1 and "must end in .keras" in result.stderr

@@ -228,6 +228,18 @@ def _resume_state(config: TrainConfig, fingerprint: dict, output: Path, reporter
     return state
 
 
+def _warn_unlearnable(reporter: Reporter, labels: list[str], train_labels) -> None:
+    """A class none of whose training videos decoded is still an output of the model, one it never
+    learned: say so (the skipped videos were named as they failed)."""
+    seen = {int(label) for label in train_labels}
+    for index, name in enumerate(labels):
+        if index not in seen:
+            reporter.warning(
+                f"class {name!r}: none of its training videos could be decoded, so the model never learns it "
+                "(fix or remove those videos, or the class)"
+            )
+
+
 def _items(samples, remap: dict[int, int] | None) -> list[tuple[Path, int]]:
     return [(Path(s.path), remap[s.label] if remap else int(s.label)) for s in samples]
 
@@ -370,6 +382,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         )
         if len(sets["train"].labels) == 0:
             raise VarecError("no training video could be decoded")
+        _warn_unlearnable(reporter, labels, sets["train"].labels)
         train_data = tf_fit.features_dataset(
             sets["train"].features, sets["train"].labels, config.batch_size, shuffle=True, seed=config.seed
         )
@@ -431,6 +444,8 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         skipped_counts = state.extra.get("skipped", {})
         skipped = [(Path(p), e) for p, e in state.extra.get("skipped_files", {}).items()]
         clip_counts = {part: len(s.items) - skipped_counts.get(part, 0) for part, s in sources.items()}
+        failed = {str(path) for path, _ in skipped}
+        _warn_unlearnable(reporter, labels, [label for path, label in train_items if str(path) not in failed])
 
     dropout = float(head.get_layer("dropout").rate)  # an --init head keeps its own
     model = _clean_copy(
