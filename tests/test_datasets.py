@@ -425,6 +425,25 @@ def test_split_validation_keeps_one_unit_per_class_in_train(tmp_path):
     assert [s.label for s in train] == [0, 1] and [s.label for s in val] == [1]
 
 
+def test_a_class_keeps_its_validation_clips_when_other_classes_come_or_go(tmp_path):
+    """Otherwise `evaluate --subset val` after a class is added would score clips the model trained on."""
+    def make(classes):
+        root = tmp_path / "-".join(classes)
+        for name in classes:
+            for i in range(12):
+                touch(root / name / f"{name}_{i}.avi")
+        return load_dataset(root, val_fraction=0.25, seed=3)
+
+    def val_of(dataset, name):
+        return sorted(s.path.name for s in dataset.val if dataset.labels[s.label] == name)
+
+    before = make(["left", "right"])
+    after = make(["aaa_new", "left", "right"])  # sorts first: every index moves
+    assert before.labels.index("left") != after.labels.index("left")
+    for name in ("left", "right"):
+        assert val_of(before, name) == val_of(after, name) and len(val_of(before, name)) == 3
+
+
 def test_dataset_is_a_plain_record(tmp_path):
     ds = Dataset("x", tmp_path, "folder", ["a"], [], [], [])
     assert ds.num_classes == 1 and ds.counts() == {"train": 0, "val": 0, "test": 0}

@@ -105,12 +105,22 @@ def test_provenance_in_model_file_and_varec_info(cli, trained):
     assert p["epochs"] == 6 and 1 <= p["best_epoch"] <= 6 and p["val_split"].startswith("by group")
     assert 0 <= p["val_accuracy"] <= 1 and "train_accuracy" in p and p["device"].startswith("CPU")
     assert p["varec_version"] and p["date"] and p["feature_cache"] is False
+    assert p["val_fraction"] == 0.2 and p["seed"] == 0 and p["dataset_root"] == str(Path(trained["root"]).resolve())
 
     shown = cli("info", trained["model"])
     assert shown.exit_code == 0, shown.output
     for text in ("trained: dataset", "ordered", "trained: val split", "by group", "trained: epochs",
                  "trained: val accuracy", "trained: device"):
         assert text in shown.stdout, shown.stdout
+
+
+def test_evaluating_the_val_subset_with_other_split_options_warns(cli, trained):
+    other = cli("evaluate", "--dataset", trained["root"], "--model", trained["model"], "--subset", "val")
+    assert other.exit_code == 0, other.output
+    assert "was trained on this dataset with --val-fraction 0.2: give the same" in other.stderr
+    same = cli("evaluate", "--dataset", trained["root"], "--model", trained["model"], "--subset", "val",
+               "--val-fraction", "0.2")
+    assert same.exit_code == 0 and "was trained on this dataset" not in same.stderr
 
 
 def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothing(cli, trained, tmp_path):

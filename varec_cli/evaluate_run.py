@@ -56,6 +56,23 @@ def _targets_for(classifier, dataset, samples) -> np.ndarray:
     return np.asarray([by_name[dataset.labels[s.label].lower()] for s in samples], np.int64)
 
 
+def _warn_other_split(reporter: Reporter, classifier, dataset, val_fraction: float, seed: int) -> None:
+    """A model trained on this dataset with another --val-fraction or --seed had other validation
+    clips: the val/train subset scored here mixes its training clips with its validation ones."""
+    provenance = getattr(getattr(classifier, "metadata", None), "provenance", None) or {}
+    if Path(str(provenance.get("dataset_root", ""))).resolve() != Path(dataset.root).resolve():
+        return
+    theirs = {"--val-fraction": provenance.get("val_fraction"), "--seed": provenance.get("seed")}
+    ours = {"--val-fraction": val_fraction, "--seed": seed}
+    differ = [f"{option} {theirs[option]:g}" for option in theirs
+              if isinstance(theirs[option], (int, float)) and theirs[option] != ours[option]]
+    if differ:
+        reporter.warning(
+            f"{classifier.name} was trained on this dataset with {' '.join(differ)}: give the same to score "
+            "its own validation split (this one holds clips it trained on)"
+        )
+
+
 def evaluate_models(
     dataset_name: str,
     models: list[str],
@@ -100,6 +117,9 @@ def evaluate_models(
     opener = open_model or (lambda model: open_classifier(model, purpose="evaluate"))
     classifiers = [opener(str(model)) for model in models]
     targets = [_targets_for(c, dataset, samples) for c in classifiers]
+    if subset in ("val", "train") and dataset.val_by != "folder":
+        for classifier in classifiers:
+            _warn_other_split(reporter, classifier, dataset, val_fraction, seed)
     action_types = dataset.action_types()  # None outside UCF101
     reporter.info(
         f"evaluating {len(classifiers)} model{'s' if len(classifiers) > 1 else ''} on {len(samples)} {subset} "

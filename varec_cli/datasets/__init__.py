@@ -105,7 +105,7 @@ def load_dataset(name_or_path: str | Path, *, split: int = 1, val_fraction: floa
     if given_val is not None:
         val, val_by = given_val, "folder"
     else:
-        train, val, val_by = split_validation(train, val_fraction, seed)
+        train, val, val_by = split_validation(train, val_fraction, seed, labels=list(labels))
         if val_by == "clip":
             notes.append("validation split is per clip: the file names carry no `_gNN_` groups")
 

@@ -57,14 +57,16 @@ def _units_for_val(n_units: int, val_fraction: float) -> int:
 
 
 def split_validation(
-    samples: list[Sample], val_fraction: float, seed: int = 0
+    samples: list[Sample], val_fraction: float, seed: int = 0, *, labels: list[str] | None = None
 ) -> tuple[list[Sample], list[Sample], str]:
     """Take a validation part out of `samples`: stratified per class, deterministic by `seed`.
 
     A unit is a whole group (`Sample.group`) when the sample has one, else the single clip, so
     clips of one group never sit on both sides. Returns (train, val, how) where how is "group"
     when any sample carried a group, "clip" when none did, "none" when val is empty by request.
-    The choice per class depends only on the seed, the class and its units, not on other classes.
+    The choice per class depends only on the seed, the class's name (`labels[label]`; the index when
+    no names are given) and its units: adding, removing or reordering other classes changes nothing,
+    so a model's validation clips stay out of its training clips when the dataset grows.
     """
     val_fraction = check_val_fraction(val_fraction)
     if val_fraction == 0 or not samples:
@@ -79,7 +81,8 @@ def split_validation(
     for label in sorted(units_by_label):
         units = units_by_label[label]
         keys = sorted(units)
-        random.Random(f"varec-val:{seed}:{label}").shuffle(keys)
+        name = labels[label] if labels is not None else label
+        random.Random(f"varec-val:{seed}:{name}").shuffle(keys)
         for key in keys[: _units_for_val(len(keys), val_fraction)]:
             val_indices.update(units[key])
 

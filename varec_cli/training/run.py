@@ -455,11 +455,12 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     best = next((row for row in outcome.history if row["epoch"] == outcome.best_epoch), {})
     provenance = {
         "dataset": dataset.name,
-        "dataset_root": str(dataset.root),
+        "dataset_root": str(Path(dataset.root).resolve()),
         "layout": dataset.layout,
         "split": dataset.split,
         "classes": len(labels),
         "val_split": VAL_SPLIT_WORDS.get(val_by, val_by),
+        "val_fraction": config.val_fraction if val_by != "folder" else None,
         "clips": {**{"train": 0, "val": 0}, **clip_counts, "test": len(dataset.test)},
         "skipped_videos": {**{"train": 0, "val": 0}, **skipped_counts},
         "epochs": outcome.epochs_run,
@@ -472,7 +473,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         "backbone_weights": weights_source,
         "fine_tune_layers": config.fine_tune_layers,
         "feature_cache": frozen,
-        "init": str(config.init) if config.init else None,
+        "init": str(Path(config.init).resolve()) if config.init else None,
         "batch_size": config.batch_size,
         "lr": config.lr,
         "seed": config.seed,
