@@ -380,3 +380,37 @@ def test_feature_cache_key_follows_file_identity_and_encoder(tmp_path):
     assert other.get(video) is None  # other encoder weights, other features
     os.utime(video, ns=(1, 1))
     assert cache.get(video) is None  # the file changed (mtime): recompute
+
+
+def test_a_resumed_run_goes_on_with_the_order_its_epochs_would_have_had(tmp_path):
+    """Epoch k of a run that started at epoch 0 and the first epoch of a run resumed at k see their
+    clips in the same order (and not epoch 0's again), for cached features and for decoded clips."""
+    from synthetic import write_motion_video
+
+    from varec_cli.training import fit as tf_fit
+
+    count, batch = 10, 4
+    steps = tf_fit.batches_per_epoch(count, batch)
+    features = np.arange(count, dtype=np.float16)[:, None, None] * np.ones((1, 2, 3), np.float16)
+    labels = np.arange(count)
+
+    def feature_epochs(first_epoch, epochs):
+        dataset = tf_fit.features_dataset(features, labels, batch, shuffle=True, seed=5, first_epoch=first_epoch)
+        batches = [y.numpy().tolist() for _, y in dataset.take(steps * epochs)]
+        return [sum(batches[e * steps:(e + 1) * steps], []) for e in range(epochs)]
+
+    from_start = feature_epochs(0, 4)
+    assert all(sorted(epoch) == list(range(count)) for epoch in from_start)
+    assert len({tuple(epoch) for epoch in from_start}) == 4  # reshuffled every epoch
+    assert feature_epochs(3, 1) == [from_start[3]]
+
+    items = [(write_motion_video(tmp_path / f"c{i}.avi", "left", count=4, size=16, seed=i), i) for i in range(count)]
+    source = loader.ClipSource(items, 2, (16, 16))
+
+    def clip_epochs(first_epoch, epochs):
+        dataset = tf_fit.clips_dataset(source, batch, shuffle=True, seed=5, first_epoch=first_epoch)
+        return [[int(y) for _, ys in dataset for y in ys.numpy()] for _ in range(epochs)]
+
+    clips_from_start = clip_epochs(0, 3)
+    assert len({tuple(epoch) for epoch in clips_from_start}) == 3
+    assert clip_epochs(2, 1) == [clips_from_start[2]]

@@ -143,10 +143,11 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
     EpochTimer = _epoch_timer(keras)
     cached_head = compiled(build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS))
     cached_data = tf_fit.features_dataset(feature_set.features, feature_set.labels, BATCH_SIZE, shuffle=True, seed=0)
+    cached_steps = tf_fit.batches_per_epoch(len(feature_set.labels), BATCH_SIZE)  # the dataset is endless
 
     def cached_epoch() -> float:
         timer = EpochTimer()
-        cached_head.fit(cached_data, epochs=1, callbacks=[timer], shuffle=False, verbose=0)
+        cached_head.fit(cached_data, epochs=1, steps_per_epoch=cached_steps, callbacks=[timer], shuffle=False, verbose=0)
         return timer.seconds
 
     ckpt_head = compiled(build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS))
@@ -161,7 +162,8 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
         state.epoch = 0
         checkpoint = EpochCheckpoint(checkpoint_dir, state, monitor, write=True, others={}, on_epoch=None)
         timer = EpochTimer()
-        ckpt_head.fit(cached_data, epochs=1, callbacks=[checkpoint, timer], shuffle=False, verbose=0)
+        ckpt_head.fit(cached_data, epochs=1, steps_per_epoch=cached_steps, callbacks=[checkpoint, timer], shuffle=False,
+                      verbose=0)
         return timer.seconds
 
     e2e_head = build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS)

@@ -134,29 +134,61 @@ def _sharding_options(tf):
     return options
 
 
-def features_dataset(features: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
-    """Cached per-frame features (N, frames, dim) float16 + labels → batches of float32 features."""
+def epoch_order(count: int, seed: int | None, epoch: int) -> np.ndarray:
+    """The order of `count` clips in `epoch` (0-based): the same for an epoch whether the run got there
+    in one go or through --resume; in order when `seed` is None (no shuffling)."""
+    order = np.arange(count)
+    if seed is not None:
+        np.random.default_rng(seed + epoch).shuffle(order)
+    return order
+
+
+def features_dataset(
+    features: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, first_epoch: int = 0
+):
+    """Cached per-frame features (N, frames, dim) float16 + labels → batches of float32 features.
+
+    Shuffled, it is endless: epoch after epoch from `first_epoch` on (so a --resume'd run goes on with
+    the order it would have had), each a fresh order drawn from (seed, epoch) alone, cut into
+    batches_per_epoch() batches; fit it with steps_per_epoch. One iterator serves every epoch.
+    """
     tf = _tf()
-    dataset = tf.data.Dataset.from_tensor_slices((features, labels.astype(np.int32)))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    count = len(labels)
+    data = tf.data.Dataset.from_tensor_slices((features, np.asarray(labels, np.int32)))
+    to_float = lambda x, y: (tf.cast(x, tf.float32), y)  # noqa: E731
+    if not shuffle:
+        return data.batch(batch_size).map(to_float).prefetch(tf.data.AUTOTUNE).with_options(_sharding_options(tf))
+    all_features, all_labels = tf.constant(features), tf.constant(np.asarray(labels, np.int32))
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = tf.data.Dataset.range(first_epoch, 1 << 40).flat_map(one_epoch)
+    dataset = batches.map(lambda chosen: to_float(tf.gather(all_features, chosen), tf.gather(all_labels, chosen)))
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(_sharding_options(tf))
 
 
-def clips_dataset(source, batch_size: int, *, shuffle: bool, seed: int):
-    """Decoded clips from a loader.ClipSource, a fresh (reshuffled) pass each epoch.
+def batches_per_epoch(count: int, batch_size: int) -> int:
+    return -(-count // batch_size)
+
+
+def clips_dataset(source, batch_size: int, *, shuffle: bool, seed: int, first_epoch: int = 0):
+    """Decoded clips from a loader.ClipSource, a fresh (reshuffled) pass each epoch; a resumed run
+    continues at `first_epoch`.
 
     Clips travel as uint8 (a quarter of float32's bytes); the model casts them on the device. The
     worker threads of the ClipSource decode ahead while the accelerator computes, and prefetch keeps
     two batches ready.
     """
     tf = _tf()
-    passes = iter(range(1 << 30))
+    passes = iter(range(first_epoch, 1 << 30))
 
     def generate():
-        epoch = next(passes)
-        yield from source.batches(batch_size, shuffle_seed=(seed + epoch) if shuffle else None)
+        order = epoch_order(len(source.items), seed if shuffle else None, next(passes))
+        yield from source.batches(batch_size, order=order)
 
     height, width = source.size
     signature = (
@@ -385,6 +417,7 @@ def fit(
     placement: Placement,
     epochs: int,
     steps: int | None,
+    endless: bool = False,
     checkpoint_dir: Path,
     state: ResumeState,
     reporter,
@@ -395,7 +428,8 @@ def fit(
     """Train a compiled model; checkpoint every epoch; stop early; reduce the LR on plateaus.
 
     `state` is fresh (epoch 0) or loaded for `--resume`: then the weights and optimizer state of its
-    last epoch are loaded and training continues at the next epoch. After training the model holds
+    last epoch are loaded and training continues at the next epoch. `endless`: `train` goes on from
+    epoch to epoch (features_dataset), and an epoch is `steps` batches of it. After training the model holds
     the weights of the best epoch.
     """
     from varec_cli.runtime import import_keras
@@ -428,6 +462,7 @@ def fit(
                 validation_data=val,
                 epochs=epochs,
                 initial_epoch=state.epoch,
+                steps_per_epoch=steps if endless else None,
                 callbacks=callbacks,
                 shuffle=False,  # the tf.data pipelines shuffle
                 verbose=0,

@@ -182,13 +182,11 @@ class ClipSource:
                     self._memory_bytes += clip.nbytes
             yield clip, label
 
-    def batches(self, batch_size: int, *, shuffle_seed: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """One epoch of (clips (B, frames, H, W, 3) uint8, labels (B,) int32) batches."""
-        order = np.arange(len(self.items))
-        if shuffle_seed is not None:
-            np.random.default_rng(shuffle_seed).shuffle(order)
+    def batches(self, batch_size: int, *, order) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One epoch of (clips (B, frames, H, W, 3) uint8, labels (B,) int32) batches, the items in
+        `order` (indices into `items`, see fit.epoch_order)."""
         clips, labels = [], []
-        for clip, label in self.clips(order.tolist()):
+        for clip, label in self.clips([int(i) for i in order]):
             clips.append(clip)
             labels.append(label)
             if len(clips) == batch_size:

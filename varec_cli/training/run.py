@@ -384,7 +384,8 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             raise VarecError("no training video could be decoded")
         _warn_unlearnable(reporter, labels, sets["train"].labels)
         train_data = tf_fit.features_dataset(
-            sets["train"].features, sets["train"].labels, config.batch_size, shuffle=True, seed=config.seed
+            sets["train"].features, sets["train"].labels, config.batch_size, shuffle=True, seed=config.seed,
+            first_epoch=state.epoch,
         )
         val_data = None
         if "val" in sets and len(sets["val"].labels):
@@ -395,7 +396,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         clip_counts = {part: int(len(s.labels)) for part, s in sets.items()}
         clip_seconds = float(np.mean(sets["train"].seconds))
         skipped_counts = {part: len(s.skipped) for part, s in sets.items()}
-        steps = -(-len(sets["train"].labels) // config.batch_size)
+        steps = tf_fit.batches_per_epoch(len(sets["train"].labels), config.batch_size)
     else:
         sources = {
             part: loader.ClipSource(items, arch.frames, size, workers=config.workers, on_skip=warn_skip)
@@ -404,13 +405,15 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         }
         with placement.strategy.scope():
             trainable = assemble_training_model(encoder, head, arch.frames, arch.size)
-        train_data = tf_fit.clips_dataset(sources["train"], config.batch_size, shuffle=True, seed=config.seed)
+        train_data = tf_fit.clips_dataset(
+            sources["train"], config.batch_size, shuffle=True, seed=config.seed, first_epoch=state.epoch
+        )
         val_data = (
             tf_fit.clips_dataset(sources["val"], config.batch_size, shuffle=False, seed=config.seed)
             if "val" in sources
             else None
         )
-        steps = -(-len(train_items) // config.batch_size)
+        steps = tf_fit.batches_per_epoch(len(train_items), config.batch_size)
 
         def remember_clips(state) -> None:
             seconds = list(sources["train"].seconds.values())
@@ -434,7 +437,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             metrics=["accuracy"],
         )
     outcome = tf_fit.fit(
-        trainable, train_data, val_data, placement=placement, epochs=config.epochs, steps=steps,
+        trainable, train_data, val_data, placement=placement, epochs=config.epochs, steps=steps, endless=frozen,
         checkpoint_dir=ckpt_dir, state=state, reporter=reporter, patience=config.patience,
         tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
         on_epoch=remember,
