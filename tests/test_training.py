@@ -414,3 +414,46 @@ def test_a_resumed_run_goes_on_with_the_order_its_epochs_would_have_had(tmp_path
     clips_from_start = clip_epochs(0, 3)
     assert len({tuple(epoch) for epoch in clips_from_start}) == 3
     assert clip_epochs(2, 1) == [clips_from_start[2]]
+
+
+def test_without_validation_the_last_epoch_is_kept(cli, trained, tmp_path):
+    output = tmp_path / "noval.keras"
+    args = [a if a != "0.2" else "0" for a in SCRATCH]  # --val-fraction 0
+    result = cli("train", "--dataset", trained["root"], "--output", output, *args, "--epochs", "3")
+    assert result.exit_code == 0, result.output
+    provenance = read_metadata(output).provenance
+    assert provenance["val_fraction"] == 0 and provenance["epochs"] == 3 and provenance["best_epoch"] == 3
+
+
+def test_ctrl_c_after_an_epoch_says_how_to_resume(cli, trained, tmp_path, monkeypatch):
+    from varec_cli.training import run
+
+    def interrupt(*args):  # Ctrl-C once the epochs are done, before the model is written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "_warn_unlearnable", interrupt)
+    output = tmp_path / "stopped.keras"
+    result = cli("train", "--dataset", trained["root"], "--output", output, *SCRATCH, "--epochs", "2")
+    assert result.exit_code == 130 and not output.exists()
+    assert f"epoch 2 was the last one completed, checkpointed in {tmp_path / 'stopped.checkpoints'}" in result.stderr
+    assert "--resume goes on from there" in result.stderr and result.stderr.rstrip().endswith("interrupted")
+
+
+def test_the_best_epoch_rule():
+    from varec_cli.training.fit import _Monitor
+
+    with_val = _Monitor(has_val=True)
+    assert with_val.better({"val_accuracy": 0.8, "val_loss": 0.5}, {"val_accuracy": 0.7, "val_loss": 0.1})
+    assert not with_val.better({"val_accuracy": 0.7, "val_loss": 0.5}, {"val_accuracy": 0.8, "val_loss": 0.9})
+    assert with_val.better({"val_accuracy": 0.8, "val_loss": 0.4}, {"val_accuracy": 0.8, "val_loss": 0.5})
+    # without validation, a later epoch replaces an earlier one even when its (dropout-noisy) training
+    # accuracy is lower
+    assert _Monitor(has_val=False).better({"accuracy": 0.6, "loss": 0.9}, {"accuracy": 0.7, "loss": 0.8})
+
+
+def test_early_stopping_is_said(cli, trained, tmp_path):
+    # A learning rate too small to move any float32 weight: the validation loss stays exactly the same.
+    result = cli("train", "--dataset", trained["root"], "--output", tmp_path / "flat.keras", *SCRATCH,
+                 "--epochs", "5", "--patience", "1", "--lr", "1e-12")
+    assert result.exit_code == 0, result.output
+    assert "stopped early after epoch 2 of 5: the validation loss had not improved for 1 epoch (--patience)" in result.stderr

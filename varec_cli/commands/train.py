@@ -66,8 +66,12 @@ def train_command(
         val_fraction=val_fraction, init=init, resume=resume, tensorboard=tensorboard, strategy=strategy,
         workers=workers, backbone_weights=backbone_weights, patience=patience, units=units,
     )
-    with RichReporter() as reporter:
-        result = train(config, reporter)
+    try:
+        with RichReporter() as reporter:
+            result = train(config, reporter)
+    except KeyboardInterrupt:
+        _say_how_to_resume(output)
+        raise
     p = result.provenance
     metrics = "  ".join(
         f"{key.replace('_', ' ')} {p[key]:.4f}" for key in ("train_accuracy", "val_accuracy") if key in p
@@ -78,3 +82,18 @@ def train_command(
     )
     if result.skipped:
         reporter.warning(f"{len(result.skipped)} video(s) could not be decoded and were skipped")
+
+
+def _say_how_to_resume(output) -> None:
+    """After Ctrl-C: the epochs done are not lost, and here is how to go on."""
+    from varec_cli.training.fit import ResumeState
+    from varec_cli.training.run import checkpoint_dir
+
+    directory = checkpoint_dir(Path(output).expanduser())
+    state = ResumeState.load(directory)
+    if state is not None and state.epoch > 0:
+        typer.echo(
+            f"epoch {state.epoch} was the last one completed, checkpointed in {directory}: the same command "
+            "with --resume goes on from there",
+            err=True,
+        )

@@ -263,14 +263,17 @@ def _counters(callback) -> dict:
 
 
 class _Monitor:
-    """Which metric picks the best epoch: val accuracy (ties: lower val loss), else train accuracy."""
+    """Which epoch is the best: highest val accuracy (ties: lower val loss). Without validation, the
+    latest: training accuracy is measured with dropout on while the weights change, so an earlier
+    epoch's figure says little about its weights."""
 
     def __init__(self, has_val: bool):
+        self.has_val = has_val
         self.accuracy = "val_accuracy" if has_val else "accuracy"
         self.loss = "val_loss" if has_val else "loss"
 
     def better(self, logs: dict[str, float], best: dict[str, float]) -> bool:
-        if not best:
+        if not best or not self.has_val:
             return True
         acc, best_acc = logs.get(self.accuracy, -1.0), best.get(self.accuracy, -1.0)
         if acc != best_acc:

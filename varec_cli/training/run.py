@@ -442,6 +442,12 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
         on_epoch=remember,
     )
+    if outcome.stopped_early:
+        watched = "validation loss" if val_data is not None else "training loss"
+        reporter.info(
+            f"stopped early after epoch {outcome.epochs_run} of {config.epochs}: the {watched} had not improved "
+            f"for {config.patience} epoch{'s' if config.patience != 1 else ''} (--patience)"
+        )
     if not frozen:  # what the epochs saw (kept in the checkpoint state, so a resumed run knows it too)
         clip_seconds = state.extra.get("clip_seconds")
         skipped_counts = state.extra.get("skipped", {})
