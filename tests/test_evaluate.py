@@ -98,6 +98,14 @@ def test_tables_side_by_side_with_action_types_and_a_report(cli, setup, tmp_path
     summary = [line.split(",") for line in (tmp_path / "report" / "summary.csv").read_text().splitlines()]
     assert summary[0][-2:] == ["videos", "skipped"] and [row[-2:] for row in summary[1:]] == [["8", "1"], ["8", "1"]]
 
+    # one model into the same folder: the two-model chart does not stay beside its one-model summary
+    again = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "--report", tmp_path / "report")
+    assert again.exit_code == 0, again.output
+    assert not (tmp_path / "report" / "comparison.png").exists()
+    assert [line.split(",")[0] for line in (tmp_path / "report" / "summary.csv").read_text().splitlines()[1:]] == ["gru"]
+    twice = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", setup["gru"])
+    assert twice.exit_code == 2 and "given twice" in twice.stderr
+
 
 def test_a_report_path_that_cannot_be_written_fails_before_any_video(cli, setup, tmp_path):
     taken = tmp_path / "taken"

@@ -249,7 +249,9 @@ def write_report(
       `<stem>_per_type.csv`   action_type,videos,accuracy (when per-type accuracy exists)
     Always `summary.csv` (model,top1,top5,mean_class_accuracy,videos,skipped: one row per model; skipped
     = videos that could not be decoded, left out of the scores);
-    with several models also `comparison.png`, a grouped bar chart (the LSTM-vs-GRU comparison).
+    with several models also `comparison.png`, a grouped bar chart (the LSTM-vs-GRU comparison); with
+    one model an earlier report's `comparison.png` is removed. Other models' files of an earlier report
+    into the same folder stay (summary.csv lists this report's models).
     """
     if not metrics_by_model:
         raise ValueError("write_report needs at least one model's metrics")
@@ -313,6 +315,8 @@ def write_report(
         )
         if len(metrics_by_model) > 1:
             written.append(_comparison_png(out / "comparison.png", metrics_by_model))
+        else:  # an earlier report's chart of other models would sit beside this summary as if it were its
+            (out / "comparison.png").unlink(missing_ok=True)
     except OSError as exc:
         raise VarecError(f"cannot write the report in {out}: {exc.strerror or exc}") from exc
     return written

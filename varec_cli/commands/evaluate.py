@@ -34,6 +34,9 @@ def evaluate_command(
 
     if not 0 <= val_fraction < 1:
         raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
+    twice = next((model for index, model in enumerate(models) if model in models[:index]), None)
+    if twice is not None:
+        raise typer.BadParameter(f"{twice} is given twice", param_hint="--model")
 
     if report is not None:  # before any video is decoded, and without creating anything yet
         from varec_cli.files import check_folder_writable
