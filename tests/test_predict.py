@@ -232,11 +232,17 @@ def test_ffmpeg_says_nothing_of_its_own_about_a_broken_file(tiny_model, tmp_path
     good = [write_motion_video(tmp_path / f"g{i}.avi", "left") for i in range(3)]
     broken = tmp_path / "broken.mp4"
     broken.write_text("not a video")
+    # cut inside its header: FFmpeg gives up, and OpenCV's own AVI parser (tried next) prints
+    # "Unexpected element. Expected: LIST. Got: ..." with fprintf
+    whole = write_motion_video(tmp_path / "whole.avi", "left", count=30).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[: len(whole) // 10])
     env = {k: v for k, v in os.environ.items() if k not in ("OPENCV_FFMPEG_LOGLEVEL", "VAREC_DEBUG")}
     proc = subprocess.run(
-        [sys.executable, "-m", "varec_cli", "predict", *map(str, good), str(broken), "--model", str(tiny_model),
-         "--json"],
+        [sys.executable, "-m", "varec_cli", "predict", *map(str, good), str(broken), str(cut), "--model",
+         str(tiny_model), "--json"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert proc.returncode == 1 and len(_json_lines(proc.stdout)) == 3
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"error: {broken}"), proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"error: {broken}") and lines[1].startswith(f"error: {cut}"), lines

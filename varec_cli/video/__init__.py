@@ -35,3 +35,5 @@ def find_videos(folder: _Path) -> list[_Path]:
 # line itself. VAREC_DEBUG=1 keeps FFmpeg's messages.
 if not _paths.debug():
     _os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    # and OpenCV's own warnings ("backend ... can't be used to capture by name"), read at its first log
+    _os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
