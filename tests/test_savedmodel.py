@@ -217,3 +217,12 @@ def test_a_registry_entry_that_misdescribes_its_savedmodel_is_one_error_line(cli
         assert last.startswith("error: ") and expected in last, (lines, result.stderr)
         assert all(line.startswith("downloading wrong") for line in before), result.stderr  # no traceback
         cli("cache", "clear", "wrong")
+
+
+def test_an_unreachable_label_list_is_reported_for_the_model_asked_for(cli, registry, tmp_path):
+    del registry.files["/labels.txt"]
+    red = _solid_video(tmp_path / "red.avi", (0, 0, 230))
+    result = cli("predict", red, "--model", "toy-movinet")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: toy-movinet: cannot download toy-labels from "), result.stderr
+    assert registry.requests_for("/movinet/a0/base") == []  # the model itself was not fetched for nothing

@@ -166,7 +166,11 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
     labels: list[str] | None = None
     if entry.kind == "savedmodel":
         # Small, and fetched quietly: the progress callback reports the model's own download.
-        labels = labels_of(entry, registry)  # fail early if unreachable
+        try:
+            labels = labels_of(entry, registry)  # fail early if unreachable
+        except WeightsError as exc:  # it names the labels entry: say which model needed it
+            exc.args = (f"{entry.name}: {exc}",)
+            raise
         if labels and entry.classes and len(labels) != entry.classes:
             raise WeightsError(f"{entry.name}: {len(labels)} labels for {entry.classes} classes")
 
