@@ -176,11 +176,11 @@ def test_mirror_used_when_first_url_fails(server, registry):
     server.files["/mirror/toy.keras"] = KERAS
     registry(f"""
         [models.toy]
-        urls = ["{server.url('/gone/toy.keras')}", "{server.url('/mirror/toy.keras')}"]
+        urls = ["{server.url('/gone/missing.keras')}", "{server.url('/mirror/toy.keras')}"]
         sha256 = "{sha256(KERAS)}"
     """)
     path = resolve_model_path("toy")
-    assert path.read_bytes() == KERAS
+    assert path.read_bytes() == KERAS and path.name == "toy.keras"  # named after where it came from
     assert cache.get_record("toy")["url"].endswith("/mirror/toy.keras")
 
 

@@ -68,7 +68,7 @@ def test_user_entry_with_url_and_sha256_is_a_keras_model(tmp_path, monkeypatch):
         sha256 = "{'ab' * 32}"
     """)
     entry = load_registry().get("my-model")
-    assert entry.kind == "keras" and entry.sha256 == "ab" * 32 and entry.cache_filename == "mine.keras"
+    assert entry.kind == "keras" and entry.sha256 == "ab" * 32 and entry.cache_filename() == "mine.keras"
     assert entry.origin.endswith("models.toml")
 
 
@@ -78,7 +78,7 @@ def test_user_override_of_url_keeps_shipped_fields(tmp_path, monkeypatch):
         url = "https://mirror.example/resnet50_notop.h5"
     """)
     entry = load_registry().get("backbone-resnet50")
-    assert entry.url == "https://mirror.example/resnet50_notop.h5" and entry.cache_filename == "resnet50_notop.h5"
+    assert entry.url == "https://mirror.example/resnet50_notop.h5" and entry.cache_filename() == "resnet50_notop.h5"
     assert entry.md5 == "4d473c1dd8becc155b73f8504c6f6626" and entry.kind == "backbone"
 
 
@@ -129,6 +129,6 @@ def test_cache_file_names_keep_the_suffix_loaders_need(tmp_path, monkeypatch):
         url = "https://example.org/download/model"
     """)
     reg = load_registry()
-    assert reg.get("backbone-resnet50").cache_filename.endswith(".h5")
-    assert reg.get("mine").cache_filename == "model.keras"
-    assert reg.get("movinet-a0-base").cache_filename == "model.tar.gz"
+    assert reg.get("backbone-resnet50").cache_filename().endswith(".h5")
+    assert reg.get("mine").cache_filename() == "model.keras"
+    assert reg.get("movinet-a0-base").cache_filename() == "model.tar.gz"

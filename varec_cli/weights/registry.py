@@ -132,12 +132,12 @@ class Entry:
     def is_classifier(self) -> bool:
         return self.kind in CLASSIFIER_KINDS
 
-    @property
-    def cache_filename(self) -> str:
-        """The file name the download is stored under in the cache."""
+    def cache_filename(self, url: str | None = None) -> str:
+        """The file name the download from `url` (default: the first URL) is stored under in the cache:
+        named after the URL it came from, not a mirror tried before it."""
         if self.filename:
             return self.filename
-        path = unquote(urlparse(self.url).path)
+        path = unquote(urlparse(url or self.url).path)
         base = path.rstrip("/").rsplit("/", 1)[-1]
         if self.kind == "savedmodel":
             return "model.tar.gz"

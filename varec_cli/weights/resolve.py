@@ -199,7 +199,7 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
                     raise
             else:
                 _check_format(entry, fetched.path, fetched.url)
-                path = directory / entry.cache_filename
+                path = directory / entry.cache_filename(fetched.url)
                 os.replace(fetched.path, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
