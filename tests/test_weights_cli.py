@@ -69,6 +69,14 @@ def test_on_a_narrow_terminal_names_and_paths_are_whole(cli, toy_registry, monke
     assert path in folded
 
 
+def test_models_counts_the_classes_of_inline_labels(cli, server, tmp_path, monkeypatch):
+    registry = tmp_path / "inline.toml"
+    registry.write_text(f'[models.inline]\nkind = "savedmodel"\nurl = "{server.url("/m")}"\nlabels = ["a", "b", "c"]\n')
+    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+    rows = {r["name"]: r for r in json.loads(cli("models", "--json").stdout)}
+    assert rows["inline"]["classes"] == 3
+
+
 def test_download_then_cache_list_and_clear(cli, toy_registry, server):
     import os
 

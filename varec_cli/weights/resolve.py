@@ -334,7 +334,9 @@ def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "kind": entry.kind,
-                "classes": entry.classes if entry.kind != "backbone" else None,
+                "classes": None if entry.kind == "backbone" else (
+                    entry.classes or (len(entry.labels) if isinstance(entry.labels, tuple) else None)
+                ),
                 "input": entry.input_description,
                 "fps": entry.fps,
                 "stream": entry.stream if entry.is_classifier else None,
