@@ -126,6 +126,25 @@ def test_recording_holds_every_frame_with_the_overlay(cli, tiny_model, tmp_path)
     assert [p.name for p in recording.parent.iterdir()] == ["rec.avi"]  # no temp file left
 
 
+def test_an_odd_sized_source_is_recorded_a_pixel_smaller_and_said_so(cli, tiny_model, tmp_path):
+    import av
+
+    video = tmp_path / "odd.avi"  # OpenCV's writer would round the size down itself: PyAV's mjpeg does not
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("mjpeg", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 81, 49, "yuvj420p"
+        for i in range(8):
+            frame = av.VideoFrame.from_ndarray(np.full((49, 81, 3), 30 * i, np.uint8), format="bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    assert (probe_video(video).height, probe_video(video).width) == (49, 81)
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", recording)
+    assert result.exit_code == 0, result.output
+    assert "81x49 has an odd side; the encoder writes 80x48" in result.stderr
+    assert (probe_video(recording).height, probe_video(recording).width) == (48, 80)
+
+
 def test_realtime_file_is_paced_and_still_recorded_in_full(cli, tiny_model, tmp_path):
     video = write_index_video(tmp_path / "index.avi", 24, fps=24.0)
     recording = tmp_path / "rec.avi"

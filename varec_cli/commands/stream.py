@@ -55,6 +55,16 @@ def stream_command(
         if reason:
             typer.echo(f"warning: {reason}; streaming without a window (labels on stdout)", err=True)
     opened = open_source(parsed)  # before the model: a missing camera fails within seconds
+    if output is not None:
+        from varec_cli.video.writer import encoded_size
+
+        height, width = opened.size
+        if encoded_size(height, width) != (height, width):
+            written_height, written_width = encoded_size(height, width)
+            typer.echo(
+                f"warning: {opened.source}: {width}x{height} has an odd side; the encoder writes "
+                f"{written_width}x{written_height}", err=True,
+            )
     try:
         classifier = open_model(model, "stream")
     except BaseException:
