@@ -1,6 +1,7 @@
 """Video input and output with OpenCV; knows nothing of models."""
 
 import os as _os
+import sys as _sys
 from pathlib import Path as _Path
 
 from varec_cli import paths as _paths
@@ -35,5 +36,8 @@ def find_videos(folder: _Path) -> list[_Path]:
 # line itself. VAREC_DEBUG=1 keeps FFmpeg's messages.
 if not _paths.debug():
     _os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    # and OpenCV's own warnings ("backend ... can't be used to capture by name"), read at its first log
+    # and OpenCV's own warnings ("backend ... can't be used to capture by name"): read when cv2 is
+    # imported, so set directly too where something imported it already
     _os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    if "cv2" in _sys.modules:
+        _sys.modules["cv2"].utils.logging.setLogLevel(_sys.modules["cv2"].utils.logging.LOG_LEVEL_ERROR)

@@ -115,15 +115,9 @@ def _open(path: Path, threads: int | None = None):
             cap.release()
             cap = None
     if cap is None:
+        # FFmpeg only: OpenCV's other backends add nothing FFmpeg cannot read, and its own AVI parser
+        # prints its complaints about a file FFmpeg gave up on straight onto stderr (with fprintf).
         cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        cap.release()
-        # OpenCV's other backends, its own AVI parser among them, print their complaints about a file
-        # FFmpeg could not open straight onto stderr; varec says it in one line.
-        from varec_cli.video.quiet import native_messages_silenced
-
-        with native_messages_silenced():
-            cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{path}: OpenCV cannot open this file as a video")
