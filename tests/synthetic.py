@@ -238,3 +238,18 @@ def write_bounce_video(path, first: str = "left", count: int = 12, size: int = 6
     second = "right" if first == "left" else "left"
     frames = moving_square_frames(first, count, size, seed) + moving_square_frames(second, count, size, seed)
     return write_video(path, frames, fps)
+
+
+def model_with_metadata(model, path, **changes):
+    """A copy of varec model file `model` whose varec.json has `changes` (what a hand edit, another
+    tool or an older varec might have written)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(path, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "varec.json":
+                data = json.dumps({**json.loads(data), **changes}).encode()
+            copy.writestr(item, data)
+    return Path(path)

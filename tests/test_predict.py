@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from synthetic import write_motion_video
+from synthetic import model_with_metadata, write_motion_video
 
 from varec_cli.models.classifier import load_classifier
 from varec_cli.predict import classify_video
@@ -93,8 +93,11 @@ def test_a_folder_without_videos_does_not_stop_the_others(cli, tiny_model, tmp_p
     assert result.exit_code == 1
     assert [r["video"] for r in _json_lines(result.stdout)] == [str(good)]
     assert result.stderr == f"error: {tmp_path / 'empty'}: no video files in this directory\n"
-    alone = cli("predict", tmp_path / "empty", "-m", tiny_model)
-    assert alone.exit_code == 1 and alone.stderr.startswith("error: ") and "no video files" in alone.stderr
+    (tmp_path / "empty2").mkdir()
+    alone = cli("predict", tmp_path / "empty", tmp_path / "empty2", "-m", tiny_model)
+    assert alone.exit_code == 1 and alone.stderr.splitlines() == [
+        f"error: {tmp_path / name}: no video files in this directory" for name in ("empty", "empty2")
+    ]
 
 
 def test_info_describes_the_model(cli, tiny_model):
@@ -107,19 +110,6 @@ def test_info_describes_the_model(cli, tiny_model):
     assert data["rnn"] == "gru" and data["classes"] == 3 and data["parameters"] > 1000
 
 
-def _with_metadata(model, path, **changes):
-    """A copy of `model` whose varec.json has `changes` (what a hand edit or another tool might do)."""
-    import zipfile
-
-    with zipfile.ZipFile(model) as source, zipfile.ZipFile(path, "w") as copy:
-        for item in source.infolist():
-            data = source.read(item)
-            if item.filename == "varec.json":
-                data = json.dumps({**json.loads(data), **changes}).encode()
-            copy.writestr(item, data)
-    return path
-
-
 def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_path):
     video = write_motion_video(tmp_path / "clip.avi", "left")
     cases = {
@@ -130,7 +120,7 @@ def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_pa
         "fewer.keras": ({"frames": 3}, "its varec metadata says 3 frames of 32x32 px, but the network takes 6x32x32x3"),
     }
     for name, (changes, expected) in cases.items():
-        model = _with_metadata(tiny_model, tmp_path / name, **changes)
+        model = model_with_metadata(tiny_model, tmp_path / name, **changes)
         for args in (("predict", video), ("annotate", video, "-o", tmp_path / "out.avi"),
                      ("stream", "-s", video, "--no-display")):
             result = cli(*args, "-m", model)
@@ -165,13 +155,13 @@ def test_a_model_that_outputs_nan_is_an_error_not_a_nan_score(cli, tiny_model, t
     assert result.stderr.startswith("error: ") and "not a number" in result.stderr
 
     # a diverged training run's NaN in the provenance: `info --json` still prints valid JSON
-    diverged = _with_metadata(tiny_model, tmp_path / "diverged.keras", provenance={"val_loss": float("nan"), "epochs": 3})
+    diverged = model_with_metadata(tiny_model, tmp_path / "diverged.keras", provenance={"val_loss": float("nan"), "epochs": 3})
     data = _strict_json(cli("info", diverged, "--json").stdout)
     assert data["provenance"] == {"val_loss": None, "epochs": 3}
 
 
 def test_labels_that_look_like_markup_print_as_themselves(cli, tiny_model, tmp_path):
-    model = _with_metadata(tiny_model, tmp_path / "brackets.keras",
+    model = model_with_metadata(tiny_model, tmp_path / "brackets.keras",
                            labels=["[bold]wave", "jump [red]high", "[/]still"])
     video = write_motion_video(tmp_path / "clip.avi", "left")
     shown = cli("predict", video, "-m", model).stdout

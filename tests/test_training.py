@@ -114,13 +114,24 @@ def test_provenance_in_model_file_and_varec_info(cli, trained):
         assert text in shown.stdout, shown.stdout
 
 
-def test_evaluating_the_val_subset_with_other_split_options_warns(cli, trained):
-    other = cli("evaluate", "--dataset", trained["root"], "--model", trained["model"], "--subset", "val")
-    assert other.exit_code == 0, other.output
-    assert "was trained on this dataset with --val-fraction 0.2: give the same" in other.stderr
-    same = cli("evaluate", "--dataset", trained["root"], "--model", trained["model"], "--subset", "val",
-               "--val-fraction", "0.2")
-    assert same.exit_code == 0 and "was trained on this dataset" not in same.stderr
+def test_evaluating_the_val_subset_with_other_split_options_warns(cli, trained, tmp_path):
+    from synthetic import model_with_metadata
+
+    def val_warnings(model, *extra):
+        result = cli("evaluate", "--dataset", trained["root"], "--model", model, "--subset", "val", *extra)
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+    assert "was trained on this dataset with --val-fraction 0.2: give the same" in val_warnings(trained["model"])[0]
+    assert val_warnings(trained["model"], "--val-fraction", "0.2") == []
+    provenance = read_metadata(trained["model"]).provenance
+    assert provenance["val_split_scheme"] == "per class, keyed by class name"
+    older = model_with_metadata(trained["model"], tmp_path / "older.keras",
+                                provenance={k: v for k, v in provenance.items() if k != "val_split_scheme"})
+    assert "trained by an earlier varec, which drew validation splits another way" in val_warnings(
+        older, "--val-fraction", "0.2")[0]
+    all_of_it = model_with_metadata(trained["model"], tmp_path / "all.keras", provenance={**provenance, "val_fraction": 0})
+    assert "trained on all of this dataset's training part (--val-fraction 0)" in val_warnings(all_of_it)[0]
 
 
 def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothing(cli, trained, tmp_path):
@@ -416,13 +427,14 @@ def test_a_resumed_run_goes_on_with_the_order_its_epochs_would_have_had(tmp_path
     assert clip_epochs(2, 1) == [clips_from_start[2]]
 
 
-def test_without_validation_the_last_epoch_is_kept(cli, trained, tmp_path):
+def test_training_without_validation_records_so(cli, trained, tmp_path):
     output = tmp_path / "noval.keras"
     args = [a if a != "0.2" else "0" for a in SCRATCH]  # --val-fraction 0
-    result = cli("train", "--dataset", trained["root"], "--output", output, *args, "--epochs", "3")
+    result = cli("train", "--dataset", trained["root"], "--output", output, *args, "--epochs", "2")
     assert result.exit_code == 0, result.output
     provenance = read_metadata(output).provenance
-    assert provenance["val_fraction"] == 0 and provenance["epochs"] == 3 and provenance["best_epoch"] == 3
+    assert provenance["val_fraction"] == 0 and provenance["val_split"] == "none" and provenance["clips"]["val"] == 0
+    assert provenance["val_split_scheme"] is None
 
 
 def test_ctrl_c_after_an_epoch_says_how_to_resume(cli, trained, tmp_path, monkeypatch):

@@ -159,7 +159,7 @@ def test_cache_clear_never_reaches_outside_the_cache(cli, toy_registry, isolated
     (precious / "keep.txt").write_text("a user's file")
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    for name in ("../../precious", str(outside), "..", "../models", "index.json", "toy.lock", "toy/../.."):
+    for name in ("../../precious", str(outside), "..", "../models", "index.json", "toy.lock", "toy/../..", "toy\n"):
         result = cli("cache", "clear", name)
         assert result.exit_code == 1, (name, result.stderr)
         assert "is not a model name" in one_error_line(result)

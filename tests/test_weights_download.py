@@ -182,6 +182,10 @@ def test_mirror_used_when_first_url_fails(server, registry):
     path = resolve_model_path("toy")
     assert path.read_bytes() == KERAS and path.name == "toy.keras"  # named after where it came from
     assert cache.get_record("toy")["url"].endswith("/mirror/toy.keras")
+    # fetched again (--force) from a first mirror that is back: one copy stays, under its new name
+    server.files["/gone/missing.keras"] = KERAS
+    again = ensure_cached("toy", force=True)
+    assert again.name == "missing.keras" and [p.name for p in again.parent.iterdir()] == ["missing.keras"]
 
 
 def test_not_enough_disk_space_fails_before_downloading(server, registry):

@@ -423,11 +423,11 @@ def annotate_video(
         warn(f"{video}: the container gives no frame rate; assuming {ASSUMED_FPS:g} fps")
     window_frames, stride_frames = window_and_stride_frames(classifier, fps, window, stride)
     size = (info.height, info.width)
-    from varec_cli.video.writer import encoded_size
+    from varec_cli.video.writer import encoded_size, odd_size_warning
 
     written = encoded_size(*size)  # what the output really is, reported as such below
-    if written != size:
-        warn(f"{video}: {info.width}x{info.height} has an odd side; the encoder writes {written[1]}x{written[0]}")
+    if (odd := odd_size_warning(video, *size)) is not None:
+        warn(odd)
 
     if window_frames is None:
         windows, total = _analyse_whole(video, classifier, on_progress)

@@ -62,6 +62,17 @@ def _warn_other_split(reporter: Reporter, classifier, dataset, val_fraction: flo
     provenance = getattr(getattr(classifier, "metadata", None), "provenance", None) or {}
     if Path(str(provenance.get("dataset_root", ""))).resolve() != Path(dataset.root).resolve():
         return
+    from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
+
+    if provenance.get("val_fraction") == 0:
+        reporter.warning(f"{classifier.name} was trained on all of this dataset's training part (--val-fraction 0)")
+        return
+    if provenance.get("val_split_scheme") != VAL_SPLIT_SCHEME:
+        reporter.warning(
+            f"{classifier.name} was trained by an earlier varec, which drew validation splits another way: "
+            "the val and train parts scored here are not the ones it was trained with"
+        )
+        return
     theirs = {"--val-fraction": provenance.get("val_fraction"), "--seed": provenance.get("seed")}
     ours = {"--val-fraction": val_fraction, "--seed": seed}
     differ = [f"{option} {theirs[option]:g}" for option in theirs

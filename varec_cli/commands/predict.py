@@ -27,10 +27,10 @@ def predict_command(
 
     runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
     videos_found, problems = collect_videos(videos)
-    if not videos_found:
-        raise problems[0]
-    for problem in problems:
+    for problem in problems[:-1] if not videos_found else problems:
         console.error_line(str(problem))
+    if not videos_found:
+        raise problems[-1]
     failures = len(problems)
     prefetched = prefetch_clips(model, videos_found, clips)  # decodes while TensorFlow loads
     classifier = open_model(model, "predict")

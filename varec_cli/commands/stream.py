@@ -56,15 +56,10 @@ def stream_command(
             typer.echo(f"warning: {reason}; streaming without a window (labels on stdout)", err=True)
     opened = open_source(parsed)  # before the model: a missing camera fails within seconds
     if output is not None:
-        from varec_cli.video.writer import encoded_size
+        from varec_cli.video.writer import odd_size_warning
 
-        height, width = opened.size
-        if encoded_size(height, width) != (height, width):
-            written_height, written_width = encoded_size(height, width)
-            typer.echo(
-                f"warning: {opened.source}: {width}x{height} has an odd side; the encoder writes "
-                f"{written_width}x{written_height}", err=True,
-            )
+        if (odd := odd_size_warning(opened.source, *opened.size)) is not None:
+            typer.echo(f"warning: {odd}", err=True)
     try:
         classifier = open_model(model, "stream")
     except BaseException:
@@ -88,7 +83,9 @@ def stream_command(
             import os
             import sys
 
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush there
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush there
+            os.close(devnull)
             raise StopStream("the output pipe was closed") from None
 
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)

@@ -74,7 +74,8 @@ def train_command(
         raise
     p = result.provenance
     metrics = "  ".join(
-        f"{key.replace('_', ' ')} {p[key]:.4f}" for key in ("train_accuracy", "val_accuracy") if key in p
+        f"{key.replace('_', ' ')} {p[key]:.4f}" for key in ("train_accuracy", "val_accuracy")
+        if isinstance(p.get(key), float)  # None where training diverged
     )
     reporter.info(
         f"saved {result.output} (best epoch {p.get('best_epoch')} of {p.get('epochs')}; {metrics}); "

@@ -56,6 +56,11 @@ def _units_for_val(n_units: int, val_fraction: float) -> int:
     return min(n_units - 1, max(1, round(val_fraction * n_units)))
 
 
+# How split_validation draws a class's part; recorded with a model and a checkpoint, so that a split
+# drawn another way (varec before 0.1: keyed by the class's index) is not taken for this one.
+VAL_SPLIT_SCHEME = "per class, keyed by class name"
+
+
 def split_validation(
     samples: list[Sample], val_fraction: float, seed: int = 0, *, labels: list[str] | None = None
 ) -> tuple[list[Sample], list[Sample], str]:

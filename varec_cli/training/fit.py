@@ -134,13 +134,14 @@ def _sharding_options(tf):
     return options
 
 
-def epoch_order(count: int, seed: int | None, epoch: int) -> np.ndarray:
-    """The order of `count` clips in `epoch` (0-based): the same for an epoch whether the run got there
-    in one go or through --resume; in order when `seed` is None (no shuffling)."""
-    order = np.arange(count)
-    if seed is not None:
-        np.random.default_rng(seed + epoch).shuffle(order)
-    return order
+def epoch_order(count: int, seed: int, epoch):
+    """The order of `count` training items in `epoch` (0-based), drawn from (seed, epoch) alone: the
+    same whether a run got to that epoch in one go or through --resume. TensorFlow ops, so that the
+    cached-features pipeline draws it inside its graph and the clips pipeline eagerly, alike."""
+    tf = _tf()
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    )
 
 
 def features_dataset(
@@ -148,23 +149,19 @@ def features_dataset(
 ):
     """Cached per-frame features (N, frames, dim) float16 + labels → batches of float32 features.
 
-    Shuffled, it is endless: epoch after epoch from `first_epoch` on (so a --resume'd run goes on with
-    the order it would have had), each a fresh order drawn from (seed, epoch) alone, cut into
-    batches_per_epoch() batches; fit it with steps_per_epoch. One iterator serves every epoch.
+    Shuffled, it is endless: epoch after epoch from `first_epoch` on, each in epoch_order, cut into
+    batches_per_epoch() batches; fit it with steps_per_epoch. One pass serves every epoch.
     """
     tf = _tf()
-    count = len(labels)
-    data = tf.data.Dataset.from_tensor_slices((features, np.asarray(labels, np.int32)))
+    labels = np.asarray(labels, np.int32)
     to_float = lambda x, y: (tf.cast(x, tf.float32), y)  # noqa: E731
     if not shuffle:
-        return data.batch(batch_size).map(to_float).prefetch(tf.data.AUTOTUNE).with_options(_sharding_options(tf))
-    all_features, all_labels = tf.constant(features), tf.constant(np.asarray(labels, np.int32))
+        dataset = tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch_size).map(to_float)
+        return dataset.prefetch(tf.data.AUTOTUNE).with_options(_sharding_options(tf))
+    all_features, all_labels = tf.constant(features), tf.constant(labels)
 
     def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
-        )
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return tf.data.Dataset.from_tensor_slices(epoch_order(len(labels), seed, epoch)).batch(batch_size)
 
     batches = tf.data.Dataset.range(first_epoch, 1 << 40).flat_map(one_epoch)
     dataset = batches.map(lambda chosen: to_float(tf.gather(all_features, chosen), tf.gather(all_labels, chosen)))
@@ -187,7 +184,8 @@ def clips_dataset(source, batch_size: int, *, shuffle: bool, seed: int, first_ep
     passes = iter(range(first_epoch, 1 << 30))
 
     def generate():
-        order = epoch_order(len(source.items), seed if shuffle else None, next(passes))
+        epoch, count = next(passes), len(source.items)
+        order = epoch_order(count, seed, epoch).numpy() if shuffle else np.arange(count)
         yield from source.batches(batch_size, order=order)
 
     height, width = source.size

@@ -11,7 +11,6 @@ Two paths, chosen by whether the frame encoder has anything to learn:
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
 from varec_cli.errors import ModelError, VarecError
 from varec_cli.training import (
     DEFAULT_BACKBONE,
@@ -62,9 +62,9 @@ def _check_config(config: TrainConfig) -> None:
     if output.is_dir():
         raise ModelError(f"{output}: is a folder; -o names the model file to write, e.g. {output / 'model.keras'}")
     check_folder_writable(output.parent, "-o")
-    if output.exists() and not os.access(output, os.W_OK):
-        raise ModelError(f"{output}: the file exists and is not writable")
-    if config.resume and output.exists() and not checkpoint_dir(output).exists():
+    from varec_cli.training.fit import ResumeState
+
+    if config.resume and output.exists() and ResumeState.load(checkpoint_dir(output)) is None:
         raise VarecError(  # a finished run: starting over would replace it
             f"--resume: no checkpoint in {checkpoint_dir(output)}, and {output} exists: that run has finished. "
             f"To train it further, start a new run from it (--init {output} -o NEW.keras); to train it again "
@@ -194,6 +194,7 @@ def _fingerprint(config: TrainConfig, dataset, arch: _Architecture, labels: list
         "backbone_weights": config.backbone_weights,
         "init": str(Path(config.init).resolve()) if config.init else None,
         "val_fraction": config.val_fraction,
+        "val_split_scheme": VAL_SPLIT_SCHEME,
         "seed": config.seed,
         "batch_size": config.batch_size,
         "units": config.units if config.units is not None else (None if config.init else DEFAULT_UNITS),
@@ -442,7 +443,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
         on_epoch=remember,
     )
-    if outcome.stopped_early:
+    if outcome.stopped_early and outcome.epochs_run < config.epochs:  # Keras marks a stop on the last one too
         watched = "validation loss" if val_data is not None else "training loss"
         reporter.info(
             f"stopped early after epoch {outcome.epochs_run} of {config.epochs}: the {watched} had not improved "
@@ -470,6 +471,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         "classes": len(labels),
         "val_split": VAL_SPLIT_WORDS.get(val_by, val_by),
         "val_fraction": config.val_fraction if val_by != "folder" else None,
+        "val_split_scheme": VAL_SPLIT_SCHEME if val_by in ("group", "clip") else None,
         "clips": {**{"train": 0, "val": 0}, **clip_counts, "test": len(dataset.test)},
         "skipped_videos": {**{"train": 0, "val": 0}, **skipped_counts},
         "epochs": outcome.epochs_run,

@@ -66,6 +66,14 @@ def encoded_size(height: int, width: int) -> tuple[int, int]:
     return height - height % 2, width - width % 2
 
 
+def odd_size_warning(source, height: int, width: int) -> str | None:
+    """What to tell a user whose video of (height, width) the writer will store a pixel smaller."""
+    written = encoded_size(height, width)
+    if written == (height, width):
+        return None
+    return f"{source}: {width}x{height} has an odd side; the encoder writes {written[1]}x{written[0]}"
+
+
 class AtomicVideoWriter:
     """A cv2.VideoWriter on a temp file beside `path`, renamed onto `path` only on success.
 

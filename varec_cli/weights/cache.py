@@ -56,13 +56,13 @@ def compiled_dir() -> Path:
 
 
 INDEX_FILE = "index.json"
-_ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def is_entry_name(name: str) -> bool:
     """Whether `name` can be a model's folder directly under models/: no path separators, no `..`,
     and none of the cache's own files (the index, the lock files)."""
-    return bool(_ENTRY_NAME.match(name)) and name != INDEX_FILE and not name.endswith(".lock")
+    return bool(_ENTRY_NAME.fullmatch(name)) and name != INDEX_FILE and not name.endswith(".lock")
 
 
 def check_entry_name(name: str) -> str:

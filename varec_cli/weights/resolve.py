@@ -192,11 +192,9 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
         try:
             if entry.kind == "savedmodel":
                 meta = savedmodel_metadata(entry, registry, labels, fetched.url)
-                try:
-                    path = archive.install_savedmodel(fetched.path, directory / "savedmodel", meta)
-                except WeightsError as exc:  # it names the temp file; the user knows the model and URL
-                    exc.args = (str(exc).replace(fetched.path.name, f"{entry.name} (from {fetched.url})", 1),)
-                    raise
+                path = archive.install_savedmodel(
+                    fetched.path, directory / "savedmodel", meta, shown=f"{entry.name} (from {fetched.url})"
+                )
             else:
                 _check_format(entry, fetched.path, fetched.url)
                 path = directory / entry.cache_filename(fetched.url)
@@ -223,6 +221,11 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
             "fetched_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     )
+    if old is not None:  # the copy it replaces, when it came from another mirror under another name
+        with contextlib.suppress(OSError, KeyError, WeightsError):
+            previous = cache.record_path(old)
+            if previous != path and previous.parent == directory and previous.is_file():
+                previous.unlink()
     return path
 
 
