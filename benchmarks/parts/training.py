@@ -24,6 +24,9 @@ CASES = {  # backbone: frames per clip (quick: 8)
     "mobilenet_v2": 16,
 }
 BATCH_SIZE = 16  # varec train's default
+# Each measurement fits two epochs and times the second: what history.csv shows for epochs 2..N of a
+# run, its input pipeline already going (a one-epoch fit would also time the pipeline's start).
+EPOCHS_PER_CALL = 2
 UNITS = 256  # varec train's default GRU
 TARGET = 20.0
 
@@ -75,7 +78,7 @@ def recorded(call: Callable[[], float], into: list[float]) -> Callable[[], float
 
 def _epoch_timer(keras):
     class EpochTimer(keras.callbacks.Callback):
-        """Seconds from the epoch's start to the end of the last callback before it in the list:
+        """Seconds from the last epoch's start to the end of the last callback before it in the list:
         the `seconds` varec's history.csv reports, or, placed after EpochCheckpoint, with its write."""
 
         seconds = 0.0
@@ -147,7 +150,8 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
 
     def cached_epoch() -> float:
         timer = EpochTimer()
-        cached_head.fit(cached_data, epochs=1, steps_per_epoch=cached_steps, callbacks=[timer], shuffle=False, verbose=0)
+        cached_head.fit(cached_data, epochs=EPOCHS_PER_CALL, steps_per_epoch=cached_steps, callbacks=[timer],
+                        shuffle=False, verbose=0)
         return timer.seconds
 
     ckpt_head = compiled(build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS))
@@ -162,8 +166,8 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
         state.epoch = 0
         checkpoint = EpochCheckpoint(checkpoint_dir, state, monitor, write=True, others={}, on_epoch=None)
         timer = EpochTimer()
-        ckpt_head.fit(cached_data, epochs=1, steps_per_epoch=cached_steps, callbacks=[checkpoint, timer], shuffle=False,
-                      verbose=0)
+        ckpt_head.fit(cached_data, epochs=EPOCHS_PER_CALL, steps_per_epoch=cached_steps, callbacks=[checkpoint, timer],
+                      shuffle=False, verbose=0)
         return timer.seconds
 
     e2e_head = build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS)
@@ -178,7 +182,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
         timer = EpochTimer()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            e2e.fit(e2e_data, epochs=1, callbacks=[timer], shuffle=False, verbose=0)
+            e2e.fit(e2e_data, epochs=EPOCHS_PER_CALL, callbacks=[timer], shuffle=False, verbose=0)
         return timer.seconds
 
     def decode_only() -> float:
@@ -218,7 +222,8 @@ every clip again (`memory_limit=0`, as once a dataset outgrows its 1 GiB of memo
 model `varec train` fits end to end (`assemble_training_model`: the frozen frame encoder on the clips'
 frames folded into one batch, then the head) trains on them. **{CACHED}** is the epoch of
 `varec train` with a frozen backbone: the head alone on the features `loader.extract_features` put in
-the `FeatureCache`. Both are Keras epochs as `history.csv` times them (start to end of the epoch);
+the `FeatureCache`. Both are Keras epochs as `history.csv` times them (start to end of the epoch), the
+second of a {EPOCHS_PER_CALL}-epoch fit, as epochs after the first of a run are (the input pipeline going);
 **{CACHED_CKPT}** adds varec's per-epoch checkpoint (`fit.EpochCheckpoint`: the weights and optimizer
 state written after every epoch), what a user actually waits. **{FILL}** is the one-off first-run
 cost: decode + encode every clip into an empty cache. **{DECODE}** is `loader.decode_videos` alone.
