@@ -469,3 +469,61 @@ def test_early_stopping_is_said(cli, trained, tmp_path):
                  "--epochs", "5", "--patience", "1", "--lr", "1e-12")
     assert result.exit_code == 0, result.output
     assert "stopped early after epoch 2 of 5: the validation loss had not improved for 1 epoch (--patience)" in result.stderr
+
+
+def _mean_colour(batch):  # a stand-in frame encoder: (N, H, W, 3) -> (N, 3)
+    return np.asarray(batch, np.float32).reshape(len(batch), -1, 3).mean(axis=1)
+
+
+def test_damaged_feature_cache_entries_are_computed_again(tmp_path):
+    """A crash or a full disk can leave an entry empty or cut short; it must not stop every later run."""
+    from synthetic import write_motion_video
+
+    items = [(write_motion_video(tmp_path / f"v{i}.avi", "left", count=6, size=16, seed=i), i % 2) for i in range(4)]
+    spec = dict(frames=4, size=(16, 16), feature_dim=3)
+    cache = loader.FeatureCache(tmp_path / "cache", backbone="scratch", weights="w", frames=4, size=(16, 16),
+                                precision="float32")
+    first = loader.extract_features(items, _mean_colour, cache, **spec)
+    entries = sorted(cache.directory.rglob("*.npz"))
+    assert first.decoded == 4 and len(entries) == 4
+    entries[0].write_bytes(entries[0].read_bytes()[:100])  # cut short
+    entries[1].write_bytes(b"")  # empty
+    buffer = __import__("io").BytesIO()
+    np.savez(buffer, features=np.zeros((3, 7), np.float16), seconds=np.float64(1.0))
+    entries[2].write_bytes(buffer.getvalue())  # another shape
+    again = loader.extract_features(items, _mean_colour, cache, **spec)
+    assert again.decoded == 3 and again.skipped == []
+    np.testing.assert_allclose(again.features, first.features)
+    assert loader.extract_features(items, _mean_colour, cache, **spec).decoded == 0  # repaired
+
+
+def test_a_feature_cache_that_cannot_be_written_is_worked_around(cli, trained, tmp_path, monkeypatch):
+    from synthetic import write_motion_video
+
+    items = [(write_motion_video(tmp_path / f"v{i}.avi", "left", count=6, size=16, seed=i), i % 2) for i in range(2)]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("where the cache folder should be")
+    cache = loader.FeatureCache(blocked, backbone="scratch", weights="w", frames=4, size=(16, 16), precision="float32")
+    done = loader.extract_features(items, _mean_colour, cache, frames=4, size=(16, 16), feature_dim=3)
+    assert len(done.labels) == 2 and cache.write_error  # trained on, uncached, and the reason kept
+
+    monkeypatch.setenv("VAREC_CACHE_DIR", str(blocked))
+    result = cli("train", "--dataset", trained["root"], "--init", trained["model"], "--epochs", "1",
+                 "--output", tmp_path / "m.keras")
+    assert result.exit_code == 0, result.output
+    assert f"the feature cache {blocked}" in result.stderr and "were not kept" in result.stderr
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may read anything")
+def test_a_video_that_could_not_be_read_is_tried_again_once_readable(tmp_path):
+    from synthetic import write_motion_video
+
+    video = write_motion_video(tmp_path / "v.avi", "left", count=6, size=16)
+    cache = loader.FeatureCache(tmp_path / "cache", backbone="scratch", weights="w", frames=4, size=(16, 16),
+                                precision="float32")
+    video.chmod(0)
+    done = loader.extract_features([(video, 0)], _mean_colour, cache, frames=4, size=(16, 16), feature_dim=3)
+    assert "no permission to read it" in done.skipped[0][1]
+    video.chmod(0o644)  # the mtime does not change: the failure must not have been remembered
+    assert len(loader.extract_features([(video, 0)], _mean_colour, cache, frames=4, size=(16, 16),
+                                       feature_dim=3).labels) == 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -241,7 +242,10 @@ class FeatureCache:
     """Per-clip backbone features on disk: `<cache>/features/<encoder key>/<xx>/<clip key>.npz`.
 
     A clip that failed to decode is remembered too (`.fail.json`), so it is not decoded again until the
-    file changes. Entries are written to a temp file and renamed: a killed run leaves no half entry.
+    file changes (not one this process could not read: fixing a permission changes no mtime). Entries
+    are written to a temp file and renamed: a killed run leaves no half entry. An entry that cannot be
+    read back (damaged by a crash or a full disk) is recomputed; a cache that cannot be written is
+    worked around, its error kept in `write_error` for the caller to tell.
     """
 
     def __init__(
@@ -261,6 +265,7 @@ class FeatureCache:
         self.directory = Path(root) / "features" / f"{backbone}-{frames}f-{size[0]}x{size[1]}-{key}"
         self.hits = 0
         self.misses = 0
+        self.write_error: str | None = None
 
     def _entry(self, path: Path) -> Path:
         key = _digest(file_identity(path))[:32]
@@ -277,22 +282,26 @@ class FeatureCache:
                 with np.load(npz) as data:
                     features = data["features"].astype(np.float32)
                     seconds = float(data["seconds"])
-            except (OSError, ValueError, KeyError):
-                return None  # unreadable entry: recompute it
+            except Exception:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged file
+                return None  # recompute it
             return CachedClip(features, seconds)
         fail = entry.with_suffix(".fail.json")
         if fail.exists():
             try:
-                return CachedClip(None, error=json.loads(fail.read_text())["error"])
-            except (OSError, ValueError, KeyError):
+                error = json.loads(fail.read_text())["error"]
+            except (OSError, ValueError, KeyError, TypeError):
                 return None
+            return CachedClip(None, error=str(error))
         return None
 
     def _write(self, target: Path, data: bytes) -> None:
         from varec_cli.files import write_atomically
 
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, data)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(target, data)
+        except OSError as exc:  # read-only or full: training goes on, uncached
+            self.write_error = self.write_error or (exc.strerror or str(exc))
 
     def put(self, path: Path, features: np.ndarray, seconds: float) -> None:
         entry = io.BytesIO()
@@ -300,6 +309,8 @@ class FeatureCache:
         self._write(self._entry(path).with_suffix(".npz"), entry.getvalue())
 
     def put_failure(self, path: Path, error: str) -> None:
+        if not os.access(path, os.R_OK):
+            return  # vanished or unreadable: a fixed permission would change nothing the key sees
         try:
             target = self._entry(path).with_suffix(".fail.json")
         except OSError:
@@ -350,8 +361,8 @@ def extract_features(
     missing: list[int] = []
     for index, (path, _) in enumerate(items):
         cached = cache.get(Path(path))
-        if cached is None:
-            missing.append(index)
+        if cached is None or (cached.error is None and cached.features.shape != (frames, feature_dim)):
+            missing.append(index)  # not there, or damaged into another shape: computed (again)
             continue
         cache.hits += 1
         if cached.error is not None:

@@ -381,6 +381,11 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         reporter.info(
             f"feature cache: {cache.hits} clips from cache, {cache.misses} decoded and encoded ({cache.directory})"
         )
+        if cache.write_error:
+            reporter.warning(
+                f"the feature cache {cache.directory} cannot be written ({cache.write_error}): this run's features "
+                "were not kept, and the next run computes them again (VAREC_CACHE_DIR sets where the cache is)"
+            )
         if len(sets["train"].labels) == 0:
             raise VarecError("no training video could be decoded")
         _warn_unlearnable(reporter, labels, sets["train"].labels)

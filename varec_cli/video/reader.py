@@ -100,6 +100,8 @@ def _check_file(path: Path) -> None:
         raise VideoError(f"{path}: is a directory, not a video file")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: file is empty")
+    if not os.access(path, os.R_OK):  # else OpenCV's "cannot open this file as a video" blames the format
+        raise VideoError(f"{path}: no permission to read it")
 
 
 def _open(path: Path, threads: int | None = None):
