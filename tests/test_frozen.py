@@ -209,3 +209,16 @@ def test_a_graph_no_classifier_uses_any_more_leaves_tensorflow(tmp_path, clips):
     del first, second
     gc.collect()
     assert not context.context().has_function(name)
+
+
+def test_a_graph_that_cannot_be_forgotten_on_disk_is_still_forgotten_here(tiny_model):
+    """Discarding is best effort on disk, as caching is: a cache that cannot be changed (here its
+    folder is a file) must not turn a fall-back to the Keras model into an error."""
+    from varec_cli.models import frozen
+
+    identity = frozen.file_identity(tiny_model)
+    _, description = frozen.entry_paths(identity)
+    description.parent.parent.mkdir(parents=True, exist_ok=True)
+    description.parent.write_text("not a folder")
+    frozen.discard(identity)  # raised NotADirectoryError before
+    assert description.parent.is_file()

@@ -142,6 +142,21 @@ def test_on_a_terminal_the_result_line_comes_after_the_progress_bar(toy_registry
     assert result_at > bar_done, text
 
 
+def test_a_cached_model_is_served_while_another_process_holds_its_lock(cli, toy_registry):
+    """Reading a verified copy takes no lock, so a read-only or shared cache serves what it holds."""
+    import threading
+
+    from varec_cli.weights.resolve import ensure_cached
+
+    assert cli("download", "toy").exit_code == 0
+    got = []
+    with cache.entry_lock("toy"):  # another process busy with toy (flock: a second open conflicts)
+        reader = threading.Thread(target=lambda: got.append(ensure_cached("toy")), daemon=True)
+        reader.start()
+        reader.join(10)
+        assert got == [cache.entry_dir("toy") / "toy.keras"]
+
+
 def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
     result = cli("cache", "dir")
     assert result.exit_code == 0 and result.stdout.strip() == str(isolated_env / "cache")

@@ -26,6 +26,7 @@ the eager context); where they are missing or fail, callers fall back to the Ker
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -188,11 +189,13 @@ def load_cached(identity: dict) -> FrozenClips | None:
 
 
 def discard(identity: dict) -> None:
-    """Forget the cached graph of the model file `identity` names (one that cannot run here)."""
+    """Forget the cached graph of the model file `identity` names (one that cannot run here). Best
+    effort on disk, as caching it was: a read-only cache keeps the entry, and every run falls back."""
     graph, description = entry_paths(identity)
     with _loaded_lock:
         _loaded.pop(description.name, None)
-    remove_compiled_entry(description)
+    with contextlib.suppress(OSError):
+        remove_compiled_entry(description)
 
 
 def freeze_and_cache(identity: dict, encoder, head, frames: int, height: int, width: int) -> FrozenClips | None:

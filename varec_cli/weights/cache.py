@@ -132,10 +132,20 @@ def file_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
     """An exclusive inter-process lock held on `path` (created if missing) for the `with` block.
 
     The operating system drops the lock when the process dies, so a crashed download never
-    leaves a stale lock behind.
+    leaves a stale lock behind. A lock file this user may not write (a cache shared by a group, made
+    by another member) is locked through a read-only descriptor: the lock does not need writing.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            raise WeightsError(
+                f"cannot take the lock {path} ({exc.strerror or exc}): fetching into the weights cache needs "
+                "it writable; VAREC_CACHE_DIR sets where the cache is"
+            ) from None
     start = time.monotonic()
     try:
         if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

@@ -243,6 +243,11 @@ def ensure_cached(
     """
     registry = registry or load_registry()
     entry = registry.get(name)
+    if not force:  # a verified copy is read without the lock: a read-only or shared cache serves it
+        with contextlib.suppress(WeightsError):  # (changed, or being replaced: checked again below)
+            path = cached_path(entry)
+            if path is not None:
+                return path
     with cache.entry_lock(name):
         if not force:
             path = cached_path(entry)
