@@ -57,6 +57,17 @@ def test_h264_with_b_frames_returns_the_sampled_frames(h264_bframes, num_frames,
     assert _decoded(clips) == clips.indices.tolist() == sample_frame_indices(150, num_frames, views=views).tolist()
 
 
+def test_a_file_too_big_to_hold_its_packets_is_left_to_opencv(h264_bframes, monkeypatch):
+    """The av strategy keeps a file's packets in memory (in every loader thread at once): above
+    AV_MAX_FILE_BYTES OpenCV's seeking strategies read the file instead, the same frames."""
+    from varec_cli.video import reader
+
+    assert read_clips(h264_bframes, 16, (24, 40)).strategy == "av"
+    monkeypatch.setattr(reader, "AV_MAX_FILE_BYTES", h264_bframes.stat().st_size - 1)
+    clips = _same_as_grab(h264_bframes, 16)
+    assert clips.strategy != "av" and _decoded(clips) == clips.indices.tolist()
+
+
 @pytest.mark.parametrize("fourcc, suffix", [("XVID", "avi"), ("mp4v", "mp4")])
 def test_opencv_written_mpeg4_matches_grab(tmp_path, fourcc, suffix):
     video = write_video(tmp_path / f"idx.{suffix}", _frames(300), fourcc=fourcc)
