@@ -365,8 +365,13 @@ def test_failure_while_writing_leaves_nothing(tiny, tmp_path):
     _no_leftovers(tmp_path, "clip.avi", "out.mp4")
 
 
-def test_ctrl_c_mid_run_leaves_nothing(tiny_model, tmp_path):
-    """A real SIGINT to `python -m varec_cli annotate` while it writes: exit 130, no output, no temp file."""
+@pytest.mark.parametrize(
+    "stop, code, said",
+    [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGHUP", 129, "terminated (SIGHUP)")],
+)
+def test_ctrl_c_mid_run_leaves_nothing(tiny_model, tmp_path, stop, code, said):
+    """A real SIGINT to `python -m varec_cli annotate` while it writes: exit 130, no output, no temp file.
+    SIGTERM and SIGHUP (timeout, docker stop, a closed terminal) stop it the same way."""
     video = write_motion_video(tmp_path / "clip.avi", "left", count=30)
     script = (
         "import sys, time\n"
@@ -388,13 +393,13 @@ def test_ctrl_c_mid_run_leaves_nothing(tiny_model, tmp_path):
     try:
         assert proc.stdout.readline().strip() == "ready"
         assert any(p.name.startswith(".out.") for p in tmp_path.iterdir())  # the temp file exists now
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop))
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, (out, err)
-    assert "Traceback" not in err and "interrupted" in err
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err and err.strip().endswith(said)
     _no_leftovers(tmp_path, "clip.avi")
 
 

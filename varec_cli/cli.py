@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from varec_cli import __version__, paths
-from varec_cli.errors import ExitCode, VarecError
+from varec_cli.errors import ExitCode, Terminated, VarecError, stop_code
 
 
 # What a user's paths or disk cause; any other OSError reaching the CLI is a bug, shown as a traceback.
@@ -44,11 +44,11 @@ class VarecGroup(TyperGroup):
             where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
             error_line(f"{where}: {reason}" if where else reason)
             raise typer.Exit(ExitCode.FAILURE) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             if paths.debug():
                 raise
-            print("interrupted", file=sys.stderr)
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
+            print(f"terminated ({stop.name})" if isinstance(stop, Terminated) else "interrupted", file=sys.stderr)
+            raise typer.Exit(stop_code(stop)) from None
 
 
 app = typer.Typer(
@@ -101,13 +101,27 @@ app.command("stream")(_stream.stream_command)
 
 def main() -> None:
     """Console-script entry point."""
+    _stop_like_ctrl_c_on_termination()
     try:
         app()
-    except KeyboardInterrupt:  # raised outside a command, e.g. during option parsing
-        sys.exit(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt as stop:  # raised outside a command, e.g. during option parsing
+        sys.exit(stop_code(stop))
     except SystemExit as done:
         _exit_fast_if_requested(done.code)
         raise
+
+
+def _stop_like_ctrl_c_on_termination() -> None:
+    """SIGTERM and SIGHUP end the process at once by default, leaving a half-written output's temp
+    file behind and a stream's recording lost; raised as Terminated instead, they go the Ctrl-C way."""
+    import signal
+
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
 
 
 def _exit_fast_if_requested(code) -> None:

@@ -12,6 +12,30 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (timeout, docker stop, systemd, a closed terminal), raised in the main thread
+    so that it stops varec the way Ctrl-C does: outputs finalised or removed. Exits 128 + its number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def name(self) -> str:
+        import signal
+
+        return signal.Signals(self.signum).name
+
+
+def stop_code(interrupt: KeyboardInterrupt) -> int:
+    """The exit code for a stop: 130 for Ctrl-C, 128 + the signal's number for a Terminated."""
+    return interrupt.exit_code if isinstance(interrupt, Terminated) else ExitCode.INTERRUPTED
+
+
 class VarecError(Exception):
     """A problem the user can fix; its message is shown as `error: <message>`."""
 

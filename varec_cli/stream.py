@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from varec_cli.errors import VarecError, VideoError
+from varec_cli.errors import Terminated, VarecError, VideoError, stop_code
 from varec_cli.video.quiet import native_messages_silenced
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
@@ -319,7 +319,8 @@ class StreamSummary:
     source_seconds: float = 0.0  # source time of the last frame processed
     latency_ms: float | None = None  # mean time from a frame's capture to its label
     ended: str = ""  # end of the video, q/Esc, max-seconds, Ctrl-C, the stream dropped ...
-    interrupted: bool = False  # by Ctrl-C
+    interrupted: bool = False  # by Ctrl-C, SIGTERM or SIGHUP
+    exit_code: int = 0  # what the CLI exits with: 130 after Ctrl-C, 128 + the signal's number after one
     recording: Path | None = None
     frames_recorded: int = 0
     label_changes: list[LabelChange] = field(default_factory=list)
@@ -521,9 +522,10 @@ def run_stream(
                 if window is not None and not window.show(overlay.draw(item.image)):
                     summary.ended = "quit from the window"
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             summary.interrupted = True
-            summary.ended = "Ctrl-C"
+            summary.ended = interrupt.name if isinstance(interrupt, Terminated) else "Ctrl-C"
+            summary.exit_code = stop_code(interrupt)
         except StopStream as reason:
             summary.ended = str(reason) or "stopped"
         finally:

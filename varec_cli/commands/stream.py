@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 
-from varec_cli.errors import ExitCode
 
 
 def stream_command(
@@ -33,7 +32,8 @@ def stream_command(
     """Classify a live SOURCE frame by frame and show the current action (q or Esc quits).
 
     Without a display, prints `mm:ss.d  label  probability` each time the label changes. A summary
-    goes to stderr at the end. Ctrl-C stops cleanly (the recording is kept) and exits 130.
+    goes to stderr at the end. Ctrl-C stops cleanly (the recording is kept) and exits 130; SIGTERM and
+    SIGHUP stop the same way (exit 143, 129).
     """
     from varec_cli.commands._models import open_model
     from varec_cli.stream import StreamOptions, open_source, parse_source, run_stream
@@ -91,7 +91,7 @@ def stream_command(
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
     typer.echo(_summary_text(summary), err=True)  # plain: rich would wrap long paths
     if summary.interrupted:
-        raise typer.Exit(ExitCode.INTERRUPTED)
+        raise typer.Exit(summary.exit_code)
 
 
 def _summary_text(summary) -> str:
