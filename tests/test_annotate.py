@@ -174,6 +174,20 @@ def test_windows_are_classified_from_their_sampled_frames(tiny, tmp_path, header
         np.testing.assert_allclose(window.probabilities, expected, atol=1e-5)
 
 
+def test_a_long_window_converts_its_samples_not_every_frame(tiny, tmp_path, monkeypatch):
+    """Memory follows the frames converted: near the end, a long --window used to convert (and keep)
+    every frame of the last window, a whole video's worth with --window as long as the video."""
+    from varec_cli.video import reader
+
+    video = write_video(tmp_path / "long.avi", moving_square_frames("right", count=240, size=48, seed=1), fps=24.0)
+    converted = []
+    convert = reader.to_model_frame
+    monkeypatch.setattr(reader, "to_model_frame", lambda frame, size: converted.append(1) or convert(frame, size))
+    result = annotate_video(tiny, video, tmp_path / "out.avi", window=8.0, stride=4.0)
+    assert result.window_frames == 192 and result.frames == 240
+    assert len(converted) < 60  # 6 samples a window and a grid near the end, not the last 192 frames
+
+
 def test_window_zero_is_what_predict_gives(tiny, tmp_path):
     from varec_cli.predict import classify_video
 

@@ -179,9 +179,23 @@ def _analyse_windows(
         if len(batch) >= BATCH_WINDOWS:
             flush()
 
-    # Near the end the header announces, decode every frame: the last window's samples depend on the
-    # true frame count, known only once the frames run out. Without a header count: everywhere.
-    every_frame_from = max(0, header_frames - window) if header_frames > 0 else 0
+    # The last window's samples depend on the true frame count, known only once the frames run out.
+    # Within the last window the header announces, convert its samples for that count (exact when
+    # the header is right) and a grid of half their spacing (the nearest frames when it claims too
+    # many); past the announced end (or without a count), every frame. Never more than a window.
+    tail_from = max(0, header_frames - window) if header_frames > 0 else 0
+    tail: set[int] = set()
+    grid = 1
+    if header_frames > 0:
+        tail_count = clip_frames(classifier, header_frames - tail_from, fps)
+        tail = {int(i) for i in sample_frame_indices(header_frames, tail_count, start=tail_from, end=header_frames)[0]}
+        grid = max(1, (header_frames - tail_from) // tail_count // 2)
+
+    def in_tail(index: int) -> bool:
+        if index < tail_from:
+            return False
+        return header_frames <= 0 or index >= header_frames or index in tail or (index - tail_from) % grid == 0
+
     pending: dict[tuple[int, int], np.ndarray] = {}  # regular windows still collecting frames
     needed: set[int] = set()
     store: dict[int, np.ndarray] = {}  # model-sized RGB frames of the last `window` frames only
@@ -195,7 +209,7 @@ def _analyse_windows(
                 indices = sample_frame_indices(index + window, frames, start=index, end=index + window)[0]
                 pending[(index, index + window)] = indices
                 needed.update(int(i) for i in indices)
-            if index in needed or index >= every_frame_from:
+            if index in needed or in_tail(index):
                 ok, frame = cap.retrieve()
                 if ok and frame is not None:
                     store[index] = to_model_frame(frame, spec.size)
