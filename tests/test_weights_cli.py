@@ -157,6 +157,21 @@ def test_a_cached_model_is_served_while_another_process_holds_its_lock(cli, toy_
         assert got == [cache.entry_dir("toy") / "toy.keras"]
 
 
+def test_a_download_that_waits_for_another_process_says_so(cli, toy_registry):
+    import threading
+    import time
+
+    result = []
+    with cache.entry_lock("toy"):  # another process fetching toy
+        runner = threading.Thread(target=lambda: result.append(cli("download", "toy")), daemon=True)
+        runner.start()
+        time.sleep(1.0)
+        assert runner.is_alive()  # it waits for the lock
+    runner.join(30)
+    assert result and result[0].exit_code == 0, result
+    assert "waiting for another varec process that is fetching toy" in result[0].stderr
+
+
 def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
     result = cli("cache", "dir")
     assert result.exit_code == 0 and result.stdout.strip() == str(isolated_env / "cache")

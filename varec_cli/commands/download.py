@@ -98,8 +98,13 @@ def download_command(
     fetched = []
     with download_progress() as progress_for:
         for name in wanted:
+            def waiting(name=name) -> None:
+                console.err().print(
+                    f"waiting for another varec process that is fetching {name} ...", markup=False, highlight=False
+                )
+
             try:
-                path = ensure_cached(name, registry=registry, force=force, progress=progress_for(name))
+                path = ensure_cached(name, registry=registry, force=force, progress=progress_for(name), on_wait=waiting)
             except VarecError as exc:
                 if len(wanted) == 1:
                     raise

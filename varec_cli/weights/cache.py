@@ -26,7 +26,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,7 @@ def disk_size(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
+def file_lock(path: Path, *, timeout: float | None = None, on_busy: Callable[[], None] | None = None) -> Iterator[None]:
     """An exclusive inter-process lock held on `path` (created if missing) for the `with` block.
 
     The operating system drops the lock when the process dies, so a crashed download never
@@ -167,7 +167,16 @@ def file_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
         else:
             import fcntl
 
-            if timeout is None:
+            locked = False
+            if on_busy is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked = True
+                except BlockingIOError:
+                    on_busy()  # another process holds it: say so before waiting, perhaps minutes
+            if locked:
+                pass
+            elif timeout is None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             else:
                 while True:
@@ -186,9 +195,10 @@ def file_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
         os.close(fd)
 
 
-def entry_lock(name: str):
-    """Held while `name` is fetched or checked, so two processes never fetch it at the same time."""
-    return file_lock(models_dir() / f"{check_entry_name(name)}.lock")
+def entry_lock(name: str, on_busy: Callable[[], None] | None = None):
+    """Held while `name` is fetched or checked, so two processes never fetch it at the same time.
+    `on_busy` is called once when another process holds it (before waiting for it)."""
+    return file_lock(models_dir() / f"{check_entry_name(name)}.lock", on_busy=on_busy)
 
 
 # --- the index ------------------------------------------------------------------------------------

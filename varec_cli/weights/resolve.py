@@ -12,6 +12,7 @@ import datetime as _dt
 import os
 import zipfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from varec_cli import paths
@@ -235,11 +236,13 @@ def ensure_cached(
     registry: Registry | None = None,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> Path:
     """The verified cached artefact for registry `name`, fetching it when missing (or when `force`).
 
-    Concurrent callers (threads or processes) of one name wait for each other; the second finds
-    the first one's verified copy. Raises OfflineError under VAREC_OFFLINE=1 when it is not cached.
+    Concurrent callers (threads or processes) of one name wait for each other (`on_wait` is called
+    when one starts to); the second finds the first one's verified copy. Raises OfflineError under
+    VAREC_OFFLINE=1 when it is not cached.
     """
     registry = registry or load_registry()
     entry = registry.get(name)
@@ -248,7 +251,7 @@ def ensure_cached(
             path = cached_path(entry)
             if path is not None:
                 return path
-    with cache.entry_lock(name):
+    with cache.entry_lock(name, on_busy=on_wait):
         if not force:
             path = cached_path(entry)
             if path is not None:
