@@ -172,6 +172,22 @@ def test_a_download_that_waits_for_another_process_says_so(cli, toy_registry):
     assert "waiting for another varec process that is fetching toy" in result[0].stderr
 
 
+def test_clearing_the_cache_waits_for_a_fetch_in_progress(cli, toy_registry):
+    """Else the fetch fails half-way with a misleading "cannot write" once its folder is gone."""
+    import threading
+    import time
+
+    assert cli("download", "toy").exit_code == 0
+    result = []
+    with cache.entry_lock("toy"):  # another process fetching toy (again)
+        clearer = threading.Thread(target=lambda: result.append(cli("cache", "clear")), daemon=True)
+        clearer.start()
+        time.sleep(1.0)
+        assert clearer.is_alive() and cache.entry_dir("toy").is_dir()
+    clearer.join(30)
+    assert result and result[0].exit_code == 0 and not cache.models_dir().exists()
+
+
 def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
     result = cli("cache", "dir")
     assert result.exit_code == 0 and result.stdout.strip() == str(isolated_env / "cache")

@@ -388,9 +388,13 @@ def clear(name: str | None = None) -> list[str]:
         if not base.is_dir():
             return [COMPILED_NAME] if had_compiled else []
         removed = sorted(set(read_index()) | {p.name for p in base.iterdir() if p.is_dir()})
-        # Rename first so a concurrent reader never sees a half-deleted tree.
-        trash = base.with_name(f".models-trash-{os.getpid()}-{time.time_ns()}")
-        os.replace(base, trash)
+        with contextlib.ExitStack() as held:  # a fetch in progress finishes first (sorted: no deadlock)
+            for each in removed:
+                if is_entry_name(each):
+                    held.enter_context(entry_lock(each))
+            # Rename first so a concurrent reader never sees a half-deleted tree.
+            trash = base.with_name(f".models-trash-{os.getpid()}-{time.time_ns()}")
+            os.replace(base, trash)
         shutil.rmtree(trash, ignore_errors=True)
         return [n for n in removed if not n.startswith(".")] + ([COMPILED_NAME] if had_compiled else [])
     target = entry_dir(name)
