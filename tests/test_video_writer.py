@@ -165,3 +165,36 @@ def test_nothing_to_draw():
     frame = np.zeros((20, 20, 3), np.uint8)
     assert draw_predictions(frame, []).empty and not frame.any()
     assert Box(0, 0, 0, 0).union(Box(0, 0, 5, 6)) == Box(0, 0, 5, 6)
+
+
+LONG = "PlayingDhol_with_a_very_long_class_name_indeed"
+
+
+def _fitted(height, width, lines, font_scale=None, bars=False):
+    from varec_cli.video.overlay import _fit
+
+    scale = font_scale or default_font_scale(height, width)
+    pairs = [(label, f"  {score:.2f}") for label, score in lines]
+    texts, fitted_scale, _ = _fit(pairs, scale, bars, width, height)
+    return texts, fitted_scale
+
+
+def test_a_long_label_is_shortened_and_keeps_its_score():
+    texts, scale = _fitted(144, 176, [(LONG, 0.45)])
+    assert texts[0].endswith("..  0.45") and texts[0].startswith("Play")
+    assert scale == pytest.approx(0.4)  # readable: shortened rather than shrunk
+    texts, _ = _fitted(144, 176, [(LONG, 0.45), ("Jump", 0.30), ("Ski", 0.25)], bars=True)
+    assert [t[-4:] for t in texts] == ["0.45", "0.30", "0.25"]
+
+
+def test_the_text_size_does_not_jump_with_the_label_length():
+    """Otherwise the text shrinks and grows from segment to segment as long and short labels alternate."""
+    assert _fitted(144, 176, [("Jump", 0.6)])[1] == _fitted(144, 176, [(LONG, 0.6)])[1] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("size, top_k", [((1080, 1920), 5), ((1280, 720), 1), ((240, 320), 1)])
+def test_a_larger_font_scale_never_gives_smaller_text(size, top_k):
+    lines = [(LONG, 0.45)] + [(f"label{i}", 0.1) for i in range(top_k - 1)]
+    scales = [_fitted(*size, lines, font_scale=f, bars=top_k > 1)[1] for f in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)]
+    # the largest that fits, to within 1%: asking for more never ends smaller (it did by 15%)
+    assert all(later >= earlier * 0.98 for earlier, later in zip(scales, scales[1:])), scales

@@ -56,29 +56,66 @@ def _layout(texts: list[str], scale: float, bars: bool):
     return thickness, margin, sizes, text_w, line_h, bar_w, box_w, box_h
 
 
-def _fit(texts, scale, bars, width, height):
-    """Shrink, then shorten or drop lines, until the box fits the frame."""
-    import cv2
+def _fits(layout, width: int, height: int) -> bool:
+    return layout[6] <= width and layout[7] <= height
+
+
+def _largest_scale(texts: list[str], scale: float, floor: float, bars: bool, width: int, height: int) -> float:
+    """The largest scale up to `scale` (and not below `floor`) at which the box fits, within 1%: the box
+    grows about linearly with the scale, so a first guess from the ratio is close; halving the interval
+    settles the rounding (margins and line thickness go by whole pixels)."""
+    def fits(at: float) -> bool:
+        return _fits(_layout(texts, at, bars), width, height)
 
     layout = _layout(texts, scale, bars)
-    while scale > SHRINK_FLOOR and (layout[6] > width or layout[7] > height):
-        scale = max(SHRINK_FLOOR, scale * 0.85)
-        layout = _layout(texts, scale, bars)
-    # Still too tall at the smallest scale: drop trailing lines (the best-scoring come first).
-    while len(texts) > 1 and layout[7] > height:
-        texts = texts[:-1]
-        layout = _layout(texts, scale, bars)
-    # Still too wide: shorten the widest line with an ellipsis, one character at a time.
+    if _fits(layout, width, height):
+        return scale
+    low = max(floor, min(scale, scale * min(width / layout[6], height / layout[7])))
+    while low > floor and not fits(low):
+        low = max(floor, low * 0.9)
+    if not fits(low):
+        return floor
+    high = scale
+    while high - low > 0.01 * low:
+        middle = (low + high) / 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
+
+
+def _fit(lines: list[tuple[str, str]], scale: float, bars: bool, width: int, height: int):
+    """(label, score) text pairs → (texts, scale, layout) of a box inside the frame.
+
+    Readability first: shrink to the largest fitting scale, but not below MIN_FONT_SCALE (or the scale
+    asked for, when smaller); then drop trailing lines (the best-scoring come first) while too tall;
+    then shorten the widest label with "..", keeping its score; only then shrink further, to SHRINK_FLOOR.
+    """
+    import cv2
+
+    def joined(pairs):
+        return [label + score for label, score in pairs]
+
+    scale = _largest_scale(joined(lines), scale, min(scale, MIN_FONT_SCALE), bars, width, height)
+    layout = _layout(joined(lines), scale, bars)
+    while len(lines) > 1 and layout[7] > height:
+        lines = lines[:-1]
+        layout = _layout(joined(lines), scale, bars)
     while layout[6] > width:
         thickness = layout[0]
-        widths = [cv2.getTextSize(t, FONT, scale, thickness)[0][0] for t in texts]
+        widths = [cv2.getTextSize(t, FONT, scale, thickness)[0][0] for t in joined(lines)]
         i = int(np.argmax(widths))
-        stem = texts[i][: -len(ELLIPSIS)] if texts[i].endswith(ELLIPSIS) else texts[i]
+        label, score = lines[i]
+        stem = label[: -len(ELLIPSIS)] if label.endswith(ELLIPSIS) else label
         if len(stem) <= 1:
-            break  # a frame a few pixels wide: nothing readable fits; the box is clipped to the frame
-        texts = texts[:i] + [stem[:-1] + ELLIPSIS] + texts[i + 1 :]
-        layout = _layout(texts, scale, bars)
-    return texts, scale, layout
+            break
+        lines = lines[:i] + [(stem[:-1] + ELLIPSIS, score)] + lines[i + 1 :]
+        layout = _layout(joined(lines), scale, bars)
+    if not _fits(layout, width, height):  # a frame too small for readable text: smaller still
+        scale = _largest_scale(joined(lines), scale, SHRINK_FLOOR, bars, width, height)
+        layout = _layout(joined(lines), scale, bars)
+        while len(lines) > 1 and layout[7] > height:
+            lines = lines[:-1]
+            layout = _layout(joined(lines), scale, bars)
+    return joined(lines), scale, layout
 
 
 def draw_predictions(
@@ -92,21 +129,21 @@ def draw_predictions(
     """Draw `label  0.91` lines (optionally with probability bars) in a dark semi-transparent box at
     the top-left of a BGR frame, in place. Returns the box drawn (an empty Box when nothing is drawn).
 
-    The scale follows the frame size unless `font_scale` is given; either way the text shrinks, then
-    long labels are shortened with "..", so that the box always fits inside the frame.
+    The scale follows the frame size unless `font_scale` is given; either way the box is fitted inside
+    the frame (see _fit): long labels are shortened with "..", their scores always shown.
     """
     import cv2
 
     height, width = frame.shape[:2]
-    texts = [label if score is None else f"{label}  {score:.2f}" for label, score in lines]
+    pairs = [(label, "" if score is None else f"  {score:.2f}") for label, score in lines]
     scores: list[float | None] = [score for _, score in lines]
     if footer:
-        texts.append(footer)
+        pairs.append((footer, ""))
         scores.append(None)
-    if not texts or height < 1 or width < 1:
+    if not pairs or height < 1 or width < 1:
         return Box(0, 0, 0, 0)
     scale = font_scale if font_scale and font_scale > 0 else default_font_scale(height, width)
-    texts, scale, layout = _fit(texts, scale, bars, width, height)
+    texts, scale, layout = _fit(pairs, scale, bars, width, height)
     thickness, margin, sizes, text_w, line_h, bar_w, box_w, box_h = layout
     box = Box(0, 0, min(width, box_w), min(height, box_h))
 
