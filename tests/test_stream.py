@@ -256,6 +256,47 @@ def test_sigterm_finalises_the_recording_and_exits_143(tiny_model, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
 
 
+def test_a_second_ctrl_c_while_the_recording_is_finalised_does_not_lose_it(tiny_model, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    video = write_index_video(tmp_path / "index.avi", 40, fps=10.0)
+    recording = tmp_path / "rec.avi"
+    script = (
+        "import sys, time\n"
+        "import varec_cli.stream as stream\n"
+        "from varec_cli.video import writer\n"
+        "def at_first_label(seconds):\n"
+        "    print('ready', file=sys.stderr, flush=True); time.sleep(60)\n"
+        "stream.format_time = at_first_label\n"
+        "finalise = writer.AtomicVideoWriter.__exit__\n"
+        "def slow_finalise(self, *exc):\n"
+        "    print('finalising', file=sys.stderr, flush=True); time.sleep(1.0)\n"
+        "    return finalise(self, *exc)\n"
+        "writer.AtomicVideoWriter.__exit__ = slow_finalise\n"
+        "import runpy; sys.argv = ['varec'] + sys.argv[1:]\n"
+        "runpy.run_module('varec_cli', run_name='__main__')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "stream", "-s", str(video), "-m", str(tiny_model), "--no-display",
+         "--threshold", "0", "-o", str(recording)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )
+    try:
+        assert proc.stderr.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr.readline().strip() == "finalising"
+        proc.send_signal(signal.SIGINT)  # pressed twice
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "ended (Ctrl-C)" in err and 6 <= count_frames(recording) < 40
+
+
 def test_a_closed_output_pipe_ends_the_stream_and_keeps_the_recording(tiny_model, tmp_path):
     """`varec stream -o rec.avi | head -1`: once the reader of the labels is gone, the stream ends as
     on q, with its recording finalised, instead of failing silently and losing it."""

@@ -296,6 +296,29 @@ class _CaptureThread(threading.Thread):
 
 # --- the loop ------------------------------------------------------------------------------------
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _hold_stop_signals(held: dict) -> None:
+    """Ignore further stop signals while the first one's stop finishes: pressed twice, Ctrl-C would
+    otherwise interrupt the finalising and lose the recording. Only the main thread may do this."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None and number not in held:
+            held[number] = signal.signal(number, signal.SIG_IGN)
+
+
+def _release_stop_signals(held: dict) -> None:
+    import signal
+
+    for number, handler in held.items():
+        signal.signal(number, signal.SIG_DFL if handler is None else handler)
+    held.clear()
+
 
 class StopStream(Exception):
     """Raised by an `on_label` callback to end the stream cleanly, like q: the recording is kept.
@@ -467,73 +490,78 @@ def run_stream(
     recorder = None
     capture = None
 
-    with contextlib.ExitStack() as stack:
-        stack.callback(opened.close)
-        if window is not None:
-            stack.callback(window.close)
-        if options.output is not None:
-            writer = stack.enter_context(AtomicVideoWriter(options.output, fps, opened.size))
-            recorder = _Recorder(writer, overlay)
-            stack.callback(recorder.close)  # runs before the writer is finalised
-        capture = _CaptureThread(
-            opened,
-            slot,
-            stop,
-            fps=fps,
-            pace=options.realtime and not opened.live,
-            max_seconds=options.max_seconds,
-            # Live: record every captured frame as it arrives, with the latest label.
-            on_captured=recorder.write if (recorder is not None and live) else None,
-        )
-        started = time.perf_counter()
-        try:
-            capture.start()
-            while True:
-                item = slot.get(timeout=0.1)
-                if item is None:
-                    if slot.finished:
+    held: dict = {}  # signal → its handler, while a stop already under way finishes (see below)
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(opened.close)
+            if window is not None:
+                stack.callback(window.close)
+            if options.output is not None:
+                writer = stack.enter_context(AtomicVideoWriter(options.output, fps, opened.size))
+                recorder = _Recorder(writer, overlay)
+                stack.callback(recorder.close)  # runs before the writer is finalised
+            capture = _CaptureThread(
+                opened,
+                slot,
+                stop,
+                fps=fps,
+                pace=options.realtime and not opened.live,
+                max_seconds=options.max_seconds,
+                # Live: record every captured frame as it arrives, with the latest label.
+                on_captured=recorder.write if (recorder is not None and live) else None,
+            )
+            started = time.perf_counter()
+            try:
+                capture.start()
+                while True:
+                    item = slot.get(timeout=0.1)
+                    if item is None:
+                        if slot.finished:
+                            break
+                        continue
+                    probabilities = session.push(to_model_frame(item.image, spec.size), timestamp=item.time)
+                    done = time.perf_counter()
+                    summary.frames_processed += 1
+                    summary.source_seconds = item.time
+                    ticks.append(done)
+                    span = ticks[-1] - ticks[0]
+                    shown_fps = (len(ticks) - 1) / span if span > 0 else None
+                    label = probability = None
+                    if probabilities is not None:
+                        summary.predictions += 1
+                        latency_sum, latency_count = latency_sum + done - item.captured_at, latency_count + 1
+                        recent.append(probabilities)
+                        mean = np.mean(recent, axis=0)
+                        best = int(np.argmax(mean))
+                        if mean[best] >= options.threshold:
+                            label, probability = labels[best], float(mean[best])
+                    overlay.update(label, probability, shown_fps)
+                    if label is not None and label != printed:
+                        printed = label
+                        change = LabelChange(item.time, label, probability)
+                        summary.label_changes.append(change)
+                        if on_label is not None:
+                            on_label(change)
+                    if recorder is not None and not live:
+                        recorder.write(item.image)  # lossless: the label of this very frame
+                    if window is not None and not window.show(overlay.draw(item.image)):
+                        summary.ended = "quit from the window"
                         break
-                    continue
-                probabilities = session.push(to_model_frame(item.image, spec.size), timestamp=item.time)
-                done = time.perf_counter()
-                summary.frames_processed += 1
-                summary.source_seconds = item.time
-                ticks.append(done)
-                span = ticks[-1] - ticks[0]
-                shown_fps = (len(ticks) - 1) / span if span > 0 else None
-                label = probability = None
-                if probabilities is not None:
-                    summary.predictions += 1
-                    latency_sum, latency_count = latency_sum + done - item.captured_at, latency_count + 1
-                    recent.append(probabilities)
-                    mean = np.mean(recent, axis=0)
-                    best = int(np.argmax(mean))
-                    if mean[best] >= options.threshold:
-                        label, probability = labels[best], float(mean[best])
-                overlay.update(label, probability, shown_fps)
-                if label is not None and label != printed:
-                    printed = label
-                    change = LabelChange(item.time, label, probability)
-                    summary.label_changes.append(change)
-                    if on_label is not None:
-                        on_label(change)
-                if recorder is not None and not live:
-                    recorder.write(item.image)  # lossless: the label of this very frame
-                if window is not None and not window.show(overlay.draw(item.image)):
-                    summary.ended = "quit from the window"
-                    break
-        except KeyboardInterrupt as interrupt:
-            summary.interrupted = True
-            summary.ended = interrupt.name if isinstance(interrupt, Terminated) else "Ctrl-C"
-            summary.exit_code = stop_code(interrupt)
-        except StopStream as reason:
-            summary.ended = str(reason) or "stopped"
-        finally:
-            stop.set()
-            capture.join(timeout=READ_TIMEOUT_MS / 1000 + 1)
-            summary.seconds = time.perf_counter() - started
-        if capture.error is not None and not summary.interrupted:
-            raise capture.error  # a failed capture thread: no recording is kept
+            except KeyboardInterrupt as interrupt:
+                _hold_stop_signals(held)  # a second Ctrl-C must not cut the recording's finalising short
+                summary.interrupted = True
+                summary.ended = interrupt.name if isinstance(interrupt, Terminated) else "Ctrl-C"
+                summary.exit_code = stop_code(interrupt)
+            except StopStream as reason:
+                summary.ended = str(reason) or "stopped"
+            finally:
+                stop.set()
+                capture.join(timeout=READ_TIMEOUT_MS / 1000 + 1)
+                summary.seconds = time.perf_counter() - started
+            if capture.error is not None and not summary.interrupted:
+                raise capture.error  # a failed capture thread: no recording is kept
+    finally:
+        _release_stop_signals(held)
     # Here the recording is finalised (renamed into place) and the source released.
     summary.frames_captured = capture.captured
     summary.frames_skipped = slot.skipped  # not the frames still queued when a stop came

@@ -32,7 +32,12 @@ def _way_out(entry: Entry) -> str:
             "download it elsewhere and pass --model PATH, or point VAREC_REGISTRY at a mirror "
             "(see docs/models.md)"
         )
-    return "point VAREC_REGISTRY at a mirror or a local copy (url = \"file:///...\"; see docs/models.md)"
+    mirror = "point VAREC_REGISTRY at a mirror or a local copy (url = \"file:///...\"; see docs/models.md)"
+    if entry.kind == "labels":  # fetched for a classifier a user asked for
+        return mirror + ", or pass --model PATH (a model of your own)"
+    if entry.kind == "backbone":  # fetched by `varec train`
+        return mirror + ", or give --backbone-weights PATH (a .h5 weights file) or none"
+    return mirror
 
 
 def _looks_like_path(arg: str) -> bool:
