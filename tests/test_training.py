@@ -447,7 +447,7 @@ def test_ctrl_c_after_an_epoch_says_how_to_resume(cli, trained, tmp_path, monkey
     output = tmp_path / "stopped.keras"
     result = cli("train", "--dataset", trained["root"], "--output", output, *SCRATCH, "--epochs", "2")
     assert result.exit_code == 130 and not output.exists()
-    assert f"epoch 2 was the last one completed, checkpointed in {tmp_path / 'stopped.checkpoints'}" in result.stderr
+    assert f"epoch 2 is the last one checkpointed (in {tmp_path / 'stopped.checkpoints'})" in result.stderr
     assert "--resume goes on from there" in result.stderr and result.stderr.rstrip().endswith("interrupted")
 
 

@@ -9,7 +9,7 @@ import typer
 
 
 def info_command(
-    model: str = typer.Argument(..., help="A model file or folder, or a registry name."),
+    model: str = typer.Argument(..., metavar="MODEL", help="A model file or folder, or a registry name."),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
     all_labels: bool = typer.Option(False, "--labels", help="List every label, not only the first few."),
 ) -> None:

@@ -12,7 +12,9 @@ from varec_cli.errors import ExitCode
 
 
 def predict_command(
-    videos: List[Path] = typer.Argument(..., help="Video files, or directories searched recursively for videos."),
+    videos: List[Path] = typer.Argument(
+        ..., metavar="VIDEO", help="Video files, or directories searched recursively for videos."
+    ),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="A model file or folder, or a registry name (see `varec models`); default: the registry's default (MoViNet-A0, Kinetics-600)."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many labels to show per video."),
     clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),

@@ -13,7 +13,10 @@ def stream_command(
     source: str = typer.Option(
         "0", "--source", "-s", help="Camera index (0, 1, ...), rtsp:// or http(s):// URL, or a video file."
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="A .keras model file (or a registry name)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m",
+        help="A .keras model file or a registry name; default: the registry's stream default (MoViNet-A0 stream, Kinetics-600).",
+    ),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Record every captured frame with the label overlay (.avi or .mp4)."
     ),

@@ -94,7 +94,7 @@ def _say_how_to_resume(output) -> None:
     state = ResumeState.load(directory)
     if state is not None and state.epoch > 0:
         typer.echo(
-            f"epoch {state.epoch} was the last one completed, checkpointed in {directory}: the same command "
+            f"epoch {state.epoch} is the last one checkpointed (in {directory}): the same command "
             "with --resume goes on from there",
             err=True,
         )
