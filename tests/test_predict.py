@@ -236,3 +236,21 @@ def test_ffmpeg_says_nothing_of_its_own_about_a_broken_file(tiny_model, tmp_path
     assert proc.returncode == 1 and len(_json_lines(proc.stdout)) == 3
     lines = proc.stderr.splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"error: {broken}") and lines[1].startswith(f"error: {cut}"), lines
+
+
+def test_a_reader_that_stops_reading_ends_predict_quietly(tiny_model, tmp_path):
+    """`varec predict DIR --json | head -1`: once the reader has what it wanted, exit 0 with nothing
+    on stderr (not 1 with no word, which a `pipefail` script takes for a failure)."""
+    import os
+
+    (tmp_path / "videos").mkdir()
+    for i in range(3):
+        write_motion_video(tmp_path / "videos" / f"v{i}.avi", "left", seed=i)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "varec_cli", "predict", str(tmp_path / "videos"), "-m",
+                               str(tiny_model), "--json"], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

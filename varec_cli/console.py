@@ -34,3 +34,15 @@ def warn(message: str) -> None:
 def error_line(message: str) -> None:
     """One `error: ...` line on stderr for a failure that does not stop the command."""
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def stdout_reader_gone() -> None:
+    """Whatever read stdout went away (`varec ... | head -1`): it has what it wanted. Point stdout
+    at /dev/null, so that later writes and the flush at exit do not fail."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)

@@ -38,20 +38,25 @@ def predict_command(
     classifier = open_model(model, "predict")
     out = console.out()
     results = classify_videos(classifier, videos_found, top_k=top_k, clips=clips, prefetched=prefetched)
-    for video, result in results:
-        if isinstance(result, Exception):
-            failures += 1
-            console.error_line(str(result))
-            continue
-        if as_json:
-            typer.echo(json.dumps(result.to_json()))
-        else:
-            # The video's name on a line of its own: a table title would wrap to the table's width.
-            out.print(
-                f"[bold]{escape(str(result.video))}[/bold]  ({result.frames} frames, {result.seconds:.1f} s)",
-                markup=True, soft_wrap=True,
-            )
-            out.print(_prediction_table(result))
+    try:
+        for video, result in results:
+            if isinstance(result, Exception):
+                failures += 1
+                console.error_line(str(result))
+                continue
+            if as_json:
+                typer.echo(json.dumps(result.to_json()))
+            else:
+                # The video's name on a line of its own: a table title would wrap to the table's width.
+                out.print(
+                    f"[bold]{escape(str(result.video))}[/bold]  ({result.frames} frames, {result.seconds:.1f} s)",
+                    markup=True, soft_wrap=True,
+                )
+                out.print(_prediction_table(result))
+                out.file.flush()
+    except BrokenPipeError:  # `varec predict DIR --json | head -1`: the reader has what it wanted
+        console.stdout_reader_gone()
+        return
     if failures:
         raise typer.Exit(ExitCode.FAILURE)
 

@@ -83,12 +83,9 @@ def stream_command(
         try:
             typer.echo(f"{format_time(change.time)}  {change.label}  {change.probability:.2f}")
         except BrokenPipeError:  # `varec stream | head -1`: the reader has all it wanted
-            import os
-            import sys
+            from varec_cli.console import stdout_reader_gone
 
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush there
-            os.close(devnull)
+            stdout_reader_gone()
             raise StopStream("the output pipe was closed") from None
 
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
