@@ -219,51 +219,14 @@ def test_ctrl_c_finalises_the_recording_and_prints_the_summary(cli, tiny_model, 
     assert 6 <= count_frames(recording) < 40
 
 
-def test_sigterm_finalises_the_recording_and_exits_143(tiny_model, tmp_path):
-    """`timeout`, `docker stop` and systemd stop a long `stream -o` with SIGTERM: the recording is kept, as
-    on Ctrl-C (by default the signal would end the process with the recording under its temp name)."""
+def _stream_stopped_by(signals, tiny_model, tmp_path):
+    """`varec stream -o rec.avi` in a child process, held at its first label line; signals[0] is sent
+    there, and any later ones while the recording is finalised (made slow). (returncode, stderr)."""
     import os
-    import signal
     import subprocess
     import sys
 
     video = write_index_video(tmp_path / "index.avi", 40, fps=10.0)
-    recording = tmp_path / "rec.avi"
-    script = (
-        "import sys, time\n"
-        "import varec_cli.stream as stream\n"
-        "def at_first_label(seconds):\n"
-        "    print('ready', file=sys.stderr, flush=True); time.sleep(60)\n"
-        "stream.format_time = at_first_label\n"
-        "import runpy; sys.argv = ['varec'] + sys.argv[1:]\n"
-        "runpy.run_module('varec_cli', run_name='__main__')\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, "stream", "-s", str(video), "-m", str(tiny_model), "--no-display",
-         "--threshold", "0", "-o", str(recording)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
-    )
-    try:
-        assert proc.stderr.readline().strip() == "ready"
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, err
-    assert "ended (SIGTERM)" in err and "Traceback" not in err
-    assert 6 <= count_frames(recording) < 40
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
-
-
-def test_a_second_ctrl_c_while_the_recording_is_finalised_does_not_lose_it(tiny_model, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    video = write_index_video(tmp_path / "index.avi", 40, fps=10.0)
-    recording = tmp_path / "rec.avi"
     script = (
         "import sys, time\n"
         "import varec_cli.stream as stream\n"
@@ -281,20 +244,40 @@ def test_a_second_ctrl_c_while_the_recording_is_finalised_does_not_lose_it(tiny_
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script, "stream", "-s", str(video), "-m", str(tiny_model), "--no-display",
-         "--threshold", "0", "-o", str(recording)],
+         "--threshold", "0", "-o", str(tmp_path / "rec.avi")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
     )
     try:
         assert proc.stderr.readline().strip() == "ready"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signals[0])
         assert proc.stderr.readline().strip() == "finalising"
-        proc.send_signal(signal.SIGINT)  # pressed twice
-        out, err = proc.communicate(timeout=60)
+        for later in signals[1:]:
+            proc.send_signal(later)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert "ended (Ctrl-C)" in err and 6 <= count_frames(recording) < 40
+    return proc.returncode, err
+
+
+def test_sigterm_finalises_the_recording_and_exits_143(tiny_model, tmp_path):
+    """`timeout`, `docker stop` and systemd stop a long `stream -o` with SIGTERM: the recording is kept, as
+    on Ctrl-C (by default the signal would end the process with the recording under its temp name)."""
+    import signal
+
+    code, err = _stream_stopped_by([signal.SIGTERM], tiny_model, tmp_path)
+    assert code == 143, err
+    assert "ended (SIGTERM)" in err and "Traceback" not in err
+    assert 6 <= count_frames(tmp_path / "rec.avi") < 40
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_a_second_ctrl_c_while_the_recording_is_finalised_does_not_lose_it(tiny_model, tmp_path):
+    import signal
+
+    code, err = _stream_stopped_by([signal.SIGINT, signal.SIGINT], tiny_model, tmp_path)  # pressed twice
+    assert code == 130, err
+    assert "ended (Ctrl-C)" in err and 6 <= count_frames(tmp_path / "rec.avi") < 40
 
 
 def test_a_closed_output_pipe_ends_the_stream_and_keeps_the_recording(tiny_model, tmp_path):
