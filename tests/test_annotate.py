@@ -381,7 +381,8 @@ def test_failure_while_writing_leaves_nothing(tiny, tmp_path):
 
 @pytest.mark.parametrize(
     "stop, code, said",
-    [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGHUP", 129, "terminated (SIGHUP)")],
+    [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)"), ("SIGHUP", 129, "terminated (SIGHUP)"),
+     ("nohup", 130, "interrupted")],
 )
 def test_ctrl_c_mid_run_leaves_nothing(tiny_model, tmp_path, stop, code, said):
     """A real SIGINT to `python -m varec_cli annotate` while it writes: exit 130, no output, no temp file.
@@ -403,10 +404,15 @@ def test_ctrl_c_mid_run_leaves_nothing(tiny_model, tmp_path, stop, code, said):
         [sys.executable, "-c", script, "annotate", str(video), "-o", str(tmp_path / "out.mp4"), "-m", str(tiny_model),
          "--timeline", str(tmp_path / "t.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        # under nohup (SIGHUP ignored) a closed terminal must not stop it: then only the SIGINT below does
+        preexec_fn=(lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if stop == "nohup" else None,
     )
     try:
         assert proc.stdout.readline().strip() == "ready"
         assert any(p.name.startswith(".out.") for p in tmp_path.iterdir())  # the temp file exists now
+        if stop == "nohup":
+            proc.send_signal(signal.SIGHUP)
+            stop = "SIGINT"
         proc.send_signal(getattr(signal, stop))
         out, err = proc.communicate(timeout=60)
     finally:

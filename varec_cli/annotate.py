@@ -2,8 +2,8 @@
 
 Two decoding passes, constant memory whatever the video's length:
 
-1. *Analysis.* Frames are grabbed in order; only the frames some window samples (and, near the end
-   the header announces, every frame, for the last window) are decoded to pixels and shrunk to the
+1. *Analysis.* Frames are grabbed in order; only the frames some window samples (and, for the last
+   window, its samples for the header's count and a grid between them) are decoded to pixels and shrunk to the
    model's size. A window is classified (in batches) as soon as its last frame has gone by, and frames
    older than one window are dropped. The frames are counted here: the header's count is only a hint.
 2. *Writing.* Every frame is decoded again, gets its label box drawn and goes to the output's temp

@@ -120,8 +120,9 @@ def _stop_like_ctrl_c_on_termination() -> None:
         raise Terminated(signum)
 
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), stop)
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:  # nohup ignores SIGHUP: keep it so
+            signal.signal(number, stop)
 
 
 def _exit_fast_if_requested(code) -> None:

@@ -56,7 +56,6 @@ def predict_command(
                 out.file.flush()
     except BrokenPipeError:  # `varec predict DIR --json | head -1`: the reader has what it wanted
         console.stdout_reader_gone()
-        return
     if failures:
         raise typer.Exit(ExitCode.FAILURE)
 

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 
-
 def stream_command(
     source: str = typer.Option(
         "0", "--source", "-s", help="Camera index (0, 1, ...), rtsp:// or http(s):// URL, or a video file."

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import threading
+import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -282,7 +283,7 @@ class FeatureCache:
                 with np.load(npz) as data:
                     features = data["features"].astype(np.float32)
                     seconds = float(data["seconds"])
-            except Exception:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged file
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a damaged file
                 return None  # recompute it
             return CachedClip(features, seconds)
         fail = entry.with_suffix(".fail.json")

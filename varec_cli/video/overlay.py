@@ -110,7 +110,7 @@ def _fit(lines: list[tuple[str, str]], scale: float, bars: bool, width: int, hei
         lines = lines[:i] + [(stem[:-1] + ELLIPSIS, score)] + lines[i + 1 :]
         layout = _layout(joined(lines), scale, bars)
     if not _fits(layout, width, height):  # a frame too small for readable text: smaller still
-        scale = _largest_scale(joined(lines), scale, SHRINK_FLOOR, bars, width, height)
+        scale = _largest_scale(joined(lines), scale, min(scale, SHRINK_FLOOR), bars, width, height)
         layout = _layout(joined(lines), scale, bars)
         while len(lines) > 1 and layout[7] > height:
             lines = lines[:-1]

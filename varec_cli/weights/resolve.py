@@ -155,7 +155,22 @@ def savedmodel_metadata(entry: Entry, registry: Registry, labels: list[str] | No
     }
 
 
-def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | None) -> Path:
+def _labels_to_install(entry: Entry, registry: Registry) -> list[str] | None:
+    """A SavedModel's class names (fetched into the cache when they come from a labels entry), checked
+    against its class count; None for other kinds."""
+    if entry.kind != "savedmodel":
+        return None
+    try:
+        labels = labels_of(entry, registry)  # small, and fetched quietly: progress is the model's
+    except WeightsError as exc:  # it names the labels entry: say which model needed it
+        exc.args = (f"{entry.name}: {exc}",)
+        raise
+    if labels and entry.classes and len(labels) != entry.classes:
+        raise WeightsError(f"{entry.name}: {len(labels)} labels for {entry.classes} classes")
+    return labels
+
+
+def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | None, labels: list[str] | None) -> Path:
     """Download, verify and install `entry` (its entry lock is held by the caller)."""
     old = cache.get_record(entry.name)
     sha256, md5 = entry.sha256, entry.md5
@@ -168,17 +183,6 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
         sha256, verified, source = old["download_sha256"], "recorded", "recorded"
     else:
         verified, source = "recorded", "published"
-
-    labels: list[str] | None = None
-    if entry.kind == "savedmodel":
-        # Small, and fetched quietly: the progress callback reports the model's own download.
-        try:
-            labels = labels_of(entry, registry)  # fail early if unreachable
-        except WeightsError as exc:  # it names the labels entry: say which model needed it
-            exc.args = (f"{entry.name}: {exc}",)
-            raise
-        if labels and entry.classes and len(labels) != entry.classes:
-            raise WeightsError(f"{entry.name}: {len(labels)} labels for {entry.classes} classes")
 
     directory = cache.entry_dir(entry.name)
     cache.remove_leftovers(entry.name)
@@ -256,6 +260,9 @@ def ensure_cached(
             path = cached_path(entry)
             if path is not None:
                 return path
+    # A SavedModel's labels before its own lock, never inside it: a process holding two entry locks
+    # could deadlock with `cache clear`, which takes them all in name order.
+    labels = _labels_to_install(entry, registry)
     with cache.entry_lock(name, on_busy=on_wait):
         if not force:
             path = cached_path(entry)
@@ -271,7 +278,7 @@ def ensure_cached(
                 f"{name} is not in the cache and VAREC_OFFLINE=1 (offline mode) forbids downloading it; "
                 f"unset VAREC_OFFLINE, run `varec download {name}` on a connected machine, or {_way_out(entry)}"
             )
-        return _fetch_entry(entry, registry, progress)
+        return _fetch_entry(entry, registry, progress, labels)
 
 
 # --- public entry points ------------------------------------------------------------------------------
