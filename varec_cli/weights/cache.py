@@ -167,23 +167,20 @@ def file_lock(path: Path, *, timeout: float | None = None, on_busy: Callable[[],
         else:
             import fcntl
 
-            locked = False
-            if on_busy is not None:
+            def try_lock() -> bool:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    locked = True
+                    return True
                 except BlockingIOError:
+                    return False
+
+            if not try_lock():
+                if on_busy is not None:
                     on_busy()  # another process holds it: say so before waiting, perhaps minutes
-            if locked:
-                pass
-            elif timeout is None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            else:
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
+                if timeout is None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                else:
+                    while not try_lock():
                         if time.monotonic() - start > timeout:
                             raise WeightsError(f"timed out waiting for the lock {path}") from None
                         time.sleep(0.1)

@@ -11,8 +11,8 @@ import contextlib
 import datetime as _dt
 import os
 import zipfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from varec_cli import paths
