@@ -173,6 +173,61 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
     assert _stored_values(tmp_path / "second.keras") == _stored_values(trained["model"])
 
 
+def test_a_long_cpu_run_tunes_the_head_and_its_model_file_stays_plain(cli, trained, tmp_path, monkeypatch):
+    """A run planned long enough (fit.TUNED_HEAD_MIN_STEPS) trains the head alone with its GRU unrolled
+    and compiled with XLA, and says so; its model file keeps the plain GRU (cuDNN on a GPU)."""
+    import zipfile
+
+    from varec_cli.training import fit
+
+    root = write_ucf101_motion_dataset(
+        tmp_path / "data", {"GoLeft": "left", "GoRight": "right"}, seed=7, train_groups=4, test_groups=1, clips=3,
+        count=10, size=32,
+    )
+    common = ["--dataset", root, "--init", trained["model"], "--epochs", "3", "--batch-size", "8"]
+    plain = cli("train", *common, "--output", tmp_path / "plain.keras")
+    assert plain.exit_code == 0, plain.output
+    assert "for the CPU" not in plain.stderr  # 3 epochs of 3 steps: not worth a longer first step
+    monkeypatch.setattr(fit, "TUNED_HEAD_MIN_STEPS", 9)
+    tuned = cli("train", *common, "--output", tmp_path / "tuned.keras")
+    assert tuned.exit_code == 0, tuned.output
+    assert "GRU head unrolled and compiled with XLA for the CPU (9 steps planned" in tuned.stderr
+    assert _top1(cli, root, tmp_path / "tuned.keras")["top1"] >= 0.5
+    for name in ("plain.keras", "tuned.keras"):
+        with zipfile.ZipFile(tmp_path / name) as archive:
+            config = archive.read("config.json").decode()
+        assert '"unroll": false' in config and '"unroll": true' not in config
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm", "bilstm"])
+def test_a_head_tuned_for_the_cpu_learns_what_the_plain_head_learns(rnn, monkeypatch):
+    """Unrolling and XLA change how the head's steps run, not what they compute: from the same start,
+    the same batches give the same losses (no dropout here: XLA draws other random numbers)."""
+    from varec_cli.models.architecture import build_sequence_head
+    from varec_cli.runtime import import_keras
+    from varec_cli.training import fit
+
+    keras = import_keras()
+    monkeypatch.setattr(fit, "TUNED_HEAD_MIN_STEPS", 0)
+    features = np.random.default_rng(0).random((24, 6, 16), np.float32).astype(np.float16)
+    labels = np.arange(24) % 3
+    placement = fit.make_strategy("none")
+
+    def losses(tuned: bool) -> np.ndarray:
+        keras.utils.set_random_seed(0)
+        head = build_sequence_head(6, 16, 3, rnn=rnn, units=8, dropout=0.0)
+        jit_compile, done = fit.tune_head_for_cpu(head, 6, placement, 9) if tuned else ("auto", "")
+        assert bool(done) == tuned and (jit_compile is True) == (tuned and rnn == "gru")
+        head.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
+                     jit_compile=jit_compile)
+        data = fit.features_dataset(features, labels, 8, shuffle=True, seed=0)
+        return np.array(head.fit(data, epochs=4, steps_per_epoch=3, shuffle=False, verbose=0).history["loss"])
+
+    plain, tuned = losses(False), losses(True)
+    assert plain[-1] < plain[0]
+    np.testing.assert_allclose(tuned, plain, rtol=1e-4)
+
+
 def _stored_values(model_file: Path) -> int:
     """How many numbers a .keras file stores (weights, and optimizer state if any was saved)."""
     import io
