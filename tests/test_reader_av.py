@@ -79,7 +79,7 @@ def test_opencv_written_mpeg4_matches_grab(tmp_path, fourcc, suffix):
 
 def test_real_h264_clips_match_grab_pixel_for_pixel(real_clip):
     # Two cores: a 720p clip's samples are converted on two threads; 60 samples are more than the
-    # av strategy holds before converting (AV_HELD_FRAMES).
+    # av strategy holds before converting (AV_HELD_BYTES).
     for num_frames, views in ((5, 1), (16, 2), (60, 1)):
         assert _same_as_grab(real_clip, num_frames, views, size=(112, 112), cores=2).strategy == "av"
 

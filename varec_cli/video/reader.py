@@ -26,8 +26,9 @@ from varec_cli.errors import VideoError
 #   av     PyAV (its own FFmpeg): demux every packet once (the count and the keyframes), then decode
 #          from the keyframe at or before each sample (or on from the previous sample, when no
 #          keyframe lies between: a run), skipping the non-reference frames (H.264 B-frames) that
-#          are not samples; runs go to decoders in parallel threads when that pays. The samples
-#          are converted once decoded, on every usable core for frames above 640x480.
+#          are not samples; runs go to decoders in parallel threads when that pays. A decoder on
+#          several threads (one decoder, frames above 640x480) has its samples converted in
+#          batches, on as many threads, not between its packets.
 #          Frames are identified by presentation timestamp, so B-frame reordering cannot swap them,
 #          and converted to BGR by FFmpeg's swscale exactly as OpenCV does (pixel-identical).
 #          No OpenCV seek back-off, no second capture, a 32-byte stream probe (OpenCV's full probe
@@ -57,9 +58,9 @@ SMALL_FRAME_PIXELS = 384 * 288  # decoded on one thread (see _decode_threads)
 # 567 MiB of memory to OpenCV's 100 MiB).
 AV_MAX_FILE_BYTES = 64 * 1024 * 1024
 AV_SINGLE_THREAD_PIXELS = 640 * 480  # av decodes frames up to this size on one thread (see _av_threads)
-# Decoded sampled frames the av strategy holds before converting them (see _convert_av_frames):
-# 48 frames of 1080p YUV 4:2:0 are 150 MB.
-AV_HELD_FRAMES = 48
+# Bytes of decoded sampled frames the av strategy holds before converting them, where it holds
+# them (see _decode_av_run): 48 frames of 720p YUV 4:2:0, 21 of 1080p, 5 of 4K.
+AV_HELD_BYTES = 64 * 1024 * 1024
 # Speed-up of FFmpeg's frame threading on two cores above that size, for a decoder that jumps between
 # keyframes (bigbuckbunny.mp4 re-encoded with a keyframe every 24 frames: 1.1-1.16x; straight through
 # it gains 1.6x): runs shared among decoders must beat it (see _worth_sharing).
@@ -732,10 +733,22 @@ def _decode_av_run(
     Each run (plan.runs) is decoded from its keyframe by a reset decoder, and only its own frames
     are taken from it: a frame the previous run's decoder happened to reach first is decoded again
     in its run, as a decoder of its own would. Packets that hold no target are decoded with
-    skip_frame NONREF: a frame no other frame references is dropped undecoded. The sampled frames
-    are converted once decoding is done (see _convert_av_frames). None when the video turns out
-    rotated.
+    skip_frame NONREF: a frame no other frame references is dropped undecoded. None when the video
+    turns out rotated.
+
+    A frame-threaded decoder waits for its next packet while its caller converts a frame, and then
+    the conversions and the decoding share the cores. So with `convert_threads` > 1 (for a decoder
+    on several threads) the sampled frames are held, up to AV_HELD_BYTES, and converted in batches
+    on that many threads (see _convert_av_frames); otherwise each is converted as it comes.
+    Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples: 142 ms
+    converting as they come, 137 held and converted on one thread, 127 on two.
     """
+    from av.video.reformatter import VideoReformatter
+
+    # One swscale context for many frames: frame.to_ndarray(format=...) builds one per frame, with a
+    # thread pool (measured: 3.5 ms a frame at 320x240, against 0.1 ms reused on one thread).
+    reformatter = VideoReformatter()
+    hold_limit = 0  # frames held before converting; 0: none held
     packets, order = plan.packets, plan.order
     wanted = {int(plan.pts[order[t]]): t for t in targets}
     target_positions = {int(order[t]) for t in targets}
@@ -745,7 +758,7 @@ def _decode_av_run(
     rotated = False
 
     def send(packet) -> None:
-        nonlocal rotated
+        nonlocal rotated, hold_limit
         for frame in _send_av(context, packet):
             rank = wanted.get(frame.pts)
             if rank is None or rank in frames or rank in held or rank not in taking:
@@ -753,8 +766,13 @@ def _decode_av_run(
             if getattr(frame, "rotation", 0) % 360:
                 rotated = True
                 return
+            if convert_threads <= 1:
+                frames[rank] = _av_model_frame(reformatter, frame, size)
+                continue
+            if not hold_limit:
+                hold_limit = max(1, AV_HELD_BYTES // max(1, sum(plane.buffer_size for plane in frame.planes)))
             held[rank] = frame
-            if len(held) >= AV_HELD_FRAMES:
+            if len(held) >= hold_limit:
                 frames.update(_convert_av_frames(held, size, convert_threads))
                 held.clear()
 
@@ -781,29 +799,24 @@ def _decode_av_run(
                 position += 1
             if rotated:
                 return None
-    frames.update(_convert_av_frames(held, size, convert_threads))
+    if held:
+        frames.update(_convert_av_frames(held, size, convert_threads))
     return frames
 
 
-def _convert_av_frames(held: dict, size, threads: int) -> dict[int, np.ndarray]:
-    """Decoded av frames → model frames (BGR as OpenCV converts them, then to_model_frame), shared
-    among `threads` threads (swscale and OpenCV run without Python's lock).
+def _av_model_frame(reformatter, frame, size) -> np.ndarray:
+    """A decoded av frame → model frame: BGR by swscale as OpenCV converts it, then to_model_frame."""
+    return to_model_frame(reformatter.reformat(frame, format="bgr24", threads=1).to_ndarray(), size)
 
-    Converting after the decoding, not between packets: a frame-threaded decoder waits for its next
-    packet while its caller converts, and then the conversions and the decoding share the cores.
-    Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples: 142 ms
-    converting between packets, 137 after, 127 after on two threads.
-    """
+
+def _convert_av_frames(held: dict, size, threads: int) -> dict[int, np.ndarray]:
+    """_av_model_frame for each held frame, shared among `threads` threads (swscale and OpenCV run
+    without Python's lock), each with its own swscale context."""
     from av.video.reformatter import VideoReformatter
 
     def convert(ranks: list[int]) -> dict[int, np.ndarray]:
-        # One swscale context for many frames: frame.to_ndarray(format=...) builds one per frame,
-        # with a thread pool (measured: 3.5 ms a frame at 320x240, against 0.1 ms reused).
         reformatter = VideoReformatter()
-        return {
-            rank: to_model_frame(reformatter.reformat(held[rank], format="bgr24", threads=1).to_ndarray(), size)
-            for rank in ranks
-        }
+        return {rank: _av_model_frame(reformatter, held[rank], size) for rank in ranks}
 
     ranks = sorted(held)
     threads = max(1, min(threads, len(ranks)))
