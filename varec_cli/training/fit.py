@@ -128,30 +128,32 @@ def configure_precision(placement: Placement, *, allow_mixed: bool = True) -> st
 # Frames up to which a head trained alone on a CPU has its recurrent layers unrolled: beyond, tracing
 # the unrolled steps costs more than an epoch saves (GRU, 64 frames: a 10 s trace).
 UNROLL_MAX_FRAMES = 32
-# Training steps a run must plan for the tuned head's longer trace to pay for itself (see
-# tune_head_for_cpu: about 3.5 s more, won back at 3.5-5 ms a step). UCF101 at batch 16 runs
-# about 600 steps an epoch.
-TUNED_HEAD_MIN_STEPS = 1000
+# Training steps a run must plan for the tuned head's longer start to pay for itself (see
+# tune_head_for_cpu). UCF101 split 1 at the defaults plans about 16,000.
+TUNED_HEAD_MIN_STEPS = 2500
 
 
-def tune_head_for_cpu(head, frames: int, placement: Placement, planned_steps: int) -> tuple[bool | str, str]:
+def tune_head_for_cpu(head, frames: int, placement: Placement, planned_steps: int) -> tuple[bool | str, bool]:
     """Make a head that trains alone on cached features step faster on a CPU. Returns the
     `jit_compile` to compile it with (True: XLA, which Keras leaves off on CPU-only machines, or
-    Keras' own "auto") and what was done, in words ("" for nothing).
+    Keras' own "auto") and whether its recurrent layers were unrolled.
 
     On cached features the head is the whole model, and a CPU spends its step on many small recurrent
     ops. Unrolling the recurrent layers (up to UNROLL_MAX_FRAMES frames) helps every RNN; XLA on top
     helps a GRU but slows an LSTM. Measured on 2 cores, one epoch of 32 clips (batch 16, 256 units,
     16 frames of 128-dim features), default → tuned: GRU 30.9 → 19.0 ms (1280-dim: 55 → 48 ms),
-    LSTM 29.4 → 27.3 ms, bidirectional LSTM 45.3 → 34.6 ms. The cost is a longer first step (the
-    trace; GRU: 1.3 → 4.8 s), so a run shorter than TUNED_HEAD_MIN_STEPS is left as it is. Only for
-    the default strategy on a CPU: a GPU keeps cuDNN's fused kernels, which unrolling turns off. The
-    model file is rebuilt from the architecture after training, so it never keeps these settings.
+    LSTM 29.4 → 27.3 ms, bidirectional LSTM 45.3 → 34.6 ms. The cost is a longer first epoch, which
+    traces (and for a GRU compiles) the step for each batch shape, the last smaller batch's and
+    validation's included: a GRU's went from 1.25 to about 10 s, won back at about 5 ms a step, so
+    a run planning fewer than TUNED_HEAD_MIN_STEPS is left as it is. Only on TensorFlow, for the
+    default strategy on a CPU: a GPU keeps cuDNN's fused kernels, which unrolling turns off. No XLA
+    where TensorFlow's op determinism is on (Keras would turn it off). The model file is rebuilt
+    from the architecture after training, so it never keeps these settings.
     """
-    if placement.gpu or placement.name != "none" or planned_steps < TUNED_HEAD_MIN_STEPS:
-        return "auto", ""
-    from varec_cli.runtime import import_keras
+    from varec_cli.runtime import import_keras, tensorflow_backend
 
+    if not tensorflow_backend() or placement.gpu or placement.name != "none" or planned_steps < TUNED_HEAD_MIN_STEPS:
+        return "auto", False
     keras = import_keras()
     recurrent = []
     for layer in head.layers:
@@ -159,18 +161,20 @@ def tune_head_for_cpu(head, frames: int, placement: Placement, planned_steps: in
             recurrent += [layer.forward_layer, layer.backward_layer]
         elif isinstance(layer, keras.layers.RNN):
             recurrent.append(layer)
-    if not recurrent:
-        return "auto", ""
-    done = []
-    if frames <= UNROLL_MAX_FRAMES:
+    unrolled = bool(recurrent) and frames <= UNROLL_MAX_FRAMES
+    if unrolled:
         for layer in recurrent:
             layer.unroll = True  # read when the step is traced
-        done.append("unrolled")
-    jit_compile: bool | str = "auto"
-    if all(isinstance(layer, keras.layers.GRU) for layer in recurrent):
-        jit_compile = True
-        done.append("compiled with XLA")
-    return jit_compile, " and ".join(done)
+    gru = bool(recurrent) and all(isinstance(layer, keras.layers.GRU) for layer in recurrent)
+    return (True if gru and not _op_determinism() else "auto"), unrolled
+
+
+def _op_determinism() -> bool:
+    try:
+        from tensorflow.python.framework.config import is_op_determinism_enabled
+    except ImportError:  # where a TensorFlow moved it: Keras checks it there too
+        return False
+    return bool(is_op_determinism_enabled())
 
 
 # --- tf.data input ---------------------------------------------------------------------------------

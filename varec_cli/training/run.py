@@ -436,21 +436,23 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         if not frozen:
             remember_clips(state)
 
-    jit_compile = "auto"  # Keras' default
+    jit_compile, unrolled = "auto", False  # Keras' default
+    planned_steps = steps * config.epochs if frozen else 0  # the whole run's: a resumed run is set up as it began
     if frozen:
-        planned_steps = steps * config.epochs  # the whole run's: a resumed run is set up as it began
-        jit_compile, tuning = tf_fit.tune_head_for_cpu(head, arch.frames, placement, planned_steps)
-        if tuning:
-            reporter.info(
-                f"{arch.rnn.upper()} head {tuning} for the CPU ({planned_steps} steps planned: the longer first "
-                "step pays for itself)"
-            )
+        jit_compile, unrolled = tf_fit.tune_head_for_cpu(head, arch.frames, placement, planned_steps)
     with placement.strategy.scope():
         trainable.compile(
             optimizer=keras.optimizers.Adam(learning_rate=config.lr),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=jit_compile,
+        )
+    tuning = [what for what, done in (("unrolled", unrolled), ("compiled with XLA", jit_compile is True
+                                                                and trainable.jit_compile is True)) if done]
+    if tuning:
+        reporter.info(
+            f"{arch.rnn.upper()} head {' and '.join(tuning)} for the CPU ({planned_steps} steps planned: a longer "
+            "first epoch that pays for itself)"
         )
     outcome = tf_fit.fit(
         trainable, train_data, val_data, placement=placement, epochs=config.epochs, steps=steps, endless=frozen,
