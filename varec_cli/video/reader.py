@@ -740,8 +740,10 @@ def _decode_av_run(
     the conversions and the decoding share the cores. So with `convert_threads` > 1 (for a decoder
     on several threads) the sampled frames are held, up to AV_HELD_BYTES, and converted in batches
     on that many threads (see _convert_av_frames); otherwise each is converted as it comes.
-    Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples: 142 ms
-    converting as they come, 137 held and converted on one thread, 127 on two.
+    Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples, reads one
+    after another: 142 ms converting as they come, 137 held and converted on one thread, 127-132 on
+    two. Between reads that allocate and free hundreds of MB (the clips benchmark's "read all"), the
+    held frames' fresh buffers cost page faults, and the gain shrinks to about 1%.
     """
     from av.video.reformatter import VideoReformatter
 
