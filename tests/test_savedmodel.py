@@ -139,6 +139,19 @@ def test_default_model_is_fetched_on_first_use(cli, registry, tmp_path):
     assert json.loads(result.stdout)["model"] == "toy-movinet"
 
 
+def test_predict_names_a_savedmodel_folder_as_given_like_a_model_file(cli, registry, tmp_path):
+    import shutil
+
+    from varec_cli.weights.resolve import resolve_model_path
+
+    red = _solid_video(tmp_path / "red.avi", (0, 0, 230))
+    mine = tmp_path / "my-movinet"
+    shutil.copytree(resolve_model_path("toy-movinet"), mine)
+    result = cli("predict", red, "--model", mine, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == "my-movinet"  # not the name recorded inside it
+
+
 def test_stream_model_carries_states(registry, tmp_path):
     from varec_cli.models.classifier import open_classifier
 

@@ -249,6 +249,8 @@ def open_classifier(
         name_or_path = default_model_name("stream" if purpose == "stream" else "predict")
     given = str(name_or_path)
     classifier = load_classifier(resolve_model_path(given, progress=progress))
-    if not Path(given).expanduser().exists():
-        classifier.name = given  # a registry name: what the user called it, not the cache's file name
+    # What the user called it: a registry name (not the cache's file name), or the file's or folder's
+    # name (not the name a SavedModel folder records inside).
+    path = Path(given).expanduser()
+    classifier.name = path.resolve().name if path.exists() else given
     return classifier
