@@ -203,6 +203,26 @@ def test_window_zero_is_what_predict_gives(tiny, tmp_path):
 
 
 
+@pytest.mark.parametrize("suffix, fourcc", [("avi", "XVID"), ("avi", "MJPG"), ("mkv", "h264")])
+def test_window_zero_on_a_file_cut_short_labels_every_frame_it_can_read(tiny, tmp_path, suffix, fourcc):
+    """A file cut short: the whole-video classification and the frame-by-frame writing agree on how
+    many frames it has, and every readable frame is labelled."""
+    from varec_cli.video.reader import iter_frames
+
+    frames = moving_square_frames("left", 120, 96, 0)
+    if fourcc == "h264":  # Matroska: still readable without its end (an mp4 loses its index there)
+        video = write_av_video(tmp_path / f"whole.{suffix}", frames, fps=12)
+    else:
+        video = write_video(tmp_path / f"whole.{suffix}", frames, 12.0, fourcc=fourcc)
+    data = video.read_bytes()
+    video.write_bytes(data[: int(len(data) * 0.77)])
+    readable = sum(1 for _ in iter_frames(video))
+    result = annotate_video(tiny, video, tmp_path / "out.avi", window=0)
+    assert result.frames == readable and 20 < readable < 120
+    assert sum(1 for _ in iter_frames(tmp_path / "out.avi")) == readable
+    assert result.segments[-1].end == pytest.approx(readable / 12.0)
+
+
 class RateModel(Classifier):
     """A stand-in for a model that takes frames at a rate (like MoViNet at 5 fps): records clip shapes."""
 
