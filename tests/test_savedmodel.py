@@ -238,5 +238,5 @@ def test_an_unreachable_label_list_is_reported_for_the_model_asked_for(cli, regi
     result = cli("predict", red, "--model", "toy-movinet")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: toy-movinet: cannot download toy-labels from "), result.stderr
-    assert result.stderr.rstrip().endswith("or pass --model PATH (a model of your own)")
+    assert result.stderr.rstrip().endswith("or use a model of your own (--model PATH)")
     assert registry.requests_for("/movinet/a0/base") == []  # the model itself was not fetched for nothing

@@ -239,6 +239,27 @@ def test_a_head_tuned_for_the_cpu_learns_what_the_plain_head_learns(rnn, monkeyp
     np.testing.assert_allclose(tuned, plain, rtol=1e-4)
 
 
+def test_imagenet_weights_offline_or_unloadable_fail_in_one_line_with_the_ways_out(cli, tmp_path, monkeypatch):
+    root = write_ucf101_motion_dataset(tmp_path / "data", train_groups=1, test_groups=1, clips=2, count=6, size=32)
+    common = ["train", "--dataset", root, "--frames", "4", "--size", "32", "--epochs", "1"]
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    offline = cli(*common, "--output", tmp_path / "offline.keras")
+    assert offline.exit_code == 1
+    (line,) = offline.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: the ImageNet weights for backbone mobilenet_v2 are not cached"), offline.stderr
+    for way_out in ("varec download backbone-mobilenet_v2", "VAREC_REGISTRY", "--backbone-weights PATH",
+                    "--backbone scratch"):
+        assert way_out in line
+
+    not_weights = tmp_path / "history.csv"
+    not_weights.write_text("epoch,loss\n1,0.5\n")
+    unloadable = cli(*common, "--backbone-weights", not_weights, "--output", tmp_path / "w.keras")
+    assert unloadable.exit_code == 1
+    line = unloadable.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {not_weights}: not mobilenet_v2 no-top weights Keras can load"), line
+    assert line.endswith(" ...)")  # Keras' long message shortened at a word, and said so
+
+
 def _stored_values(model_file: Path) -> int:
     """How many numbers a .keras file stores (weights, and optimizer state if any was saved)."""
     import io

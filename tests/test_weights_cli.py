@@ -233,7 +233,7 @@ def test_user_errors_are_one_line_exit_1(cli, toy_registry, server, monkeypatch)
     missing = cli("download", "gone")
     assert missing.exit_code == 1
     line = one_error_line(missing)
-    assert server.url("/gone.keras") in line and "HTTP 404" in line and "--model PATH" in line
+    assert server.url("/gone.keras") in line and "HTTP 404" in line and "give its path to --model" in line
     assert "gone" not in cli("cache", "list").stdout  # a failed download leaves nothing behind
     assert not cache.entry_dir("gone").exists()
 

@@ -109,7 +109,7 @@ def test_404_is_one_line_naming_url_and_way_out(server, registry):
     message = str(info.value)
     assert "\n" not in message
     assert server.url("/missing.keras") in message and "HTTP 404" in message
-    assert "--model PATH" in message and "VAREC_REGISTRY" in message
+    assert "give its path to --model" in message and "VAREC_REGISTRY" in message
     assert len(server.requests_for("/missing.keras")) == 1  # a 404 is not retried
     assert leftovers() == []
 

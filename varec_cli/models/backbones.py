@@ -95,7 +95,9 @@ def build_backbone(name: str, size: int, weights: str | None = None):
         try:
             model.load_weights(str(weights))
         except Exception as exc:  # Keras raises ValueError, OSError, KeyError... for a file that is not these weights
-            detail = " ".join(str(exc).split())[:160] or type(exc).__name__
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            if len(detail) > 160:  # Keras' messages run on; cut at a word, and say so
+                detail = detail[:160].rsplit(" ", 1)[0] + " ..."
             raise VarecError(
                 f"{weights}: not {name} no-top weights Keras can load into this network ({detail})"
             ) from None

@@ -27,16 +27,18 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def _way_out(entry: Entry) -> str:
+    """What else a user can do when `entry` cannot be fetched, in words that fit every command that
+    fetches it (`varec download` as well as the command that needed it)."""
     if entry.is_classifier:
         return (
-            "download it elsewhere and pass --model PATH, or point VAREC_REGISTRY at a mirror "
-            "(see docs/models.md)"
+            "download it elsewhere and give its path to --model (predict, annotate, stream), or point "
+            "VAREC_REGISTRY at a mirror (see docs/models.md)"
         )
     mirror = "point VAREC_REGISTRY at a mirror or a local copy (url = \"file:///...\"; see docs/models.md)"
     if entry.kind == "labels":  # fetched for a classifier a user asked for
-        return mirror + ", or pass --model PATH (a model of your own)"
+        return mirror + ", or use a model of your own (--model PATH)"
     if entry.kind == "backbone":  # fetched by `varec train`
-        return mirror + ", or give --backbone-weights PATH (a .h5 weights file) or none"
+        return mirror + ", or train with --backbone-weights PATH (a .h5 weights file) or none, or --backbone scratch"
     return mirror
 
 
@@ -326,8 +328,7 @@ def backbone_weights_path(backbone: str, *, progress: ProgressCallback | None = 
     except OfflineError:
         raise OfflineError(
             f"the ImageNet weights for backbone {backbone} are not cached and VAREC_OFFLINE=1 (offline mode) "
-            f"forbids downloading them; run `varec download {entry.name}` while online, or train a backbone "
-            "from scratch"
+            f"forbids downloading them; run `varec download {entry.name}` while online, {_way_out(entry)}"
         ) from None
 
 
