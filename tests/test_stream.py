@@ -215,7 +215,11 @@ def test_ctrl_c_finalises_the_recording_and_prints_the_summary(cli, tiny_model, 
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--threshold", "0", "-o", recording)
     assert calls and result.exit_code == 130
     assert "Ctrl-C" in result.stderr and "recording" in result.stderr
-    assert "(0 skipped to stay live)" in result.stderr  # a file drops nothing; frames still queued are not "skipped"
+    # A file drops nothing: frames decoded ahead are "still queued", not "skipped".
+    import re
+
+    assert re.search(r"\(0 skipped to stay live(, \d+ still queued when it stopped)?\)", result.stderr), result.stderr
+    assert "recording" in result.stderr and f"({count_frames(recording)} frames)" in result.stderr
     assert 6 <= count_frames(recording) < 40
 
 
@@ -302,6 +306,16 @@ def test_a_closed_output_pipe_ends_the_stream_and_keeps_the_recording(tiny_model
     assert result.returncode == 0, result.stderr
     assert "ended (the output pipe was closed)" in result.stderr and "Traceback" not in result.stderr
     assert 6 <= count_frames(recording) < 40  # up to the first label, finalised
+    # The summary adds up: every processed frame is in the recording, the one whose label line found
+    # the pipe closed included; frames decoded ahead and never processed are counted as such.
+    import re
+
+    captured, processed, skipped = map(int, re.search(
+        r"frames +(\d+) captured, (\d+) processed \((\d+) skipped", result.stderr).groups())
+    recorded = int(re.search(r"recording .*\((\d+) frames\)", result.stderr).group(1))
+    assert recorded == processed == count_frames(recording), result.stderr
+    queued = captured - processed - skipped
+    assert (f"{queued} still queued when it stopped" in result.stderr) == (queued > 0), result.stderr
 
 
 # --- library level ---------------------------------------------------------------------------

@@ -536,14 +536,15 @@ def run_stream(
                         if mean[best] >= options.threshold:
                             label, probability = labels[best], float(mean[best])
                     overlay.update(label, probability, shown_fps)
+                    if recorder is not None and not live:
+                        # Lossless: the label of this very frame; written before on_label, which may stop.
+                        recorder.write(item.image)
                     if label is not None and label != printed:
                         printed = label
                         change = LabelChange(item.time, label, probability)
                         summary.label_changes.append(change)
                         if on_label is not None:
                             on_label(change)
-                    if recorder is not None and not live:
-                        recorder.write(item.image)  # lossless: the label of this very frame
                     if window is not None and not window.show(overlay.draw(item.image)):
                         summary.ended = "quit from the window"
                         break

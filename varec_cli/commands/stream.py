@@ -95,10 +95,13 @@ def stream_command(
 
 def _summary_text(summary) -> str:
     latency = f"{summary.latency_ms:.0f} ms" if summary.latency_ms is not None else "n/a (no prediction)"
+    queued = summary.frames_captured - summary.frames_processed - summary.frames_skipped
     lines = [
         f"stream {summary.source}: ended ({summary.ended})",
         f"  frames      {summary.frames_captured} captured, {summary.frames_processed} processed"
-        f" ({summary.frames_skipped} skipped to stay live), {summary.predictions} predictions",
+        f" ({summary.frames_skipped} skipped to stay live"
+        + (f", {queued} still queued when it stopped" if queued > 0 else "")
+        + f"), {summary.predictions} predictions",
         f"  duration    {summary.seconds:.1f} s ({summary.source_seconds:.1f} s of source time)",
         f"  speed       {summary.fps:.1f} frames/s processed",
         f"  latency     {latency} on average, capture to label",
