@@ -336,8 +336,8 @@ Sampling N frames spread uniformly over a whole video, converted to RGB and resi
 - **{VAREC}**: `varec_cli.video.reader.read_clips` with its automatic strategy (shown per case:
   `jpeg` decodes only the sampled Motion-JPEG packets, `av` (PyAV) demuxes once and decodes from the
   keyframe before each sample, skipping non-reference frames that are not samples, runs of samples
-  that start at different keyframes decoded in parallel threads, the samples converted once decoded
-  (on every usable core above 640x480), `grab` grabs every frame and converts
+  that start at different keyframes decoded in parallel threads, the samples of a frame-threaded
+  decoder (above 640x480) converted in batches on as many threads, `grab` grabs every frame and converts
   only the sampled ones, `mixed` seeks or grabs per sample from where the keyframes are).
 - **{GRAB}**: `read_clips(strategy="grab")`, the plain grab-and-retrieve sampler.
 - **{SEEK}**: `cap.set(CAP_PROP_POS_FRAMES, i)` then `cap.read()` for each sample.
