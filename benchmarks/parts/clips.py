@@ -391,7 +391,7 @@ def run(ctx: Context) -> PartResult:
             Target(
                 f"{VAREC} >= 2.5x {READ_ALL} on clips over {LONG_S:.0f} s",
                 f"{met}/{len(long_ratios)} cases; median {np.median([r for _, r in long_ratios]):.1f}x, "
-                f"lowest {worst[1]:.1f}x ({worst[0]})",
+                f"lowest {worst[1]:.2f}x ({worst[0]})",
                 met == len(long_ratios),
             )
         )
