@@ -678,10 +678,9 @@ def _decode_av(path: Path, context, packets: list, targets: np.ndarray, size, *,
     plan = _AvPlan.of(packets)
     ranks = [int(t) for t in targets]
     groups = plan.groups(ranks, cores)
-    big_frames = context.width * context.height > AV_SINGLE_THREAD_PIXELS
-    if not _worth_sharing(groups, big_frames):
+    if not _worth_sharing(groups, context.width * context.height > AV_SINGLE_THREAD_PIXELS):
         _set_av_threads(context, cores)
-        return _decode_av_run(context, plan, ranks, size, convert_threads=cores if big_frames else 1)
+        return _decode_av_run(context, plan, ranks, size)
     threads = max(1, cores // len(groups))
     from concurrent.futures import ThreadPoolExecutor
 
@@ -697,7 +696,7 @@ def _decode_av(path: Path, context, packets: list, targets: np.ndarray, size, *,
     if len(frames) < len(ranks):  # one decoder from the start, as with one core
         _send_av(context, None)
         context.flush_buffers()
-        return _decode_av_run(context, plan, ranks, size, convert_threads=cores if big_frames else 1)
+        return _decode_av_run(context, plan, ranks, size)
     return frames
 
 
@@ -725,9 +724,7 @@ def _send_av(context, packet) -> list:
         return []
 
 
-def _decode_av_run(
-    context, plan: _AvPlan, targets: list[int], size, convert_threads: int = 1
-) -> dict[int, np.ndarray] | None:
+def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int, np.ndarray] | None:
     """Decode the frames at sorted presentation ranks `targets` with one decoder.
 
     Each run (plan.runs) is decoded from its keyframe by a reset decoder, and only its own frames
@@ -737,9 +734,9 @@ def _decode_av_run(
     turns out rotated.
 
     A frame-threaded decoder waits for its next packet while its caller converts a frame, and then
-    the conversions and the decoding share the cores. So with `convert_threads` > 1 (for a decoder
-    on several threads) the sampled frames are held, up to AV_HELD_BYTES, and converted in batches
-    on that many threads (see _convert_av_frames); otherwise each is converted as it comes.
+    the conversions and the decoding share the cores. So for a decoder on several threads (see
+    _set_av_threads) the sampled frames are held, up to AV_HELD_BYTES, and converted in batches on
+    as many threads (see _convert_av_frames); on one thread each is converted as it comes.
     Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples, reads one
     after another: 142 ms converting as they come, 137 held and converted on one thread, 127-132 on
     two. Between reads that allocate and free hundreds of MB (the clips benchmark's "read all"), the
@@ -750,7 +747,8 @@ def _decode_av_run(
     # One swscale context for many frames: frame.to_ndarray(format=...) builds one per frame, with a
     # thread pool (measured: 3.5 ms a frame at 320x240, against 0.1 ms reused on one thread).
     reformatter = VideoReformatter()
-    hold_limit = 0  # frames held before converting; 0: none held
+    convert_threads = max(1, context.thread_count)  # as many as decode (set by _set_av_threads)
+    hold_limit = 0  # frames held before converting; 0: none held yet
     packets, order = plan.packets, plan.order
     wanted = {int(plan.pts[order[t]]): t for t in targets}
     target_positions = {int(order[t]) for t in targets}
