@@ -436,9 +436,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         if not frozen:
             remember_clips(state)
 
-    jit_compile, unrolled = "auto", False  # Keras' default
-    planned_steps = steps * config.epochs if frozen else 0  # the whole run's: a resumed run is set up as it began
+    jit_compile, unrolled, planned_steps = "auto", False, 0  # Keras' default
     if frozen:
+        planned_steps = steps * config.epochs  # the whole run's: a resumed run is set up as it began
         jit_compile, unrolled = tf_fit.tune_head_for_cpu(head, arch.frames, placement, planned_steps)
     with placement.strategy.scope():
         trainable.compile(
@@ -447,8 +447,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             metrics=["accuracy"],
             jit_compile=jit_compile,
         )
-    tuning = [what for what, done in (("unrolled", unrolled), ("compiled with XLA", jit_compile is True
-                                                                and trainable.jit_compile is True)) if done]
+    tuning = ["unrolled"] if unrolled else []
+    if jit_compile is True and trainable.jit_compile is True:  # what Keras kept of the request
+        tuning.append("compiled with XLA")
     if tuning:
         reporter.info(
             f"{arch.rnn.upper()} head {' and '.join(tuning)} for the CPU ({planned_steps} steps planned: a longer "
