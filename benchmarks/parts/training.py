@@ -152,6 +152,14 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
     first_epochs: dict[str, float] = {}
     placement = tf_fit.make_strategy("none")
 
+    def last_epoch(name: str, model, data, callbacks=(), **fit_args) -> float:
+        """Seconds of the last of EPOCHS_PER_CALL epochs; the first epoch of the first call is kept
+        in first_epochs (its steps traced)."""
+        timer = EpochTimer()
+        model.fit(data, epochs=EPOCHS_PER_CALL, callbacks=[*callbacks, timer], shuffle=False, verbose=0, **fit_args)
+        first_epochs.setdefault(name, timer.first)
+        return timer.seconds
+
     def trained_alone(head):
         # As varec train sets up a head trained alone on a CPU for a run of real length.
         jit_compile, _ = tf_fit.tune_head_for_cpu(head, frames, placement, LONG_RUN_STEPS)
@@ -162,11 +170,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
     cached_steps = tf_fit.batches_per_epoch(len(feature_set.labels), BATCH_SIZE)  # the dataset is endless
 
     def cached_epoch() -> float:
-        timer = EpochTimer()
-        cached_head.fit(cached_data, epochs=EPOCHS_PER_CALL, steps_per_epoch=cached_steps, callbacks=[timer],
-                        shuffle=False, verbose=0)
-        first_epochs.setdefault(CACHED, timer.first)
-        return timer.seconds
+        return last_epoch(CACHED, cached_head, cached_data, steps_per_epoch=cached_steps)
 
     ckpt_head = trained_alone(build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS))
     checkpoint_dir = Path(tempfile.mkdtemp(prefix=f"{backbone}-ckpt-", dir=cache_parent))
@@ -179,11 +183,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
         # best so far) and state.json after every epoch; the timer after it includes that.
         state.epoch = 0
         checkpoint = EpochCheckpoint(checkpoint_dir, state, monitor, write=True, others={}, on_epoch=None)
-        timer = EpochTimer()
-        ckpt_head.fit(cached_data, epochs=EPOCHS_PER_CALL, steps_per_epoch=cached_steps, callbacks=[checkpoint, timer],
-                      shuffle=False, verbose=0)
-        first_epochs.setdefault(CACHED_CKPT, timer.first)
-        return timer.seconds
+        return last_epoch(CACHED_CKPT, ckpt_head, cached_data, [checkpoint], steps_per_epoch=cached_steps)
 
     e2e_head = build_sequence_head(frames, dim, classes, rnn="gru", units=UNITS)
     e2e = compiled(assemble_training_model(encoder, e2e_head, frames, SIZE))  # what varec train fits end to end
@@ -194,12 +194,9 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
     e2e_data = tf_fit.clips_dataset(source, BATCH_SIZE, shuffle=True, seed=0)
 
     def e2e_epoch() -> float:
-        timer = EpochTimer()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            e2e.fit(e2e_data, epochs=EPOCHS_PER_CALL, callbacks=[timer], shuffle=False, verbose=0)
-        first_epochs.setdefault(BASE, timer.first)
-        return timer.seconds
+            return last_epoch(BASE, e2e, e2e_data)
 
     def decode_only() -> float:
         started = time.perf_counter()
