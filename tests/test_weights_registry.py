@@ -18,6 +18,8 @@ def user_registry(tmp_path, monkeypatch, text: str):
 
 
 def test_shipped_entries_and_published_digests():
+    # The published URLs below are compared as text with what the shipped registry says: nothing is
+    # fetched here (and conftest.loopback_only refuses any connection off this machine).
     reg = load_registry()
     assert reg.defaults == {"predict": "movinet-a0-base", "stream": "movinet-a0-stream"}
     keras_apps = "https://storage.googleapis.com/tensorflow/keras-applications/"
