@@ -144,7 +144,10 @@ def test_forced_mixed_on_motion_jpeg_says_what_it_did(tmp_path):
     assert _decoded(clips)[0] == sample_frame_indices(300, 4)[0].tolist()
 
 
-@pytest.mark.parametrize("shape", [(720, 1280), (480, 640), (272, 640), (240, 320), (144, 176)])
+@pytest.mark.parametrize(
+    "shape",
+    [(2160, 3840), (1081, 1919), (720, 1280), (480, 854), (480, 640), (448, 448), (272, 640), (240, 426), (240, 320), (144, 176)],
+)
 def test_to_model_frame_stays_close_to_an_area_resize(shape):
     import cv2
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from varec_cli.errors import VarecError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: frames from the halving to_model_frame (features of big frames changed)
 SAMPLING = "uniform"
 
 
