@@ -62,3 +62,20 @@ def test_the_gpu_training_part_is_skipped_without_a_gpu(parts):
     ctx = harness.Context(repeats=1, quick=True, work_dir=Path("."), options={}, log=print)
     with pytest.raises(harness.Skipped, match="no GPU visible to Keras"):
         harness.PARTS["training-gpu"].run(ctx)
+
+
+@pytest.mark.parametrize("keyint, expected", [(1000, "has one keyframe"), (20, "has 3 keyframes")])
+def test_clips_below_target_are_compared_with_decoding_alone(parts, tmp_path, keyint, expected):
+    from synthetic import moving_square_frames, write_av_video
+
+    from varec_cli.video.reader import read_clips
+
+    _, bench = parts
+    video = write_av_video(
+        tmp_path / "clip.mp4", moving_square_frames("left", count=60), options={"x264-params": f"keyint={keyint}:scenecut=0"}
+    )
+    assert read_clips(video, 8, (32, 32)).strategy == "av"
+    ctx = type("Ctx", (), {"repeats": 1})()
+    note = bench.clips._floor_note(ctx, video, 8, "clip.mp4 (8 frames)")
+    assert note.startswith("**clip.mp4 (8 frames)**, below the read all target, " + expected)
+    assert "Decoding that alone" in note and "x read all" in note
