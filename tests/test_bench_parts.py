@@ -79,3 +79,8 @@ def test_clips_below_target_are_compared_with_decoding_alone(parts, tmp_path, ke
     note = bench.clips._floor_note(ctx, video, 8, "clip.mp4 (8 frames)")
     assert note.startswith("**clip.mp4 (8 frames)**, below the read all target, " + expected)
     assert "Decoding that alone" in note and "x read all" in note
+
+
+def test_every_part_registers_its_run_function(parts):
+    harness, _ = parts
+    assert harness.PARTS and all(p.run.__name__ == "run" for p in harness.PARTS.values())

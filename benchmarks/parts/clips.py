@@ -350,6 +350,34 @@ def _cases(ctx: Context) -> list[Path]:
     return clips
 
 
+def _floor_note(ctx: Context, path: Path, num_frames: int, name: str) -> str:
+    """For a long clip below the read-all target: how close varec is to decoding alone, timed again
+    with read all in the same rounds."""
+    keyframes = decode_floor(path, num_frames)
+    times = interleaved(
+        {
+            VAREC: lambda: varec(path, num_frames),
+            DECODE_FLOOR: lambda: decode_floor(path, num_frames),
+            READ_ALL: lambda: read_all(path, num_frames),
+        },
+        ctx.repeats,
+    )
+    floor = paired_ratio(times[READ_ALL], times[DECODE_FLOOR])
+    ours = paired_ratio(times[READ_ALL], times[VAREC])
+    share = paired_ratio(times[DECODE_FLOOR], times[VAREC])
+    if keyframes == 1:
+        where = "has one keyframe: any sampler decodes every frame up to the last sample"
+        ceiling = ", the ceiling here"
+    else:
+        where = f"has {keyframes} keyframes: a sampler can skip part of decoding every frame up to the last sample"
+        ceiling = ""
+    return (
+        f"**{name}**, below the {READ_ALL} target, {where}. Decoding that alone (PyAV with varec's decoder "
+        f"threads, converting nothing) is {floor:.2f}x {READ_ALL}{ceiling}; in the same rounds {VAREC} is "
+        f"{ours:.2f}x {READ_ALL}, at {share:.0%} of the speed of decoding alone."
+    )
+
+
 @part(
     "clips",
     title="Clip loading",
@@ -379,34 +407,6 @@ target is timed again against **{DECODE_FLOOR}**: PyAV decoding every frame up t
 and converting none, the least a sampler returning these pixels does when the clip has one keyframe.
 """,
 )
-def _floor_note(ctx: Context, path: Path, num_frames: int, name: str) -> str:
-    """For a long clip below the read-all target: how close varec is to decoding alone, timed again
-    with read all in the same rounds."""
-    keyframes = decode_floor(path, num_frames)
-    times = interleaved(
-        {
-            VAREC: lambda: varec(path, num_frames),
-            DECODE_FLOOR: lambda: decode_floor(path, num_frames),
-            READ_ALL: lambda: read_all(path, num_frames),
-        },
-        ctx.repeats,
-    )
-    floor = paired_ratio(times[READ_ALL], times[DECODE_FLOOR])
-    ours = paired_ratio(times[READ_ALL], times[VAREC])
-    share = paired_ratio(times[DECODE_FLOOR], times[VAREC])
-    if keyframes == 1:
-        where = "has one keyframe: any sampler decodes every frame up to the last sample"
-        ceiling = ", the ceiling here"
-    else:
-        where = f"has {keyframes} keyframes: a sampler can skip part of decoding every frame up to the last sample"
-        ceiling = ""
-    return (
-        f"**{name}**, below the {READ_ALL} target, {where}. Decoding that alone (PyAV with varec's decoder "
-        f"threads, converting nothing) is {floor:.2f}x {READ_ALL}{ceiling}; in the same rounds {VAREC} is "
-        f"{ours:.2f}x {READ_ALL}, at {share:.0%} of the speed of decoding alone."
-    )
-
-
 def run(ctx: Context) -> PartResult:
     result = PartResult(case_columns=["strategy"])
     long_ratios: list[tuple[str, float]] = []
