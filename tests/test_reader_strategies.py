@@ -170,3 +170,15 @@ def test_small_frames_decode_on_one_thread():
     assert _decode_threads(VideoInfo(Path("a"), 100, 25.0, 320, 240)) == 1
     assert _decode_threads(VideoInfo(Path("a"), 100, 25.0, 1280, 720)) is None
     assert _decode_threads(VideoInfo(Path("a"), 100, 25.0, 0, 0)) is None
+
+
+def test_frames_under_four_times_the_model_size_are_not_halved_first():
+    # UCF101's 320x240 at MoViNet's 172 px: one plain area resize, exactly as before halving existed.
+    import cv2
+
+    from varec_cli.video.reader import to_model_frame
+
+    rng = np.random.default_rng(2)
+    scene = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    expected = cv2.cvtColor(cv2.resize(scene, (172, 172), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(to_model_frame(scene, (172, 172)), expected)

@@ -213,45 +213,34 @@ def sample_frame_indices(
 def to_model_frame(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """BGR frame from OpenCV → RGB uint8 at (height, width): the one frame-preparation path.
 
-    A frame at least twice the size along an axis is halved first, both axes at once while both
-    allow it (each step averages pixel pairs: OpenCV's vectorised 2x2 INTER_AREA, or INTER_LINEAR
-    at exactly 2x along one axis), then one INTER_LINEAR resize takes it the rest of the way, by a
-    factor under 2, where every input pixel still counts. Closer to a plain INTER_AREA resize than
-    a single integer-factor INTER_AREA step was (mean difference on bigbuckbunny.mp4's 720p frames:
-    1.3 grey levels against 2.0), at a fraction of the cost, measured on one core: 720p 0.98 →
-    0.49 ms, 1080p 1.5 → 0.8 ms, 4K 15 → 2.9 ms, 854x480 1.0 → 0.2 ms, 426x240 0.48 → 0.07 ms.
-    320x240 (UCF101) goes straight to the INTER_LINEAR step, as it always did.
+    Shrinking averages whole blocks of pixels first (INTER_AREA by the integer factors), then
+    resizes by the factor left, below 2: INTER_LINEAR up to 1.5 (each output pixel then spans at
+    most 1.5 input pixels), INTER_AREA above. Within ~1-3 grey levels of a plain INTER_AREA resize,
+    at a fraction of its cost (2.1 → 1.0 ms for 720p to 224x224).
+
+    OpenCV averages 2x2 blocks in a vectorised path but other integer factors in a generic one,
+    slow on big frames. So a frame at least 4 times the target along both axes, with even sides,
+    is halved by 2x2 averages first (while that holds): 4K to 224x224 15 → 3.7 ms, 1440p 6.3 →
+    2.0, 1080p to 172x172 4.1 → 1.2, 720p to 172x172 1.8 → 0.9. Smaller frames (320x240 at model
+    sizes above 60 px, 720p at 224) never take this step.
     """
     import cv2
 
     height, width = size
     rows, cols = frame_bgr.shape[:2]
-    halve_rows, halve_cols = _halvings(rows, height), _halvings(cols, width)
-    # Exact 2x steps take OpenCV's fast paths: first crop to a multiple of 2**halvings, centred.
-    keep_rows, keep_cols = rows >> halve_rows << halve_rows, cols >> halve_cols << halve_cols
-    top, left = (rows - keep_rows) // 2, (cols - keep_cols) // 2
-    frame_bgr = frame_bgr[top : top + keep_rows, left : left + keep_cols]
-    rows, cols = keep_rows, keep_cols
-    for _ in range(min(halve_rows, halve_cols)):
+    while rows >= 4 * height and cols >= 4 * width and rows % 2 == 0 and cols % 2 == 0:
         rows, cols = rows // 2, cols // 2
         frame_bgr = cv2.resize(frame_bgr, (cols, rows), interpolation=cv2.INTER_AREA)
-    for _ in range(halve_cols - min(halve_rows, halve_cols)):
-        cols //= 2
-        frame_bgr = cv2.resize(frame_bgr, (cols, rows), interpolation=cv2.INTER_LINEAR)
-    for _ in range(halve_rows - min(halve_rows, halve_cols)):
-        rows //= 2
-        frame_bgr = cv2.resize(frame_bgr, (cols, rows), interpolation=cv2.INTER_LINEAR)
     if rows != height or cols != width:
-        frame_bgr = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
+        fy, fx = max(rows // height, 1), max(cols // width, 1)
+        if fy > 1 or fx > 1:
+            frame_bgr = cv2.resize(frame_bgr, (cols // fx, rows // fy), interpolation=cv2.INTER_AREA)
+            rows, cols = frame_bgr.shape[:2]
+        if rows != height or cols != width:
+            area = rows > 1.5 * height or cols > 1.5 * width
+            interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
+            frame_bgr = cv2.resize(frame_bgr, (width, height), interpolation=interpolation)
     return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-
-
-def _halvings(length: int, target: int) -> int:
-    """How many times `length` can be halved and stay at least `target`."""
-    count = 0
-    while length >> (count + 1) >= target:
-        count += 1
-    return count
 
 
 def _decode_sequential(cap, wanted: np.ndarray, size) -> tuple[dict[int, np.ndarray], int, bool]:
@@ -620,8 +609,8 @@ class _AvPlan:
         """`targets` (sorted ranks) in runs: a run starts at a keyframe with a reset decoder, where
         the next target's keyframe lies past the packet of the targets so far; otherwise decoding
         goes on. Every decoder cuts here (_decode_av_run), alone or in parallel, so the decoder
-        state each frame comes from (and, in a damaged stream, its error concealment) does not
-        depend on how the runs are shared out."""
+        state each frame comes from does not depend on how the runs are shared out. (In a damaged
+        stream, what FFmpeg conceals can still differ: it fills from whatever buffers it reuses.)"""
         runs: list[_AvGroup] = []
         end = -1  # packet position the current run has reached
         sizes = np.cumsum([0] + [p.size for p in self.packets])
@@ -753,7 +742,7 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
     skip_frame NONREF: a frame no other frame references is dropped undecoded. Once a run's last
     sample has its packet in, the decoder is drained rather than fed on: the packets after it, which
     a frame-threaded decoder or a B-frame stream's reorder delay would otherwise start decoding, are
-    not decoded (bikes.mp4, 5 samples: 4% less time). None when the video turns out rotated.
+    not decoded (bikes.mp4, 5 samples: 3-4% less time). None when the video turns out rotated.
 
     A frame-threaded decoder waits for its next packet while its caller converts a frame, and then
     the conversions and the decoding share the cores. So for a decoder on several threads (see
