@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 for the weights tests: serves in-memory files, honours Range
-requests (206 + Content-Range), and can misbehave on purpose: answer 404/5xx, ignore Range and
-answer 200, cut a transfer halfway, or send slowly.
+requests (206 + Content-Range) under If-Range against the ETag it sends, and can misbehave on
+purpose: answer 404/5xx, ignore Range and answer 200, send no validator, cut a transfer halfway
+(and replace the file right after), or send slowly.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import gzip
 import hashlib
 import io
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -29,8 +31,10 @@ class StandIn:
         self.drop_first: dict[str, int] = {}  # path -> how many responses to cut halfway
         self.ignore_range: set[str] = set()  # paths answered 200 + full body even when Range is asked
         self.gzip_encode: set[str] = set()  # paths sent with Content-Encoding: gzip whatever was asked
+        self.no_validator: set[str] = set()  # paths sent without ETag (nothing to resume under If-Range)
+        self.replace_after_cut: dict[str, bytes] = {}  # path -> new content once a response was cut
         self.delay_s = 0.0  # pause between chunks
-        self.log: list[tuple[str, str | None]] = []  # (path, Range header) of every GET
+        self.log: list[tuple[str, str | None, str | None]] = []  # (path, Range, If-Range) of every GET
         self.lock = threading.Lock()
         self.base_url = ""
 
@@ -39,7 +43,15 @@ class StandIn:
 
     def requests_for(self, path: str) -> list[str | None]:
         with self.lock:
-            return [rng for p, rng in self.log if p == path]
+            return [rng for p, rng, _ in self.log if p == path]
+
+    def if_ranges_for(self, path: str) -> list[str | None]:
+        with self.lock:
+            return [if_range for p, _, if_range in self.log if p == path]
+
+    @staticmethod
+    def etag(data: bytes) -> str:
+        return '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -52,8 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
         standin: StandIn = self.server.standin  # type: ignore[attr-defined]
         path = urlsplit(self.path).path
         rng = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
         with standin.lock:
-            standin.log.append((path, rng))
+            standin.log.append((path, rng, if_range))
             forced = standin.status.get(path)
             data = standin.files.get(path)
             cut = standin.drop_first.get(path, 0) > 0
@@ -71,6 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        etag = None if path in standin.no_validator else standin.etag(data)
+        if if_range is not None and if_range != etag:
+            rng = None  # the file changed (or never had this validator): the whole of it, 200
         if rng and path not in standin.ignore_range:
             spec = rng.strip().lower()
             if not spec.startswith("bytes=") or "," in spec:
@@ -89,6 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Accept-Ranges", "bytes")
+        if etag:
+            self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -104,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             return
         if cut:
+            with standin.lock:
+                if path in standin.replace_after_cut:
+                    standin.files[path] = standin.replace_after_cut.pop(path)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -117,10 +138,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that hangs up on a kept-alive connection (varec closes a 404 without reading its
+        body) is not an error; the default would print a traceback to sys.stderr, which a CliRunner
+        running at that moment captures as the command's output."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextlib.contextmanager
 def serve() -> Iterator[StandIn]:
     standin = StandIn()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd = _Server(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     httpd.standin = standin  # type: ignore[attr-defined]
     standin.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"

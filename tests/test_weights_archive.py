@@ -185,4 +185,4 @@ def test_a_savedmodel_download_that_is_no_archive_names_the_model_and_url(server
         """)
     with pytest.raises(WeightsError) as page:
         resolve_model_path("page")
-    assert str(page.value) == f"page (from {server.url('/page')}): not a tar archive (plain, gz, bz2 or xz)"
+    assert str(page.value) == f"page (from {server.url('/page')}): not a tar archive (plain, gz, bz2 or xz); nothing was kept"

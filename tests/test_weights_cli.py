@@ -197,6 +197,18 @@ def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
     assert not cache.models_dir().exists()
 
 
+@pytest.mark.parametrize("damage", ["{broken", "[]", '{"entries": {"toy": {"path": 5, "kind": "keras"}}}', '{"entries": {"toy": "x"}}'])
+def test_a_damaged_cache_index_is_one_line_and_cache_clear_repairs_it(cli, toy_registry, damage):
+    assert cli("download", "toy").exit_code == 0
+    cache.index_path().write_text(damage, encoding="utf-8")
+    for command in (["cache", "list"], ["models"], ["download", "toy"]):
+        result = cli(*command)
+        assert result.exit_code == 1 and "`varec cache clear`" in one_error_line(result), command
+    cleared = cli("cache", "clear")
+    assert cleared.exit_code == 0, cleared.stderr
+    assert cli("download", "toy").exit_code == 0 and cli("cache", "list").exit_code == 0
+
+
 def test_cache_clear_never_reaches_outside_the_cache(cli, toy_registry, isolated_env, tmp_path):
     assert cli("download", "toy").exit_code == 0
     cache_root = isolated_env / "cache"

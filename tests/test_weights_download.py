@@ -144,7 +144,36 @@ def test_dropped_connection_resumes_with_range(server, registry):
     ranges = server.requests_for("/w/big_notop.h5")
     assert ranges[0] is None and ranges[1] is not None
     assert ranges[1] == f"bytes={len(H5) // 2}-"
+    assert server.if_ranges_for("/w/big_notop.h5") == [None, server.etag(H5)]  # only this version resumed
     assert leftovers() == []
+
+
+def test_a_file_replaced_on_the_server_before_the_resume_comes_whole_not_spliced(server, registry):
+    new = fake_h5(300_000, seed=7)  # same size, other bytes
+    server.files["/w/big_notop.h5"] = H5
+    server.drop_first["/w/big_notop.h5"] = 1
+    server.replace_after_cut["/w/big_notop.h5"] = new
+    registry(f"""
+        [models.weights]
+        kind = "backbone"
+        url = "{server.url('/w/big_notop.h5')}"
+    """)  # no published digest: the first download's sha256 becomes the trusted one
+    path = ensure_cached("weights")
+    assert path.read_bytes() == new
+    assert cache.get_record("weights")["download_sha256"] == sha256(new)
+
+
+def test_without_a_validator_a_dropped_transfer_starts_over(server, registry):
+    server.files["/w/big_notop.h5"] = H5
+    server.drop_first["/w/big_notop.h5"] = 1
+    server.no_validator.add("/w/big_notop.h5")
+    registry(f"""
+        [models.weights]
+        kind = "backbone"
+        url = "{server.url('/w/big_notop.h5')}"
+    """)
+    assert ensure_cached("weights").read_bytes() == H5
+    assert server.requests_for("/w/big_notop.h5") == [None, None]  # no Range it could not trust
 
 
 def test_server_ignoring_range_restarts_cleanly(server, registry):
@@ -262,6 +291,55 @@ def test_html_error_page_is_not_trusted(server, registry):
         backbone_weights_path("mobilenet_v2")
     assert cache.get_record("backbone-mobilenet_v2") is None
     assert not cache.entry_dir("backbone-mobilenet_v2").exists()  # nothing for `cache list` to show
+
+
+def test_a_mirror_serving_an_html_page_is_skipped(server, registry):
+    server.files["/login/toy.keras"] = b"<!DOCTYPE html><html>please log in</html>"
+    server.files["/mirror/toy.keras"] = KERAS
+    registry(f"""
+        [models.toy]
+        urls = ["{server.url('/login/toy.keras')}", "{server.url('/mirror/toy.keras')}"]
+    """)
+    assert resolve_model_path("toy").read_bytes() == KERAS
+    assert cache.get_record("toy")["url"].endswith("/mirror/toy.keras")
+    assert cache.get_record("toy")["download_sha256"] == sha256(KERAS)  # the page's digest is not trusted
+
+
+def test_an_html_page_is_not_taken_for_a_label_list(server, registry):
+    server.files["/labels.txt"] = b"<!DOCTYPE html>\n<html><body>Not found</body></html>\n"
+    registry(f"""
+        [models.some-labels]
+        kind = "labels"
+        url = "{server.url('/labels.txt')}"
+    """)
+    with pytest.raises(WeightsError, match="is an HTML page, not a label list"):
+        ensure_cached("some-labels")
+    assert cache.get_record("some-labels") is None
+
+
+def test_a_changed_published_digest_is_not_listed_as_cached(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    entry = f"""
+        [models.toy]
+        url = "{server.url('/m/toy.keras')}"
+        sha256 = "{{}}"
+    """
+    registry(entry.format(sha256(KERAS)))
+    ensure_cached("toy")
+    assert next(r for r in models_table() if r["name"] == "toy")["cached"]
+    registry(entry.format("0" * 64))  # the registry now vouches for other bytes
+    assert not next(r for r in models_table() if r["name"] == "toy")["cached"]
+
+
+def test_a_registry_entry_named_like_a_file_is_usable(server, registry):
+    server.files["/m/toy.keras"] = KERAS
+    registry(f"""
+        [models."kitchen.keras"]
+        url = "{server.url('/m/toy.keras')}"
+    """)
+    assert resolve_model_path("kitchen.keras").read_bytes() == KERAS
+    with pytest.raises(ModelError, match="other.keras: no such model file"):
+        resolve_model_path("other.keras")
 
 
 def test_paths_names_and_defaults(tmp_path, registry):

@@ -99,6 +99,12 @@ def test_user_override_of_url_keeps_shipped_fields(tmp_path, monkeypatch):
         ('[defaults]\npredict = "backbone-resnet50"', "not a classifier"),
         ('[models.x]\nurl = "https://e/x"\nlabels = "missing-labels"', "names no labels entry"),
         ('[model.x]\nurl = "https://e/x"', "unknown table 'model'"),
+        ('[models.x]\nurl = "https://e/x"\nsignature = { ouptut = "y" }', "unknown key 'ouptut' (did you mean 'output'?)"),
+        ('[models.x]\nurl = "https://e/x"\nsignature = { input_range = "x" }', "input_range must be [low, high]"),
+        ('[models.x]\nurl = "https://e/x"\nsignature = { input_range = [1, 0] }', "input_range must be [low, high]"),
+        ('[models.x]\nurl = "https://e/x"\nsignature = { input_dtype = "float99" }', 'input_dtype must be "float32"'),
+        ('[models.x]\nurl = "https://e/x"\nsignature = { output_is_logits = "yes" }', "output_is_logits must be true or false"),
+        ('[models.x]\nurl = "https://e/x"\nsignature = { name = 3 }', "signature.name must be the name of a signature"),
     ],
 )
 def test_malformed_user_registry_is_a_one_line_error(tmp_path, monkeypatch, text, message):
@@ -107,6 +113,14 @@ def test_malformed_user_registry_is_a_one_line_error(tmp_path, monkeypatch, text
         load_registry()
     assert message in str(info.value)
     assert str(path) in str(info.value) or "registry" in str(info.value)
+
+
+def test_registry_that_is_not_utf8_is_a_one_line_error(tmp_path, monkeypatch):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[models.x]\ndescription = "café"\nurl = "https://e/x.keras"\n'.encode("latin-1"))
+    monkeypatch.setenv("VAREC_REGISTRY", str(path))
+    with pytest.raises(WeightsError, match="not valid TOML: the file is not UTF-8 text"):
+        load_registry()
 
 
 def test_missing_user_registry_file(tmp_path, monkeypatch):

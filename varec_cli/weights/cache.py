@@ -216,6 +216,11 @@ def _read_index_unlocked() -> dict[str, Any]:
         raise WeightsError(f"cache index {path} is unreadable ({exc}); remove it or run `varec cache clear`") from None
     if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
         raise WeightsError(f"cache index {path} is not a varec cache index; remove it or run `varec cache clear`")
+    for name, record in data["entries"].items():
+        if not (isinstance(record, dict) and isinstance(record.get("path"), str) and isinstance(record.get("kind"), str)):
+            raise WeightsError(
+                f"cache index {path} has a malformed record for {name!r}; remove the index or run `varec cache clear`"
+            )
     return data["entries"]
 
 
@@ -384,7 +389,11 @@ def clear(name: str | None = None) -> list[str]:
         _remove_compiled(None)
         if not base.is_dir():
             return [COMPILED_NAME] if had_compiled else []
-        removed = sorted(set(read_index()) | {p.name for p in base.iterdir() if p.is_dir()})
+        try:
+            indexed = set(read_index())
+        except WeightsError:  # an unreadable index is what clearing everything repairs
+            indexed = set()
+        removed = sorted(indexed | {p.name for p in base.iterdir() if p.is_dir()})
         with contextlib.ExitStack() as held:  # a fetch in progress finishes first (sorted: no deadlock)
             for each in removed:
                 if is_entry_name(each):

@@ -59,6 +59,14 @@ class _Failure(Exception):
         self.retry = retry
 
 
+class _Rejected(Exception):
+    """A mirror's file that fetch_to_temp's `check` refused."""
+
+    def __init__(self, error: WeightsError):
+        super().__init__(str(error))
+        self.error = error
+
+
 def human_bytes(n: int | float | None) -> str:
     if n is None:
         return "?"
@@ -180,7 +188,11 @@ def _fetch_http(
     backoff: float,
     timeout: tuple[float, float],
 ) -> None:
-    """Stream `url` into `tmp`, resuming with Range after a dropped connection; raise _Failure."""
+    """Stream `url` into `tmp`, resuming with Range after a dropped connection; raise _Failure.
+
+    A transfer is resumed only under If-Range with the first response's validator (a strong ETag,
+    else Last-Modified): a file replaced on the server in between then comes whole, never spliced
+    from two versions. Without a validator a dropped transfer starts over."""
     import requests
     import urllib3
 
@@ -189,12 +201,14 @@ def _fetch_http(
     attempt = 0
     have = 0  # bytes of the file already in tmp
     use_range = True
+    validator: str | None = None  # of the version being fetched, from its first full response
     checked_space = False
     try:
         while True:
             headers = {"Accept-Encoding": "identity"}
-            if have and use_range:
+            if have and use_range and validator:
                 headers["Range"] = f"bytes={have}-"
+                headers["If-Range"] = validator
             try:
                 with session.get(url, stream=True, timeout=timeout, headers=headers, allow_redirects=True) as resp:
                     status = resp.status_code
@@ -203,7 +217,7 @@ def _fetch_http(
                     length_int = int(length) if length and length.isdigit() else None
                     if status == 206 and "Range" in headers:
                         parsed = _parse_content_range(resp.headers.get("Content-Range"))
-                        if parsed is None or parsed[0] != have:
+                        if parsed is None or parsed[0] != have or _validator(resp.headers) not in (None, validator):
                             # Not the range asked for: never splice unknown bytes, start over.
                             use_range, have = False, 0
                             tmp.write_bytes(b"")
@@ -211,10 +225,12 @@ def _fetch_http(
                         total = parsed[2]
                         mode = "ab"
                     elif status == 200:
-                        # A full body (the server ignored Range, or this is the first request).
+                        # A full body (the first request, a server that ignores Range, or a file
+                        # that changed since the first request).
                         have = 0
                         total = length_int
                         mode = "wb"
+                        validator = _validator(resp.headers)
                     elif status == 416 and have:
                         use_range, have = False, 0
                         tmp.write_bytes(b"")
@@ -262,9 +278,17 @@ def _fetch_http(
                     raise _Failure(reason, retry=False) from None
             attempt += 1
             time.sleep(backoff * (2 ** (attempt - 1)))
-            have = tmp.stat().st_size if tmp.exists() and use_range else 0
+            have = tmp.stat().st_size if tmp.exists() and use_range and validator else 0
     finally:
         session.close()
+
+
+def _validator(headers) -> str | None:
+    """What identifies this version of the file for If-Range: a strong ETag, else Last-Modified."""
+    etag = (headers.get("ETag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return (headers.get("Last-Modified") or "").strip() or None
 
 
 def _verify(path: Path, url: str, what: str, sha256: str | None, md5: str | None, source: str):
@@ -297,10 +321,12 @@ def fetch_to_temp(
     backoff: float | None = None,
     timeout: tuple[float, float] | None = None,
     suffix: str = ".part",
+    check: Callable[[Path, str], None] | None = None,
 ) -> Fetched:
     """Download the first URL that works into a unique temp file in `directory` and verify it.
 
-    Mirrors are tried in order; a mirror whose bytes fail verification is skipped too. The caller
+    Mirrors are tried in order; a mirror whose bytes fail verification is skipped too, and so is one
+    whose file `check(path, url)` rejects with a WeightsError (an HTML page instead of the file). The caller
     owns the returned file (move it into place or delete it). Raises OfflineError under
     VAREC_OFFLINE=1 (file:// URLs excepted), DownloadError, or DigestMismatchError; never leaves a
     temp file behind when it raises.
@@ -324,6 +350,7 @@ def fetch_to_temp(
 
     failures: list[str] = []
     mismatch: DigestMismatchError | None = None
+    rejected: list[WeightsError] = []
     for url in usable:
         tmp = temp_file(directory, prefix=".download-", suffix=suffix)
         try:
@@ -341,6 +368,11 @@ def fetch_to_temp(
                     timeout=timeout,
                 )
             digests = _verify(tmp, url, what, sha256, md5, digest_source)
+            if check is not None:
+                try:
+                    check(tmp, url)
+                except WeightsError as exc:
+                    raise _Rejected(exc) from None
             return Fetched(path=tmp, url=url, sha256=digests["sha256"], md5=digests["md5"], bytes=tmp.stat().st_size)
         except _Failure as failure:
             failures.append(f"{url}: {failure.reason}")
@@ -348,14 +380,18 @@ def fetch_to_temp(
         except DigestMismatchError as exc:
             mismatch = exc
             _unlink(tmp)
+        except _Rejected as rejection:  # this mirror served something else
+            rejected.append(rejection.error)
+            _unlink(tmp)
         except OSError as exc:
             _unlink(tmp)
             raise WeightsError(f"{what}: cannot write to {directory}: {exc.strerror or exc}") from None
         except BaseException:
             _unlink(tmp)
             raise
-    if mismatch is not None and not failures:
-        raise mismatch
+    if not failures and len(rejected) + (mismatch is not None) == 1:
+        raise mismatch or rejected[0]  # one reason: as it is, with its own error type
+    failures += [str(exc) for exc in rejected]
     detail = "; ".join(failures)
     if mismatch is not None:
         detail += f"; {mismatch}"

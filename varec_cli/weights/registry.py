@@ -87,6 +87,16 @@ _ENTRY_KEYS = {
     "signature",
     "backbone",
 }
+# Keys of an entry's `signature` table, and what each must be.
+_SIGNATURE_KEYS = {
+    "name": "the name of a signature (a string)",
+    "input": "the name of the signature's input (a string)",
+    "output": "the name of the signature's output (a string)",
+    "states": "the name of the function that makes the initial states (a string)",
+    "input_dtype": '"float32" (the only input type varec feeds)',
+    "input_range": "[low, high], two numbers with low < high",
+    "output_is_logits": "true or false",
+}
 _DEFAULT_KEYS = {"predict", "stream"}
 _HEX = {"sha256": 64, "md5": 32}
 
@@ -221,6 +231,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise WeightsError(f"registry {path}: cannot read ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise WeightsError(f"registry {path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:  # TOML is UTF-8 by definition
+        raise WeightsError(f"registry {path}: not valid TOML: the file is not UTF-8 text") from None
 
 
 def _check_entry_fields(where: str, name: str, raw: Mapping[str, Any]) -> None:
@@ -278,8 +290,37 @@ def _check_entry_fields(where: str, name: str, raw: Mapping[str, Any]) -> None:
         labels = raw["labels"]
         if not (isinstance(labels, str) or (isinstance(labels, list) and all(isinstance(x, str) for x in labels))):
             raise bad("labels", "the name of a labels entry or a list of class names")
-    if "signature" in raw and not isinstance(raw["signature"], Mapping):
-        raise bad("signature", "a table")
+    if "signature" in raw:
+        if not isinstance(raw["signature"], Mapping):
+            raise bad("signature", "a table")
+        _check_signature(f"{where}: models.{name}.signature", raw["signature"])
+
+
+def _check_signature(where: str, signature: Mapping[str, Any]) -> None:
+    """A SavedModel signature table, checked as strictly as the entry: a typo here would otherwise be
+    ignored (the default used instead) or surface as a traceback at the first clip."""
+    unknown = sorted(set(signature) - set(_SIGNATURE_KEYS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], _SIGNATURE_KEYS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise WeightsError(f"{where}: unknown key {unknown[0]!r}{hint}")
+    for key, value in signature.items():
+        what = _SIGNATURE_KEYS[key]
+        if key == "input_range":
+            ok = (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                and value[0] < value[1]
+            )
+        elif key == "input_dtype":
+            ok = value == "float32"
+        elif key == "output_is_logits":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, str) and bool(value)
+        if not ok:
+            raise WeightsError(f"{where}.{key} must be {what}, got {value!r}")
 
 
 def _to_entry(name: str, raw: Mapping[str, Any], origin: str) -> Entry:

@@ -67,12 +67,7 @@ def cached_path(entry: Entry) -> Path | None:
         path = cache.record_path(record)
     except KeyError:
         return None
-    if not path.exists() or record.get("kind") != entry.kind:
-        return None
-    # The registry vouches for other bytes than the ones cached (digest changed): fetch again.
-    if entry.sha256 and record.get("download_sha256") != entry.sha256:
-        return None
-    if entry.md5 and record.get("download_md5") != entry.md5:
+    if not path.exists() or not _record_serves(entry, record):
         return None
     seen = cache.content_digest(path)
     expected = record.get("content_sha256")
@@ -84,10 +79,20 @@ def cached_path(entry: Entry) -> Path | None:
     return path
 
 
+def _record_serves(entry: Entry, record: dict[str, Any]) -> bool:
+    """Whether a cached copy's record fits the registry entry as it is now: the same kind and, where
+    the registry publishes a digest, the bytes it vouches for (a changed digest means fetch again)."""
+    if record.get("kind") != entry.kind:
+        return False
+    if entry.sha256 and record.get("download_sha256") != entry.sha256:
+        return False
+    return not (entry.md5 and record.get("download_md5") != entry.md5)
+
+
 def is_cached(entry: Entry) -> bool:
-    """Cheap check (no hashing) used for listings."""
+    """Cheap check (no hashing) used for listings: what cached_path would serve, short of the hash."""
     record = cache.get_record(entry.name)
-    if not record or record.get("kind") != entry.kind:
+    if not record or not _record_serves(entry, record):
         return False
     try:
         return cache.record_path(record).exists()
@@ -111,7 +116,11 @@ def _read_labels(path: Path, what: str) -> list[str]:
 
 def _check_format(entry: Entry, path: Path, url: str) -> None:
     """Catch an HTML error page or a wrong file before it is cached (and, without a digest, trusted)."""
+    import tarfile
+
     what = f"{entry.name} (from {url})"
+    if entry.kind == "savedmodel" and not tarfile.is_tarfile(path):
+        raise WeightsError(f"{what}: not a tar archive (plain, gz, bz2 or xz); nothing was kept")
     if entry.kind == "keras" and not zipfile.is_zipfile(path):
         raise WeightsError(f"{what} is not a .keras model file (not a zip archive); nothing was kept")
     if entry.kind == "backbone":
@@ -121,6 +130,8 @@ def _check_format(entry: Entry, path: Path, url: str) -> None:
             raise WeightsError(f"{what} is not an HDF5 .h5 weights file; nothing was kept")
     if entry.kind == "labels":
         labels = _read_labels(path, what)
+        if labels[0].lower().startswith(("<!doctype html", "<html")):
+            raise WeightsError(f"{what} is an HTML page, not a label list; nothing was kept")
         if entry.classes and len(labels) != entry.classes:
             raise WeightsError(f"{what}: expected {entry.classes} labels, found {len(labels)}; nothing was kept")
 
@@ -200,6 +211,7 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
             space_factor=3.0 if entry.kind == "savedmodel" else 1.0,
             way_out=_way_out(entry),
             progress=progress,
+            check=lambda path, url: _check_format(entry, path, url),  # per mirror: a bad one is skipped
         )
         try:
             if entry.kind == "savedmodel":
@@ -208,7 +220,6 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
                     fetched.path, directory / "savedmodel", meta, shown=f"{entry.name} (from {fetched.url})"
                 )
             else:
-                _check_format(entry, fetched.path, fetched.url)
                 path = directory / entry.cache_filename(fetched.url)
                 os.replace(fetched.path, path)
         finally:
@@ -286,6 +297,17 @@ def ensure_cached(
 # --- public entry points ------------------------------------------------------------------------------
 
 
+def _names_an_entry(arg: str) -> bool:
+    """Whether a path-looking argument is a registry name after all (an entry may be called
+    "kitchen.keras"); a registry that cannot be read leaves it a missing file."""
+    if not cache.is_entry_name(arg):
+        return False
+    try:
+        return arg in load_registry()
+    except WeightsError:
+        return False
+
+
 def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None = None) -> Path:
     """A `--model` argument -> a local file or SavedModel folder.
 
@@ -296,7 +318,7 @@ def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None =
     candidate = Path(arg).expanduser()
     if candidate.exists():
         return candidate
-    if _looks_like_path(arg):
+    if _looks_like_path(arg) and not _names_an_entry(arg):
         raise ModelError(f"{arg}: no such model file")
     registry = load_registry()
     if arg not in registry:
