@@ -209,6 +209,14 @@ def test_a_damaged_cache_index_is_one_line_and_cache_clear_repairs_it(cli, toy_r
     assert cli("download", "toy").exit_code == 0 and cli("cache", "list").exit_code == 0
 
 
+def test_messages_to_a_log_are_not_wrapped_mid_path(cli, toy_registry, tmp_path, monkeypatch):
+    deep = tmp_path / ("a-rather-long-folder-name-for-the-cache-" * 3) / "of-messages"
+    monkeypatch.setenv("VAREC_CACHE_DIR", str(deep))
+    assert cli("download", "toy").exit_code == 0
+    cleared = cli("cache", "clear")
+    assert f"removed 1 cached model(s) from {deep}\n" in cleared.stderr  # one line, as greppable as it was
+
+
 def test_cache_clear_never_reaches_outside_the_cache(cli, toy_registry, isolated_env, tmp_path):
     assert cli("download", "toy").exit_code == 0
     cache_root = isolated_env / "cache"

@@ -19,10 +19,11 @@ def out():
 
 
 def err():
-    """Console for progress bars, warnings and error lines."""
+    """Console for progress bars, warnings and error lines. Off a terminal (a log file, a pipe) lines
+    are not wrapped: rich would cut them at 80 columns, mid-path."""
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False, markup=False)
+    return Console(file=sys.stderr, highlight=False, markup=False, soft_wrap=not sys.stderr.isatty())
 
 
 def warn(message: str) -> None:
