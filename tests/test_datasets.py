@@ -456,3 +456,15 @@ def test_phone_and_camcorder_videos_are_found_but_not_typescript(tmp_path):
     for name in ("phone.3GP", "old.3g2", "free.ogv", "camcorder.m2ts", "clip.mp4", "app.ts", "module.mts"):
         touch(tmp_path / name)
     assert [p.name for p in find_videos(tmp_path)] == ["camcorder.m2ts", "clip.mp4", "free.ogv", "old.3g2", "phone.3GP"]
+
+
+def test_a_local_folder_named_like_the_official_archive_is_that_folder(tmp_path, monkeypatch):
+    """`UCF101` (the folder the official archive unpacks to) in the current directory is what the user
+    means; `ucf101` is always the name, and `UCF101` without such a folder is taken for it too."""
+    from varec_cli.datasets import resolve_dataset_root
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_dataset_root("UCF101") == ("ucf101", paths.data_dir() / "ucf101", "ucf101")
+    (tmp_path / "UCF101").mkdir()
+    assert resolve_dataset_root("UCF101") == ("UCF101", Path("UCF101"), None)
+    assert resolve_dataset_root("ucf101") == ("ucf101", paths.data_dir() / "ucf101", "ucf101")

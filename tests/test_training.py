@@ -401,6 +401,107 @@ def test_a_class_whose_videos_all_fail_to_decode_is_named(cli, trained, tmp_path
     assert "feature cache" in cached.stderr and warning in cached.stderr
 
 
+def test_no_decodable_training_video_is_an_error_and_saves_nothing(cli, tmp_path):
+    root = tmp_path / "undecodable"
+    for name in ("left", "right"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            (root / name / f"{name}_{i}.avi").write_bytes(os.urandom(3000))
+    output = tmp_path / "none.keras"
+    result = cli("train", "--dataset", root, "--output", output, *SCRATCH, "--epochs", "2")
+    assert result.exit_code == 1 and not output.exists()
+    assert result.stderr.rstrip().splitlines()[-1] == "error: no training video could be decoded"
+    assert "Warning" not in result.stderr  # Keras' own complaints about the empty epoch never reach the user
+
+
+def test_a_run_whose_loss_is_never_a_number_saves_nothing_and_says_why(cli, trained, tmp_path):
+    # fine-tuning a model whose weights already overflowed: every epoch's loss is NaN
+    broken = _with_nan_weights(trained["model"], tmp_path / "broken.keras")
+    output = tmp_path / "nan.keras"
+    result = cli("train", "--dataset", trained["root"], "--output", output, "--init", broken, "--epochs", "3",
+                 "--batch-size", "8")
+    assert result.exit_code == 1 and not output.exists()
+    assert "epoch 2/" not in result.stderr  # it stopped at the first epoch that diverged
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("error: training diverged: the loss was not a number from epoch 1 on") and "--lr" in last
+
+
+def _with_nan_weights(model: Path, path: Path) -> Path:
+    """A copy of a model file whose first weight array is NaN (what a diverged run would have saved)."""
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(model) as source:
+        members = {item.filename: source.read(item) for item in source.infolist()}
+    weights = path.with_suffix(".weights.h5")
+    weights.write_bytes(members["model.weights.h5"])
+    with h5py.File(weights, "r+") as h5:
+        arrays = []
+        h5.visititems(lambda name, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
+        arrays[0][...] = np.nan
+    members["model.weights.h5"] = weights.read_bytes()
+    with zipfile.ZipFile(path, "w") as copy:
+        for name, data in members.items():
+            copy.writestr(name, data)
+    return path
+
+
+def test_evaluating_a_model_with_broken_weights_is_one_line(cli, trained, tmp_path):
+    broken = _with_nan_weights(trained["model"], tmp_path / "broken.keras")
+    result = cli("evaluate", "--dataset", trained["root"], "--model", broken)
+    assert result.exit_code == 1
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "error: broken.keras: the model's output is not a number (NaN or infinity); its weights are broken"
+    )
+
+
+def test_evaluating_another_official_split_than_the_model_trained_on_warns(cli, trained, tmp_path):
+    from synthetic import model_with_metadata
+
+    provenance = read_metadata(trained["model"]).provenance
+    assert provenance["split"] == 1
+    other = model_with_metadata(trained["model"], tmp_path / "split2.keras", provenance={**provenance, "split": 2})
+    for model, warned in ((trained["model"], False), (other, True)):
+        result = cli("evaluate", "--dataset", trained["root"], "--model", model)
+        assert result.exit_code == 0, result.output
+        assert ("was trained on split 2 of this dataset: split 1 holds clips it trained on" in result.stderr) == warned
+
+
+def test_a_run_killed_before_its_state_is_written_keeps_the_best_weights_the_state_names(cli, trained, tmp_path, monkeypatch):
+    from varec_cli.training.fit import ResumeState
+
+    save = ResumeState.save
+
+    def save_then_die_at_epoch_2(self, directory):
+        if self.epoch == 2:  # epoch 2's weights are written (and, without validation, are the best)
+            raise KeyboardInterrupt
+        save(self, directory)
+
+    monkeypatch.setattr(ResumeState, "save", save_then_die_at_epoch_2)
+    output = tmp_path / "killed.keras"
+    options = [*SCRATCH, "--val-fraction", "0"]
+    killed = cli("train", "--dataset", trained["root"], "--output", output, *options, "--epochs", "3")
+    assert killed.exit_code == 130
+    ckpt = tmp_path / "killed.checkpoints"
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["epoch"] == 1 and state["best_epoch"] == 1
+    assert (ckpt / state["best_weights"]).read_bytes() == (ckpt / state["weights"]).read_bytes()  # epoch 1's
+    monkeypatch.setattr(ResumeState, "save", save)
+    resumed = cli("train", "--dataset", trained["root"], "--output", output, *options, "--epochs", "3", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert read_metadata(output).provenance["best_epoch"] == 3
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line(cli, trained, tmp_path):
+    output = tmp_path / "blocked.keras"
+    (tmp_path / "blocked.checkpoints").write_text("a file where the checkpoint folder goes")
+    result = cli("train", "--dataset", trained["root"], "--output", output, *SCRATCH, "--epochs", "1")
+    assert result.exit_code == 1 and not output.exists()
+    line = result.stderr.rstrip().splitlines()[-1]
+    assert line.startswith("error: ") and "blocked.checkpoints" in line
+
+
 def test_bad_options_fail_in_one_line(cli, trained, tmp_path):
     result = cli("train", "--dataset", trained["root"], "--output", tmp_path / "m.h5", *SCRATCH)
     assert result.exit_code == 1 and "must end in .keras" in result.stderr
@@ -548,6 +649,9 @@ def test_the_best_epoch_rule():
     # without validation, a later epoch replaces an earlier one even when its (dropout-noisy) training
     # accuracy is lower
     assert _Monitor(has_val=False).better({"accuracy": 0.6, "loss": 0.9}, {"accuracy": 0.7, "loss": 0.8})
+    # an epoch whose loss is not a number is never the best, whatever its accuracy says
+    assert not with_val.better({"val_accuracy": 0.9, "val_loss": float("nan"), "loss": 0.1}, {"val_accuracy": 0.5})
+    assert not _Monitor(has_val=False).better({"accuracy": 0.9, "loss": float("inf")}, {"accuracy": 0.5, "loss": 1})
 
 
 def test_early_stopping_is_said(cli, trained, tmp_path):

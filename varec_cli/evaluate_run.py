@@ -56,11 +56,30 @@ def _targets_for(classifier, dataset, samples) -> np.ndarray:
     return np.asarray([by_name[dataset.labels[s.label].lower()] for s in samples], np.int64)
 
 
+def _trained_here(classifier, dataset) -> dict:
+    """The provenance of a model trained on this very dataset folder, else {}."""
+    provenance = getattr(getattr(classifier, "metadata", None), "provenance", None) or {}
+    if Path(str(provenance.get("dataset_root", ""))).resolve() != Path(dataset.root).resolve():
+        return {}
+    return provenance
+
+
+def _warn_other_official_split(reporter: Reporter, classifier, dataset) -> None:
+    """UCF101's and HMDB51's three splits share their videos: another split's test part holds clips a
+    model trained on, whichever subset is scored."""
+    trained = _trained_here(classifier, dataset).get("split")
+    if dataset.layout in ("ucf101", "hmdb51") and isinstance(trained, int) and trained != dataset.split:
+        reporter.warning(
+            f"{classifier.name} was trained on split {trained} of this dataset: split {dataset.split} holds clips it "
+            f"trained on, so its score here is inflated; give --split {trained}"
+        )
+
+
 def _warn_other_split(reporter: Reporter, classifier, dataset, val_fraction: float, seed: int) -> None:
     """A model trained on this dataset with another --val-fraction or --seed had other validation
     clips: the val/train subset scored here mixes its training clips with its validation ones."""
-    provenance = getattr(getattr(classifier, "metadata", None), "provenance", None) or {}
-    if Path(str(provenance.get("dataset_root", ""))).resolve() != Path(dataset.root).resolve():
+    provenance = _trained_here(classifier, dataset)
+    if not provenance:
         return
     from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
 
@@ -128,8 +147,9 @@ def evaluate_models(
     opener = open_model or (lambda model: open_classifier(model, purpose="evaluate"))
     classifiers = [opener(str(model)) for model in models]
     targets = [_targets_for(c, dataset, samples) for c in classifiers]
-    if subset in ("val", "train") and dataset.val_by != "folder":
-        for classifier in classifiers:
+    for classifier in classifiers:
+        _warn_other_official_split(reporter, classifier, dataset)
+        if subset in ("val", "train") and dataset.val_by != "folder":
             _warn_other_split(reporter, classifier, dataset, val_fraction, seed)
     action_types = dataset.action_types()  # None outside UCF101
     reporter.info(
@@ -207,6 +227,8 @@ def evaluate_models(
     ):
         if not ok.any():
             raise VarecError(f"no {subset} video of {dataset.name} could be decoded; nothing to evaluate")
+        if not np.isfinite(probs[ok]).all():
+            raise classifier.broken_output_error()
         metrics = compute_metrics(probs[ok], truth[ok], list(classifier.labels), action_types=action_types)
         evaluations.append(ModelEvaluation(str(model), metrics, len(skipped), skipped))
     return EvaluationRun(dataset, subset, clips, evaluations)

@@ -66,10 +66,13 @@ class Classifier(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What `varec info` shows."""
 
+    def broken_output_error(self) -> ModelError:
+        return ModelError(f"{self.name}: the model's output is not a number (NaN or infinity); its weights are broken")
+
     def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:
         if not np.all(np.isfinite(probabilities)):
             # NaN has no rank, and JSON has no NaN: a model whose weights overflowed or diverged.
-            raise ModelError(f"{self.name}: the model's output is not a number (NaN or infinity); its weights are broken")
+            raise self.broken_output_error()
         order = np.argsort(-probabilities, kind="stable")[: max(1, k)]
         return [(self.labels[i], float(probabilities[i])) for i in order]
 

@@ -270,6 +270,7 @@ class ResumeState:
     epoch: int = 0  # epochs completed
     weights: str | None = None  # file name of the weights (+ optimizer state) after `epoch`
     best_epoch: int = 0
+    best_weights: str | None = None  # file name of best_epoch's weights (None: BEST_WEIGHTS, older runs)
     best: dict[str, float] = field(default_factory=dict)  # monitored metrics at best_epoch
     history: list[dict[str, float]] = field(default_factory=list)
     callbacks: dict[str, dict] = field(default_factory=dict)  # EarlyStopping / ReduceLROnPlateau counters
@@ -323,6 +324,8 @@ class _Monitor:
         self.loss = "val_loss" if has_val else "loss"
 
     def better(self, logs: dict[str, float], best: dict[str, float]) -> bool:
+        if not all(np.isfinite(logs.get(key, 0.0)) for key in ("loss", self.loss)):
+            return False  # diverged: NaN weights are never the best
         if not best or not self.has_val:
             return True
         acc, best_acc = logs.get(self.accuracy, -1.0), best.get(self.accuracy, -1.0)
@@ -353,15 +356,20 @@ def _make_callbacks_classes():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = _floats(logs)
+            if "loss" not in logs:  # not one batch: every clip failed to decode (first callback: before
+                raise VarecError("no training video could be decoded")  # the others warn about it)
             logs["seconds"] = time.perf_counter() - self._started
             self.reporter.epoch_end(epoch + 1, logs)
 
     class EpochCheckpoint(keras.callbacks.Callback):
-        """After every epoch: weights + optimizer state to `epoch-NNNN.weights.h5`, the best epoch's to
-        `best.weights.h5`, then `state.json` (written last, atomically) naming them. Before training it
-        puts back what a resumed run needs: the other callbacks' counters.
+        """After every epoch: weights + optimizer state to `epoch-NNNN.weights.h5`, a copy to
+        `best-NNNN.weights.h5` when it is the best epoch, then `state.json` (written last, atomically)
+        naming both; the files it no longer names go after that. Before training it puts back what a
+        resumed run needs: the other callbacks' counters.
 
-        A run killed at any instant therefore resumes from the last epoch whose state was written.
+        A run killed at any instant therefore resumes from the last epoch whose state was written, with
+        the best weights that state names. An epoch whose loss is not a number stops training: the
+        weights stay NaN from there on.
         """
 
         def __init__(self, directory: Path, state: ResumeState, monitor: _Monitor, *, write: bool, others, on_epoch):
@@ -381,6 +389,9 @@ def _make_callbacks_classes():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = _floats(logs)
+            if not np.isfinite(logs["loss"]):
+                self.model.stop_training = True
+                self.state.extra.setdefault("diverged_epoch", epoch + 1)
             row = {"epoch": epoch + 1, **logs}
             row["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
             row["seconds"] = round(time.perf_counter() - self._started, 3)
@@ -396,18 +407,25 @@ def _make_callbacks_classes():
                 self.on_epoch(state)
             if not self.write:
                 return
-            self.directory.mkdir(parents=True, exist_ok=True)
             name = f"epoch-{epoch + 1:04d}.weights.h5"
-            self.model.save_weights(self.directory / name)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                _save_weights(self.model, self.directory / name, copies=2 if improved else 1)
+                previous = {state.weights, state.best_weights}
+                if improved:
+                    # The file just written, copied rather than serialised a second time.
+                    state.best_weights = f"best-{epoch + 1:04d}.weights.h5"
+                    shutil.copyfile(self.directory / name, self.directory / state.best_weights)
+                state.weights = name
+                state.save(self.directory)
+            except OSError as exc:
+                raise VarecError(
+                    f"cannot write the training checkpoint in {self.directory}: {exc.strerror or exc}"
+                ) from None
+            for stale in previous - {state.weights, state.best_weights, None}:
+                (self.directory / stale).unlink(missing_ok=True)
             if improved:
-                # The file just written, copied rather than serialised a second time.
-                tmp = self.directory / f".{BEST_WEIGHTS}.tmp.weights.h5"
-                shutil.copyfile(self.directory / name, tmp)
-                os.replace(tmp, self.directory / BEST_WEIGHTS)
-            previous, state.weights = state.weights, name
-            state.save(self.directory)
-            if previous and previous != name:
-                (self.directory / previous).unlink(missing_ok=True)
+                (self.directory / BEST_WEIGHTS).unlink(missing_ok=True)  # an older run's, now superseded
 
     class ScalarLogger(keras.callbacks.Callback):
         """TensorBoard scalars per epoch (loss, accuracy, learning rate) under `<dir>/train` and
@@ -454,6 +472,27 @@ class FitOutcome:
     best_epoch: int
     resumed_from: int  # epochs already done when this run started (0 = fresh)
     stopped_early: bool
+    diverged_epoch: int | None = None  # the first epoch whose loss was not a number
+
+
+def _save_weights(model, path: Path, copies: int) -> None:
+    """model.save_weights (+ optimizer state), after checking there is room for `copies` of it: HDF5
+    failing mid-write on a full disk leaves a file handle that crashes the interpreter at exit."""
+    from varec_cli.weights.download import human_bytes
+
+    variables = [*model.weights, *(model.optimizer.variables if model.optimizer else [])]
+    needed = (sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables) * 11 // 10 + (1 << 20)) * copies
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise VarecError(
+            f"not enough free disk space in {path.parent} for the training checkpoint: it needs about "
+            f"{human_bytes(needed)}, {human_bytes(free)} is free"
+        )
+    try:
+        model.save_weights(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def restore_weights(model, path: Path) -> None:
@@ -520,7 +559,7 @@ def fit(
                 shuffle=False,  # the tf.data pipelines shuffle
                 verbose=0,
             )
-    best = checkpoint_dir / BEST_WEIGHTS
+    best = checkpoint_dir / (state.best_weights or BEST_WEIGHTS)
     if best.exists() and state.best_epoch and state.best_epoch != state.epoch:
         model.load_weights(best)
     return FitOutcome(
@@ -529,4 +568,5 @@ def fit(
         best_epoch=state.best_epoch,
         resumed_from=resumed_from,
         stopped_early=bool(early.stopped_epoch),
+        diverged_epoch=state.extra.get("diverged_epoch"),
     )

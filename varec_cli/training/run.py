@@ -461,7 +461,18 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
         on_epoch=remember,
     )
-    if outcome.stopped_early and outcome.epochs_run < config.epochs:  # Keras marks a stop on the last one too
+    if outcome.diverged_epoch:
+        if not outcome.best_epoch:
+            raise VarecError(
+                f"training diverged: the loss was not a number from epoch {outcome.diverged_epoch} on, so no "
+                f"epoch is worth keeping and no model was saved; try a lower --lr (now {config.lr:g}), after "
+                f"deleting the checkpoints in {ckpt_dir}"
+            )
+        reporter.warning(
+            f"training diverged at epoch {outcome.diverged_epoch} (the loss was not a number) and stopped there; "
+            f"the model keeps epoch {outcome.best_epoch}'s weights. A lower --lr (now {config.lr:g}) may go further"
+        )
+    elif outcome.stopped_early and outcome.epochs_run < config.epochs:  # Keras marks a stop on the last one too
         watched = "validation loss" if val_data is not None else "training loss"
         reporter.info(
             f"stopped early after epoch {outcome.epochs_run} of {config.epochs}: the {watched} had not improved "
