@@ -380,7 +380,15 @@ def test_bad_options(cli, tiny_model, tmp_path):
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--top-k", "0").exit_code == 2
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--font-scale", "0").exit_code == 2
     assert cli("annotate", video, "-m", tiny_model).exit_code == 2  # -o is required
-    _no_leftovers(tmp_path, "clip.avi")
+    for option, value in (("--window", "inf"), ("--stride", "nan"), ("--font-scale", "inf"), ("--font-scale", "nan")):
+        result = cli("annotate", video, "-o", out, "-m", tiny_model, option, value)
+        assert result.exit_code == 2 and option in result.stderr, (option, value, result.output)
+    model_copy = tmp_path / "copy.keras"
+    model_copy.write_bytes(Path(tiny_model).read_bytes())
+    overwrite = cli("annotate", video, "-o", out, "-m", model_copy, "--timeline", model_copy)
+    assert overwrite.exit_code == 2 and "is the model file" in overwrite.stderr
+    assert model_copy.read_bytes() == Path(tiny_model).read_bytes()
+    _no_leftovers(tmp_path, "clip.avi", "copy.keras")
 
 
 def test_failure_while_writing_leaves_nothing(tiny, tmp_path):
@@ -485,3 +493,23 @@ def test_show_with_an_unreachable_display_warns_instead_of_aborting(tiny, tmp_pa
     result = annotate_video(tiny, video, tmp_path / "out.avi", show=True, on_warning=warnings.append)
     assert result.frames == 12
     assert len(warnings) == 1 and "cannot open a window" in warnings[0], warnings
+
+
+def test_a_reader_that_stops_reading_ends_annotate_quietly(tiny_model, tmp_path):
+    """`varec annotate ... | head -1`: the video is written, and the closed pipe is no failure."""
+    import cv2
+
+    video = write_motion_video(tmp_path / "clip.avi", "left", count=30)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "varec_cli", "annotate", str(video), "-o", str(tmp_path / "out.avi"), "-m",
+             str(tiny_model)], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300, cwd=REPO,
+        )
+    finally:
+        os.close(writer)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    cap.release()

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from synthetic import model_with_metadata, write_motion_video
 
 from varec_cli.models.classifier import load_classifier
@@ -118,6 +119,8 @@ def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_pa
         "number.keras": ({"size": 224}, "size must be [height, width] in pixels, not 224"),
         "labels.keras": ({"labels": "moving_left"}, "labels must be a non-empty list of names"),
         "fewer.keras": ({"frames": 3}, "its varec metadata says 3 frames of 32x32 px, but the network takes 6x32x32x3"),
+        "forever.keras": ({"clip_seconds": float("inf")}, "clip_seconds must be a number of seconds above 0, not inf"),
+        "nan.keras": ({"clip_seconds": float("nan")}, "clip_seconds must be a number of seconds above 0, not nan"),
     }
     for name, (changes, expected) in cases.items():
         model = model_with_metadata(tiny_model, tmp_path / name, **changes)
@@ -129,6 +132,17 @@ def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_pa
             assert expected in result.stderr, result.stderr
         if name != "fewer.keras":  # info reads the metadata alone, without loading the network
             assert expected in cli("info", model).stderr
+
+
+def test_metadata_that_is_not_a_json_object_is_corrupt(cli, tiny_model, tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tiny_model) as source, zipfile.ZipFile(tmp_path / "list.keras", "w") as copy:
+        for item in source.infolist():
+            copy.writestr(item, b"[]" if item.filename == "varec.json" else source.read(item))
+    result = cli("info", tmp_path / "list.keras")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {tmp_path / 'list.keras'}: its varec metadata is corrupt (not a JSON object)\n"
 
 
 def _strict_json(text: str):
@@ -238,8 +252,9 @@ def test_ffmpeg_says_nothing_of_its_own_about_a_broken_file(tiny_model, tmp_path
     assert len(lines) == 2 and lines[0].startswith(f"error: {broken}") and lines[1].startswith(f"error: {cut}"), lines
 
 
-def test_a_reader_that_stops_reading_ends_predict_quietly(tiny_model, tmp_path):
-    """`varec predict DIR --json | head -1`: once the reader has what it wanted, exit 0 with nothing
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
+def test_a_reader_that_stops_reading_ends_predict_quietly(tiny_model, tmp_path, output):
+    """`varec predict DIR [--json] | head -1`: once the reader has what it wanted, exit 0 with nothing
     on stderr (not 1 with no word, which a `pipefail` script takes for a failure)."""
     import os
 
@@ -250,7 +265,7 @@ def test_a_reader_that_stops_reading_ends_predict_quietly(tiny_model, tmp_path):
     os.close(reader)
     try:
         proc = subprocess.run([sys.executable, "-m", "varec_cli", "predict", str(tmp_path / "videos"), "-m",
-                               str(tiny_model), "--json"], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300)
+                               str(tiny_model), *output], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300)
     finally:
         os.close(writer)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr

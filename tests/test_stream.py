@@ -166,6 +166,27 @@ def test_max_seconds_stops_at_source_time(cli, tiny_model, tmp_path):
     assert count_frames(recording) == 15
 
 
+def test_a_high_speed_file_keeps_its_frame_rate(cli, tiny_model, tmp_path):
+    """480 fps footage: the times, --max-seconds and the recording follow the file's rate, as in
+    predict and annotate (cameras and network streams stay capped at 240: they report clock rates)."""
+    import cv2
+
+    video = write_index_video(tmp_path / "fast.avi", 480, fps=480.0)
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--max-seconds", "0.5", "-o", recording)
+    assert result.exit_code == 0, result.output
+    assert "240 captured, 240 processed" in result.stderr
+    cap = cv2.VideoCapture(str(recording))
+    assert cap.get(cv2.CAP_PROP_FPS) == 480 and count_frames(recording) == 240
+    cap.release()
+
+
+def test_not_a_number_is_a_usage_error(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "v.avi", 5)
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--max-seconds", "nan")
+    assert result.exit_code == 2 and "--max-seconds" in result.stderr
+
+
 def test_missing_camera_fails_quickly_with_one_line(cli, tiny_model):
     started = time.perf_counter()
     result = cli("stream", "--source", "9", "--model", tiny_model, "--no-display")

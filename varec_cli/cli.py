@@ -33,6 +33,11 @@ class VarecGroup(TyperGroup):
 
             error_line(str(exc) or type(exc).__name__)
             raise typer.Exit(ExitCode.FAILURE) from None
+        except BrokenPipeError:  # `varec ... | head -1`: whatever read stdout has what it wanted
+            from varec_cli.console import stdout_reader_gone
+
+            stdout_reader_gone()
+            raise typer.Exit(ExitCode.OK) from None
         except OSError as exc:
             # A path the user gave (VAREC_CACHE_DIR naming a file, an unwritable folder) or a full
             # disk, met where no library code wrapped it: still one line. Others are bugs: traceback.

@@ -7,6 +7,7 @@ itself, in tables too; the few styled strings ask for markup where they are prin
 
 from __future__ import annotations
 
+import errno
 import sys
 
 
@@ -15,7 +16,14 @@ def out():
     # Re-resolved each call so CliRunner's swapped sys.stdout is honoured.
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, markup=False)
+    class ResultsConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """Rich exits 1 here, without a word; varec's commands and its CLI take a reader that went
+            away (`varec predict DIR | head -1`) as the end of what was wanted: exit 0 (see cli.py)."""
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+
+    return ResultsConsole(file=sys.stdout, highlight=False, markup=False)
 
 
 def err():

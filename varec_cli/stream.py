@@ -91,8 +91,12 @@ def _open_capture(source: Source):
     return cap
 
 
-def _sane_fps(value: float) -> float | None:
-    return float(value) if value and np.isfinite(value) and 0 < value <= 240 else None
+def _sane_fps(value: float, kind: str) -> float | None:
+    """The source's frame rate, or None where it is not believable: a file up to 1000 fps (what
+    `predict` and `annotate` accept: high-speed footage), a camera or a stream up to 240 (drivers and
+    RTSP servers report clock rates such as 1000 or 90000 instead)."""
+    limit = 1000 if kind == "file" else 240
+    return float(value) if value and np.isfinite(value) and 0 < value <= limit else None
 
 
 @dataclass
@@ -149,7 +153,7 @@ def open_source(source: Source | str) -> OpenedSource:
     if not ok or frame is None:
         cap.release()
         raise VideoError(f"{source}: opened, but gives no frame")
-    fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS))
+    fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS), source.kind)
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
     frame_count = int(count) if source.kind == "network" and count and np.isfinite(count) and count > 0 else 0
     if source.kind == "file":

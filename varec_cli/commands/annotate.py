@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -40,7 +41,9 @@ def annotate_command(
     from varec_cli.annotate import annotate_video, check_paths
     from varec_cli.commands._models import open_model
 
-    if stride is not None and stride <= 0:
+    if window is not None and not math.isfinite(window):
+        raise typer.BadParameter("must be a number of seconds", param_hint="--window")
+    if stride is not None and not 0 < stride < math.inf:
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--stride")
     if stride is not None and window == 0:
         raise typer.BadParameter("has no meaning with --window 0 (the whole video is one window)", param_hint="--stride")
@@ -49,10 +52,12 @@ def annotate_command(
             f"{stride:g} s is longer than the window ({window:g} s): some frames would have no window",
             param_hint="--stride",
         )
-    if font_scale is not None and font_scale <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--font-scale")
+    if font_scale is not None and not 0 < font_scale < math.inf:
+        raise typer.BadParameter("must be a positive number", param_hint="--font-scale")
     timeline_to_stdout = timeline == "-"
     timeline_file = Path(timeline) if timeline and not timeline_to_stdout else None
+    if timeline_file is not None and model and _same_file(timeline_file, Path(model).expanduser()):
+        raise typer.BadParameter(f"{timeline} is the model file; give another file for the timeline", param_hint="--timeline")
 
     check_paths(video, output, timeline_file)  # one-line errors before the model loads or a frame is read
     classifier = open_model(model, "annotate")
@@ -82,6 +87,13 @@ def annotate_command(
     if result.timeline is not None:
         out.print(f"timeline: {result.timeline}", markup=False, highlight=False, soft_wrap=True)
     out.print(_segment_table(result.segments))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def _segment_table(segments):

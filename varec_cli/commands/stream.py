@@ -41,7 +41,7 @@ def stream_command(
     from varec_cli.stream import StreamOptions, open_source, parse_source, run_stream
     from varec_cli.video.display import display_configured, display_unavailable
 
-    if max_seconds is not None and max_seconds <= 0:
+    if max_seconds is not None and not max_seconds > 0:  # NaN too
         raise typer.BadParameter("must be more than 0", param_hint="--max-seconds")
     if not str(source).strip():
         raise typer.BadParameter("is empty: give a camera index, a URL or a video file", param_hint="--source")

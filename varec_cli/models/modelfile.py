@@ -65,7 +65,9 @@ class ModelMetadata:
             if not isinstance(getattr(self, name), str):
                 return f"{name} must be a name, not {getattr(self, name)!r}"
         seconds = self.clip_seconds
-        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf")
+        ):
             return f"clip_seconds must be a number of seconds above 0, not {seconds!r}"
         if not isinstance(self.provenance, dict) or not isinstance(self.format_version, int):
             return "provenance must be an object and format_version a number"
@@ -90,6 +92,8 @@ def read_metadata(path: str | os.PathLike) -> ModelMetadata:
         raise ModelError(f"{path}: not a varec model (not a .keras archive)") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelError(f"{path}: its varec metadata is corrupt") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: its varec metadata is corrupt (not a JSON object)")
     try:
         meta = ModelMetadata.from_dict(data)
     except TypeError as exc:

@@ -123,7 +123,14 @@ class AtomicVideoWriter:
             raise RuntimeError("AtomicVideoWriter.write outside its `with` block")
         if frame_bgr.shape[:2] != (self.height, self.width) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise ValueError(f"frame shape {frame_bgr.shape} differs from the writer's ({self.height}, {self.width}, 3)")
-        self._writer.write(np.ascontiguousarray(frame_bgr, dtype=np.uint8))
+        frame = np.ascontiguousarray(frame_bgr, dtype=np.uint8)
+        try:
+            self._writer.write(frame)
+        except KeyboardInterrupt:
+            # Python raises a pending Ctrl-C as a C call returns, never inside OpenCV's write: a
+            # KeyboardInterrupt here comes after the frame went in, and the count must say so.
+            self.frames_written += 1
+            raise
         self.frames_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
