@@ -37,7 +37,8 @@ def test_stream_summary_is_parsed(parts):
         "  latency     111 ms on average, capture to label\n"
     )
     assert parse_summary(text) == (37.4, 111.0)
-    assert parse_summary(text.replace("111 ms", "n/a (no prediction)")) == (37.4, None)
+    none = text.replace("111 ms on average, capture to label", "none: no prediction (the video is shorter than the model's window)")
+    assert parse_summary(none) == (37.4, None)
     with pytest.raises(ValueError):
         parse_summary("error: something else")
 

@@ -134,15 +134,25 @@ def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_pa
             assert expected in cli("info", model).stderr
 
 
-def test_metadata_that_is_not_a_json_object_is_corrupt(cli, tiny_model, tmp_path):
+def test_metadata_that_is_not_an_object_or_lacks_a_field_is_one_line(cli, tiny_model, tmp_path):
     import zipfile
 
-    with zipfile.ZipFile(tiny_model) as source, zipfile.ZipFile(tmp_path / "list.keras", "w") as copy:
-        for item in source.infolist():
-            copy.writestr(item, b"[]" if item.filename == "varec.json" else source.read(item))
-    result = cli("info", tmp_path / "list.keras")
-    assert result.exit_code == 1
-    assert result.stderr == f"error: {tmp_path / 'list.keras'}: its varec metadata is corrupt (not a JSON object)\n"
+    def with_metadata(name: str, text: bytes) -> Path:
+        with zipfile.ZipFile(tiny_model) as source, zipfile.ZipFile(tmp_path / name, "w") as copy:
+            for item in source.infolist():
+                copy.writestr(item, text if item.filename == "varec.json" else source.read(item))
+        return tmp_path / name
+
+    with zipfile.ZipFile(tiny_model) as source:
+        metadata = json.loads(source.read("varec.json"))
+    cases = {
+        with_metadata("list.keras", b"[]"): "its varec metadata is corrupt (not a JSON object)",
+        with_metadata("no-frames.keras", json.dumps({k: v for k, v in metadata.items() if k != "frames"}).encode()):
+            "its varec metadata is incomplete (no frames)",
+    }
+    for model, expected in cases.items():
+        result = cli("info", model)
+        assert result.exit_code == 1 and result.stderr == f"error: {model}: {expected}\n"
 
 
 def _strict_json(text: str):

@@ -181,6 +181,13 @@ def test_a_high_speed_file_keeps_its_frame_rate(cli, tiny_model, tmp_path):
     cap.release()
 
 
+def test_a_video_shorter_than_the_window_says_why_nothing_was_predicted(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "short.avi", 5, fps=25.0)  # 0.2 s; the model's window is 1 s
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display")
+    assert result.exit_code == 0, result.output
+    assert "latency     none: no prediction (the video is shorter than the model's window)" in result.stderr
+
+
 def test_not_a_number_is_a_usage_error(cli, tiny_model, tmp_path):
     video = write_index_video(tmp_path / "v.avi", 5)
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--max-seconds", "nan")

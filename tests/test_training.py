@@ -401,6 +401,17 @@ def test_a_class_whose_videos_all_fail_to_decode_is_named(cli, trained, tmp_path
     assert "feature cache" in cached.stderr and warning in cached.stderr
 
 
+def test_a_class_without_training_videos_is_named_as_such(cli, tmp_path):
+    root = write_ucf101_motion_dataset(tmp_path / "extra", **{**DATA, "train_groups": 3, "test_groups": 1, "clips": 2})
+    with open(root / "ucfTrainTestlist" / "classInd.txt", "a") as fh:
+        fh.write("3 NeverFilmed\n")
+    (root / "UCF-101" / "NeverFilmed").mkdir()
+    result = cli("train", "--dataset", root, "--output", tmp_path / "x.keras", *SCRATCH, "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "class 'NeverFilmed': it has no training videos, so the model never learns it" in result.stderr
+    assert "'MoveLeft'" not in result.stderr
+
+
 def test_no_decodable_training_video_is_an_error_and_saves_nothing(cli, tmp_path):
     root = tmp_path / "undecodable"
     for name in ("left", "right"):
@@ -473,24 +484,26 @@ def test_a_run_killed_before_its_state_is_written_keeps_the_best_weights_the_sta
 
     save = ResumeState.save
 
-    def save_then_die_at_epoch_2(self, directory):
-        if self.epoch == 2:  # epoch 2's weights are written (and, without validation, are the best)
+    def save_then_die_at_epoch_3(self, directory):
+        if self.epoch == 3:  # epoch 3's weights are written (and, without validation, are the best)
             raise KeyboardInterrupt
         save(self, directory)
 
-    monkeypatch.setattr(ResumeState, "save", save_then_die_at_epoch_2)
+    monkeypatch.setattr(ResumeState, "save", save_then_die_at_epoch_3)
     output = tmp_path / "killed.keras"
     options = [*SCRATCH, "--val-fraction", "0"]
-    killed = cli("train", "--dataset", trained["root"], "--output", output, *options, "--epochs", "3")
+    killed = cli("train", "--dataset", trained["root"], "--output", output, *options, "--epochs", "4")
     assert killed.exit_code == 130
     ckpt = tmp_path / "killed.checkpoints"
     state = json.loads((ckpt / "state.json").read_text())
-    assert state["epoch"] == 1 and state["best_epoch"] == 1
-    assert (ckpt / state["best_weights"]).read_bytes() == (ckpt / state["weights"]).read_bytes()  # epoch 1's
+    assert state["epoch"] == 2 and state["best_epoch"] == 2
+    assert (ckpt / state["best_weights"]).read_bytes() == (ckpt / state["weights"]).read_bytes()  # epoch 2's
     monkeypatch.setattr(ResumeState, "save", save)
-    resumed = cli("train", "--dataset", trained["root"], "--output", output, *options, "--epochs", "3", "--resume")
+    fewer = cli("train", "--dataset", trained["root"], "--output", output, *options, "--epochs", "1", "--resume")
+    assert fewer.exit_code == 1 and "is at epoch 2, past --epochs 1; give --epochs 2 or more" in fewer.stderr
+    resumed = cli("train", "--dataset", trained["root"], "--output", output, *options, "--epochs", "4", "--resume")
     assert resumed.exit_code == 0, resumed.output
-    assert read_metadata(output).provenance["best_epoch"] == 3
+    assert read_metadata(output).provenance["best_epoch"] == 4
 
 
 def test_a_checkpoint_that_cannot_be_written_is_one_line(cli, trained, tmp_path):

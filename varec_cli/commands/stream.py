@@ -94,7 +94,12 @@ def stream_command(
 
 
 def _summary_text(summary) -> str:
-    latency = f"{summary.latency_ms:.0f} ms" if summary.latency_ms is not None else "n/a (no prediction)"
+    if summary.latency_ms is not None:
+        latency = f"{summary.latency_ms:.0f} ms on average, capture to label"
+    elif summary.ended == "end of the video":
+        latency = "none: no prediction (the video is shorter than the model's window)"
+    else:
+        latency = "none: no prediction (stopped before the model's first window was full)"
     queued = summary.frames_captured - summary.frames_processed - summary.frames_skipped
     lines = [
         f"stream {summary.source}: ended ({summary.ended})",
@@ -104,7 +109,7 @@ def _summary_text(summary) -> str:
         + f"), {summary.predictions} predictions",
         f"  duration    {summary.seconds:.1f} s ({summary.source_seconds:.1f} s of source time)",
         f"  speed       {summary.fps:.1f} frames/s processed",
-        f"  latency     {latency} on average, capture to label",
+        f"  latency     {latency}",
     ]
     if summary.recording is not None:
         lines.append(f"  recording   {summary.recording} ({summary.frames_recorded} frames)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,11 @@ def read_metadata(path: str | os.PathLike) -> ModelMetadata:
         raise ModelError(f"{path}: its varec metadata is corrupt") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: its varec metadata is corrupt (not a JSON object)")
-    try:
-        meta = ModelMetadata.from_dict(data)
-    except TypeError as exc:
-        raise ModelError(f"{path}: its varec metadata is incomplete ({exc})") from None
+    required = [f.name for f in fields(ModelMetadata) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in data and name != "size"]  # size: checked below
+    if missing:
+        raise ModelError(f"{path}: its varec metadata is incomplete (no {', '.join(missing)})")
+    meta = ModelMetadata.from_dict(data)
     if isinstance(meta.format_version, int) and meta.format_version > FORMAT_VERSION:
         raise ModelError(f"{path}: made by a newer varec (model format {meta.format_version}); upgrade varec")
     problem = meta.problem()

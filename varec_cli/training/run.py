@@ -225,20 +225,29 @@ def _resume_state(config: TrainConfig, fingerprint: dict, output: Path, reporter
             f"--resume: the checkpoint in {directory} was made with different settings "
             f"({', '.join(differs)}); run the original command with --resume, or delete that folder"
         )
+    if config.epochs < state.epoch:
+        raise VarecError(
+            f"--resume: the checkpoint in {directory} is at epoch {state.epoch}, past --epochs {config.epochs}; "
+            f"give --epochs {state.epoch} or more"
+        )
     reporter.info(f"resuming after epoch {state.epoch} from {directory}")
     return state
 
 
-def _warn_unlearnable(reporter: Reporter, labels: list[str], train_labels) -> None:
-    """A class none of whose training videos decoded is still an output of the model, one it never
-    learned: say so (the skipped videos were named as they failed)."""
+def _warn_unlearnable(reporter: Reporter, labels: list[str], train_labels, listed_labels) -> None:
+    """A class without a decoded training video is still an output of the model, one it never learned:
+    say so (the skipped videos were named as they failed), and whether it had any videos at all."""
     seen = {int(label) for label in train_labels}
+    listed = {int(label) for label in listed_labels}
     for index, name in enumerate(labels):
-        if index not in seen:
-            reporter.warning(
-                f"class {name!r}: none of its training videos could be decoded, so the model never learns it "
-                "(fix or remove those videos, or the class)"
-            )
+        if index in seen:
+            continue
+        why = "none of its training videos could be decoded" if index in listed else "it has no training videos"
+        reporter.warning(
+            f"class {name!r}: {why}, so the model never learns it (fix or remove those videos, or the class)"
+            if index in listed else
+            f"class {name!r}: {why}, so the model never learns it (add some, or remove the class)"
+        )
 
 
 def _items(samples, remap: dict[int, int] | None) -> list[tuple[Path, int]]:
@@ -388,7 +397,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             )
         if len(sets["train"].labels) == 0:
             raise VarecError("no training video could be decoded")
-        _warn_unlearnable(reporter, labels, sets["train"].labels)
+        _warn_unlearnable(reporter, labels, sets["train"].labels, [label for _, label in train_items])
         train_data = tf_fit.features_dataset(
             sets["train"].features, sets["train"].labels, config.batch_size, shuffle=True, seed=config.seed,
             first_epoch=state.epoch,
@@ -484,7 +493,10 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         skipped = [(Path(p), e) for p, e in state.extra.get("skipped_files", {}).items()]
         clip_counts = {part: len(s.items) - skipped_counts.get(part, 0) for part, s in sources.items()}
         failed = {str(path) for path, _ in skipped}
-        _warn_unlearnable(reporter, labels, [label for path, label in train_items if str(path) not in failed])
+        _warn_unlearnable(
+            reporter, labels, [label for path, label in train_items if str(path) not in failed],
+            [label for _, label in train_items],
+        )
 
     dropout = float(head.get_layer("dropout").rate)  # an --init head keeps its own
     model = _clean_copy(
