@@ -184,6 +184,14 @@ def test_a_model_that_outputs_nan_is_an_error_not_a_nan_score(cli, tiny_model, t
     assert data["provenance"] == {"val_loss": None, "epochs": 3}
 
 
+def test_long_labels_stay_whole_on_their_line_in_piped_tables(cli, tiny_model, tmp_path):
+    label = "a_label_long_enough_to_overflow_an_eighty_column_table_" * 2
+    model = model_with_metadata(tiny_model, tmp_path / "long.keras", labels=[label + "0", label + "1", label + "2"])
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    shown = cli("predict", video, "-m", model, "-k", "3").stdout
+    assert all(any(label + str(i) in line for line in shown.splitlines()) for i in range(3)), shown
+
+
 def test_labels_that_look_like_markup_print_as_themselves(cli, tiny_model, tmp_path):
     model = model_with_metadata(tiny_model, tmp_path / "brackets.keras",
                            labels=["[bold]wave", "jump [red]high", "[/]still"])

@@ -8,6 +8,7 @@ itself, in tables too; the few styled strings ask for markup where they are prin
 from __future__ import annotations
 
 import errno
+import os
 import sys
 
 
@@ -23,7 +24,10 @@ def out():
             self.quiet = True
             raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
 
-    return ResultsConsole(file=sys.stdout, highlight=False, markup=False)
+    # Off a terminal (a pipe, a file) tables take the width of their content, not 80 columns: a long
+    # label or path stays whole on its line, for grep and scripts. COLUMNS still rules where it is set.
+    wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return ResultsConsole(file=sys.stdout, highlight=False, markup=False, width=1000 if wide else None)
 
 
 def err():

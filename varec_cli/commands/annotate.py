@@ -77,7 +77,8 @@ def annotate_command(
     if result.window_frames is not None and result.frames < result.window_frames:
         summary += f" (the whole video: shorter than the {result.window_frames}-frame window)"
     elif result.window_frames is not None:
-        summary += f" of {result.window_frames} frames every {result.stride_frames}"
+        plural = "s" if result.window_frames != 1 else ""
+        summary += f" of {result.window_frames} frame{plural} every {result.stride_frames}"
     if timeline_to_stdout:
         typer.echo(json.dumps([s.to_json() for s in result.segments]))
         err.print(summary, markup=False, highlight=False, soft_wrap=True)
@@ -102,7 +103,7 @@ def _segment_table(segments):
     table = Table(show_edge=False)
     table.add_column("start", justify="right")
     table.add_column("end", justify="right")
-    table.add_column("label")
+    table.add_column("label", overflow="fold")  # a long label wraps, whole, rather than ending in ...
     table.add_column("score", justify="right")
     for segment in segments:
         table.add_row(f"{segment.start:.2f}", f"{segment.end:.2f}", segment.label, f"{segment.score:.3f}")

@@ -65,7 +65,7 @@ def _prediction_table(result):
 
     table = Table(show_edge=False)
     table.add_column("#", justify="right")
-    table.add_column("label")
+    table.add_column("label", overflow="fold")  # a long label wraps, whole, rather than ending in ...
     table.add_column("probability", justify="right")
     for rank, (label, score) in enumerate(result.predictions, 1):
         table.add_row(str(rank), label, f"{score:.3f}")

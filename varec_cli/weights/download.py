@@ -71,11 +71,11 @@ def human_bytes(n: int | float | None) -> str:
     if n is None:
         return "?"
     value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover
+    raise AssertionError("unreachable")
 
 
 def check_free_space(directory: Path, needed_bytes: int | None) -> None:

@@ -277,7 +277,9 @@ def _check_entry_fields(where: str, name: str, raw: Mapping[str, Any]) -> None:
     for key in ("bytes", "classes", "frames", "size"):
         if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] <= 0):
             raise bad(key, "a positive integer")
-    if "fps" in raw and (isinstance(raw["fps"], bool) or not isinstance(raw["fps"], (int, float)) or raw["fps"] <= 0):
+    if "fps" in raw and (
+        isinstance(raw["fps"], bool) or not isinstance(raw["fps"], (int, float)) or not 0 < raw["fps"] < float("inf")
+    ):
         raise bad("fps", "a positive number")
     if "stream" in raw and not isinstance(raw["stream"], bool):
         raise bad("stream", "true or false")
