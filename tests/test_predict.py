@@ -184,6 +184,15 @@ def test_a_model_that_outputs_nan_is_an_error_not_a_nan_score(cli, tiny_model, t
     assert data["provenance"] == {"val_loss": None, "epochs": 3}
 
 
+def test_a_url_is_pointed_to_stream(cli, tiny_model):
+    result = cli("predict", "http://127.0.0.1:9/clip.avi", "-m", tiny_model)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: http://127.0.0.1:9/clip.avi: predict reads video files; download it first, or label it live "
+        "with `varec stream --source http://127.0.0.1:9/clip.avi`\n"
+    )
+
+
 def test_long_labels_stay_whole_on_their_line_in_piped_tables(cli, tiny_model, tmp_path):
     label = "a_label_long_enough_to_overflow_an_eighty_column_table_" * 2
     model = model_with_metadata(tiny_model, tmp_path / "long.keras", labels=[label + "0", label + "1", label + "2"])

@@ -215,6 +215,12 @@ def test_unreachable_stream_fails_quickly_with_one_line(cli, tiny_model):
     assert "cannot open this stream" in result.stderr and "secret" not in result.stderr
 
 
+def test_a_missing_file_is_named_as_given(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("stream", "--source", "./0", "-m", tmp_path / "no-model.keras", "--no-display")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ./0: no such file")
+
+
 def test_an_empty_source_is_a_usage_error(cli, tmp_path):
     result = cli("stream", "--source", " ", "-m", tmp_path / "no-model.keras", "--no-display")
     assert result.exit_code == 2 and "--source" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
     problems: list[VideoError] = []
     for argument in arguments:
         path = Path(argument)
+        if not path.exists() and re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", str(argument)):
+            problems.append(VideoError(
+                f"{argument}: predict reads video files; download it first, or label it live with "
+                f"`varec stream --source {argument}`"
+            ))
+            continue
         if path.is_dir():
             found = find_videos(path)
             if not found:

@@ -137,10 +137,11 @@ def open_source(source: Source | str) -> OpenedSource:
     source = parse_source(source) if not isinstance(source, Source) else source
     if source.kind == "file":
         path = Path(source.target)
+        shown = source.target  # as given: Path would turn ./0, the way to name a file 0, into 0
         if not path.exists():
-            raise VideoError(f"{path}: no such file (for a camera give its index, e.g. --source 0)")
+            raise VideoError(f"{shown}: no such file (for a camera give its index, e.g. --source 0)")
         if path.is_dir():
-            raise VideoError(f"{path}: is a directory, not a video file")
+            raise VideoError(f"{shown}: is a directory, not a video file")
     cap = _open_capture(source)
     if cap is None:
         if source.kind == "camera":

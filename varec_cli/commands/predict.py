@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -12,7 +11,7 @@ from varec_cli.errors import ExitCode
 
 
 def predict_command(
-    videos: List[Path] = typer.Argument(
+    videos: List[str] = typer.Argument(  # str, not Path: Path would fold a URL's // into /
         ..., metavar="VIDEO", help="Video files, or directories searched recursively for videos."
     ),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="A model file or folder, or a registry name (see `varec models`); default: the registry's default (MoViNet-A0, Kinetics-600)."),
