@@ -14,7 +14,7 @@ Subset = Literal["test", "val", "train"]
 def evaluate_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
     models: List[str] = typer.Option(
-        ..., "--model", "-m", metavar="MODEL", help="A .keras model file or a registry name; repeat to compare models."
+        ..., "--model", "-m", metavar="MODEL", help="A model file or folder, or a registry name; repeat to compare models."
     ),
     split: int = typer.Option(1, "--split", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
     clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),

@@ -14,10 +14,10 @@ def stream_command(
     ),
     model: Optional[str] = typer.Option(
         None, "--model", "-m",
-        help="A .keras model file or a registry name; default: the registry's stream default (MoViNet-A0 stream, Kinetics-600).",
+        help="A model file or folder, or a registry name; default: the registry's stream default (MoViNet-A0 stream, Kinetics-600).",
     ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Record every captured frame with the label overlay (.avi or .mp4)."
+        None, "--output", "-o", help="Record every captured frame with the label overlay (.avi, .mp4 or .m4v)."
     ),
     no_display: bool = typer.Option(
         False, "--no-display", help="No window: print a line each time the label changes (automatic without a display)."
