@@ -184,6 +184,11 @@ def test_a_model_that_outputs_nan_is_an_error_not_a_nan_score(cli, tiny_model, t
     assert data["provenance"] == {"val_loss": None, "epochs": 3}
 
 
+def test_missing_videos_fail_before_any_model_is_fetched_or_loaded(cli, tmp_path):
+    result = cli("predict", tmp_path / "nosuch.mp4", "-m", tmp_path / "no-model.keras")  # the model is never read
+    assert result.exit_code == 1 and result.stderr == f"error: {tmp_path / 'nosuch.mp4'}: no such file\n"
+
+
 def test_a_url_is_pointed_to_stream(cli, tiny_model):
     result = cli("predict", "http://127.0.0.1:9/clip.avi", "-m", tiny_model)
     assert result.exit_code == 1
@@ -238,6 +243,12 @@ def test_help_does_not_import_heavy_frameworks():
         [sys.executable, "-m", "varec_cli", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("varec ")
+
+
+def test_the_command_list_shows_whole_summaries(cli):
+    listing = cli("--help").stdout.split("Commands:")[1].splitlines()
+    commands = [line.split(None, 1) for line in listing if line.strip()]
+    assert len(commands) == 9 and all(not summary.endswith("...") for _, summary in commands), listing
 
 
 def test_a_successful_predict_prints_nothing_on_stderr(tiny_model, tmp_path):

@@ -195,7 +195,10 @@ def test_offline_uncached_model_fails_at_once(cli, registry, tmp_path, monkeypat
     red = _solid_video(tmp_path / "red.avi", (0, 0, 230))
     result = cli("predict", red, "--model", "toy-movinet")
     assert result.exit_code == 1 and "offline" in result.stderr.lower()
-    assert registry.requests_for("/movinet/a0/base") == []
+    # the one download that mends it: the model's (which brings its label list), not the labels' alone
+    assert result.stderr.startswith("error: toy-movinet is not in the cache and VAREC_OFFLINE=1")
+    assert "run `varec download toy-movinet` on a connected machine (it fetches the label list too)" in result.stderr
+    assert registry.requests_for("/movinet/a0/base") == [] and registry.requests_for("/labels.txt") == []
 
 
 def test_info_on_a_registry_name(cli, registry):

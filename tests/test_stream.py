@@ -188,6 +188,15 @@ def test_a_video_shorter_than_the_window_says_why_nothing_was_predicted(cli, tin
     assert "latency     none: no prediction (the video is shorter than the model's window)" in result.stderr
 
 
+def test_predictions_that_never_reach_the_threshold_are_said(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "v.avi", 40, fps=10.0)  # the untrained 3-class model: ~1/3 each
+    quiet = cli("stream", "-s", video, "-m", tiny_model, "--no-display")
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    assert "labels      none: no prediction reached --threshold 0.5" in quiet.stderr
+    told = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--threshold", "0.05")
+    assert told.exit_code == 0 and told.stdout and "reached --threshold" not in told.stderr
+
+
 def test_not_a_number_is_a_usage_error(cli, tiny_model, tmp_path):
     video = write_index_video(tmp_path / "v.avi", 5)
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--max-seconds", "nan")

@@ -112,6 +112,9 @@ def test_provenance_in_model_file_and_varec_info(cli, trained):
     for text in ("trained: dataset", "ordered", "trained: val split", "by group", "trained: epochs",
                  "trained: val accuracy", "trained: device"):
         assert text in shown.stdout, shown.stdout
+    rows = {line.split("  ")[0].strip(): line for line in shown.stdout.splitlines() if line.startswith("trained: ")}
+    assert rows["trained: init"].split()[-1] == "-" and rows["trained: feature cache"].split()[-1] == "no"
+    assert rows["trained: lr"].split()[-1] == "0.001"  # as given, not None / False / 0.0010
 
 
 def test_evaluating_the_val_subset_with_other_split_options_warns(cli, trained, tmp_path):

@@ -93,15 +93,16 @@ from varec_cli.commands import predict as _predict  # noqa: E402
 from varec_cli.commands import stream as _stream  # noqa: E402
 from varec_cli.commands import train as _train  # noqa: E402
 
-app.command("predict")(_predict.predict_command)
-app.command("info")(_info.info_command)
-app.command("train")(_train.train_command)
-app.command("evaluate")(_evaluate.evaluate_command)
-app.command("download")(_download.download_command)
-app.command("models")(_models.models_command)
-app.command("cache")(_cache.cache_command)
-app.command("annotate")(_annotate.annotate_command)
-app.command("stream")(_stream.stream_command)
+# Short summaries for `varec --help` (click would cut the docstrings' first lines at 45 characters).
+app.command("predict", short_help="Classify videos: their top-k actions.")(_predict.predict_command)
+app.command("info", short_help="What a model file is: labels, clip spec, provenance.")(_info.info_command)
+app.command("train", short_help="Train or fine-tune a model on a dataset.")(_train.train_command)
+app.command("evaluate", short_help="Score models on a dataset's test or val videos.")(_evaluate.evaluate_command)
+app.command("download", short_help="Fetch models and weights into the cache, verified.")(_download.download_command)
+app.command("models", short_help="What can be downloaded, and what is cached.")(_models.models_command)
+app.command("cache", short_help="Show or clear the weights cache.")(_cache.cache_command)
+app.command("annotate", short_help="Burn the predicted actions into a copy of a video.")(_annotate.annotate_command)
+app.command("stream", short_help="Live labels from a camera, a stream or a file.")(_stream.stream_command)
 
 
 def main() -> None:

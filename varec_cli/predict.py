@@ -39,8 +39,9 @@ class VideoPrediction:
 def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], list[VideoError]]:
     """Files as given; directories expanded to the video files inside them (recursive, sorted).
 
-    A missing path is kept, so that it fails alone with its own error line. A directory without
-    videos is an error of its own (returned beside the videos), which keeps the others from nothing.
+    A missing path, a URL and a directory without videos are errors of their own (returned beside the
+    videos): each is told on its own line, the others are still classified, and when nothing is left
+    no model is fetched or loaded for nothing.
     """
     videos: list[Path] = []
     problems: list[VideoError] = []
@@ -57,6 +58,8 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
             if not found:
                 problems.append(VideoError(f"{path}: no video files in this directory"))
             videos.extend(found)
+        elif not path.exists():
+            problems.append(VideoError(f"{path}: no such file"))
         else:
             videos.append(path)
     return videos, problems

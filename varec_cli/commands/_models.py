@@ -8,5 +8,17 @@ def open_model(model: str | None, purpose: str):
     from varec_cli.models.classifier import open_classifier
 
     with download_progress() as progress_for:
-        label = model or f"default {purpose} model"
+        label = model or _default_name(purpose)
         return open_classifier(model, purpose=purpose, progress=progress_for(label))
+
+
+def _default_name(purpose: str) -> str:
+    """The registry's default for `purpose`, by name, for the download line (a broken registry is
+    reported by open_classifier itself)."""
+    from varec_cli.errors import VarecError
+    from varec_cli.weights.resolve import default_model_name
+
+    try:
+        return f"{default_model_name('stream' if purpose == 'stream' else 'predict')} (the default {purpose} model)"
+    except VarecError:
+        return f"default {purpose} model"

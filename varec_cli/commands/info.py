@@ -40,11 +40,7 @@ def info_command(
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
     provenance = description.get("provenance") or {}
     for key, value in provenance.items():
-        if isinstance(value, float):
-            value = f"{value:.4f}"
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        table.add_row(f"trained: {key.replace('_', ' ')}", str(value))
+        table.add_row(f"trained: {key.replace('_', ' ')}", _shown(value))
     if not provenance:
         table.add_row("trained", "no training provenance recorded")
     console.out().print(table)
@@ -59,3 +55,17 @@ def _without_nan(value):
     if isinstance(value, (list, tuple)):
         return [_without_nan(item) for item in value]
     return value
+
+
+def _shown(value) -> str:
+    """A provenance value as a person reads it: no Python None/True/False, numbers without padding
+    (a learning rate of 1e-05 is not 0.0000)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)

@@ -88,12 +88,12 @@ def stream_command(
             raise StopStream("the output pipe was closed") from None
 
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
-    typer.echo(_summary_text(summary), err=True)  # plain: rich would wrap long paths
+    typer.echo(_summary_text(summary, threshold), err=True)  # plain: rich would wrap long paths
     if summary.interrupted:
         raise typer.Exit(summary.exit_code)
 
 
-def _summary_text(summary) -> str:
+def _summary_text(summary, threshold: float) -> str:
     if summary.latency_ms is not None:
         latency = f"{summary.latency_ms:.0f} ms on average, capture to label"
     elif summary.ended == "end of the video":
@@ -111,6 +111,8 @@ def _summary_text(summary) -> str:
         f"  speed       {summary.fps:.1f} frames/s processed",
         f"  latency     {latency}",
     ]
+    if summary.predictions and not any(change.label for change in summary.label_changes):
+        lines.append(f"  labels      none: no prediction reached --threshold {threshold:g}")
     if summary.recording is not None:
         lines.append(f"  recording   {summary.recording} ({summary.frames_recorded} frames)")
     return "\n".join(lines)

@@ -175,6 +175,8 @@ def _labels_to_install(entry: Entry, registry: Registry) -> list[str] | None:
         return None
     try:
         labels = labels_of(entry, registry)  # small, and fetched quietly: progress is the model's
+    except OfflineError:  # the model is not cached either (else its labels were not asked for)
+        raise _offline_error(entry) from None
     except WeightsError as exc:  # it names the labels entry: say which model needed it
         exc.args = (f"{entry.name}: {exc}",)
         raise
@@ -287,11 +289,17 @@ def ensure_cached(
                     f"{name} is cached, but fetching it again (--force) needs the network and VAREC_OFFLINE=1 "
                     "(offline mode) forbids it; drop --force to use the cached copy, or unset VAREC_OFFLINE"
                 )
-            raise OfflineError(
-                f"{name} is not in the cache and VAREC_OFFLINE=1 (offline mode) forbids downloading it; "
-                f"unset VAREC_OFFLINE, run `varec download {name}` on a connected machine, or {_way_out(entry)}"
-            )
+            raise _offline_error(entry)
         return _fetch_entry(entry, registry, progress, labels)
+
+
+def _offline_error(entry: Entry) -> OfflineError:
+    return OfflineError(
+        f"{entry.name} is not in the cache and VAREC_OFFLINE=1 (offline mode) forbids downloading it; "
+        f"unset VAREC_OFFLINE, run `varec download {entry.name}` on a connected machine"
+        + (" (it fetches the label list too)" if entry.kind == "savedmodel" and isinstance(entry.labels, str) else "")
+        + f", or {_way_out(entry)}"
+    )
 
 
 # --- public entry points ------------------------------------------------------------------------------
