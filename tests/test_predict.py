@@ -145,8 +145,10 @@ def test_metadata_that_is_not_an_object_or_lacks_a_field_is_one_line(cli, tiny_m
 
     with zipfile.ZipFile(tiny_model) as source:
         metadata = json.loads(source.read("varec.json"))
+    future = {k: v for k, v in metadata.items() if k != "frames"} | {"format_version": 99, "frames_v99": 6}
     cases = {
         with_metadata("list.keras", b"[]"): "its varec metadata is corrupt (not a JSON object)",
+        with_metadata("future.keras", json.dumps(future).encode()): "made by a newer varec (model format 99); upgrade varec",
         with_metadata("no-frames.keras", json.dumps({k: v for k, v in metadata.items() if k != "frames"}).encode()):
             "its varec metadata is incomplete (no frames)",
     }
@@ -187,6 +189,34 @@ def test_a_model_that_outputs_nan_is_an_error_not_a_nan_score(cli, tiny_model, t
 def test_missing_videos_fail_before_any_model_is_fetched_or_loaded(cli, tmp_path):
     result = cli("predict", tmp_path / "nosuch.mp4", "-m", tmp_path / "no-model.keras")  # the model is never read
     assert result.exit_code == 1 and result.stderr == f"error: {tmp_path / 'nosuch.mp4'}: no such file\n"
+
+
+def test_info_shows_provenance_as_written(cli, tiny_model, tmp_path):
+    provenance = {"training_seconds": 10800.3, "init": None, "feature_cache": False, "lr": 1e-05}
+    model = model_with_metadata(tiny_model, tmp_path / "p.keras", provenance=provenance)
+    rows = {line.split("  ")[0]: line.split()[-1] for line in cli("info", model).stdout.splitlines()
+            if line.startswith("trained: ")}
+    assert rows == {"trained: training seconds": "10800.3", "trained: init": "-", "trained: feature cache": "no",
+                    "trained: lr": "1e-05"}
+
+
+def test_results_are_not_dropped_when_stderr_is_what_broke(tiny_model, tmp_path):
+    """Only a closed stdout means "the reader has what it wanted"; a broken stderr is no reason to send
+    the results to /dev/null and exit 0."""
+    import os
+
+    (tmp_path / "videos").mkdir()
+    write_motion_video(tmp_path / "videos" / "v.avi", "left")
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        with open(tmp_path / "out.txt", "w") as out:
+            proc = subprocess.run([sys.executable, "-m", "varec_cli", "predict", str(tmp_path / "nosuch.avi"),
+                                   str(tmp_path / "videos"), "-m", str(tiny_model), "--json"],
+                                  stdout=out, stderr=writer, timeout=300)
+    finally:
+        os.close(writer)
+    assert proc.returncode != 0
 
 
 def test_a_url_is_pointed_to_stream(cli, tiny_model):

@@ -436,6 +436,9 @@ def test_a_run_whose_loss_is_never_a_number_saves_nothing_and_says_why(cli, trai
                  "--batch-size", "8")
     assert result.exit_code == 1 and not output.exists()
     assert "epoch 2/" not in result.stderr  # it stopped at the first epoch that diverged
+    again = cli("train", "--dataset", trained["root"], "--output", output, "--init", broken, "--epochs", "3",
+                "--batch-size", "8", "--resume")  # would go on from NaN weights
+    assert again.exit_code == 1 and "diverged at epoch 1" in again.stderr and "delete that folder" in again.stderr
     last = result.stderr.rstrip().splitlines()[-1]
     assert last.startswith("error: training diverged: the loss was not a number from epoch 1 on") and "--lr" in last
 

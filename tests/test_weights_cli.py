@@ -197,7 +197,10 @@ def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
     assert not cache.models_dir().exists()
 
 
-@pytest.mark.parametrize("damage", ["{broken", "[]", '{"entries": {"toy": {"path": 5, "kind": "keras"}}}', '{"entries": {"toy": "x"}}'])
+@pytest.mark.parametrize("damage", [
+    "{broken", "[]", '{"entries": {"toy": {"path": 5, "kind": "keras"}}}', '{"entries": {"toy": "x"}}',
+    '{"entries": {"toy": {"path": "toy/toy.keras", "kind": "keras", "verified": null}}}',
+])
 def test_a_damaged_cache_index_is_one_line_and_cache_clear_repairs_it(cli, toy_registry, damage):
     assert cli("download", "toy").exit_code == 0
     cache.index_path().write_text(damage, encoding="utf-8")

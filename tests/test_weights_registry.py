@@ -106,6 +106,7 @@ def test_user_override_of_url_keeps_shipped_fields(tmp_path, monkeypatch):
         ('[models.x]\nurl = "https://e/x"\nsignature = { output_is_logits = "yes" }', "output_is_logits must be true or false"),
         ('[models.x]\nurl = "https://e/x"\nsignature = { name = 3 }', "signature.name must be the name of a signature"),
         ('[models.x]\nurl = "https://e/x"\nfps = inf', "fps must be a positive number"),
+        ('[models.x]\nurl = "https://e/x"\nsignature = { input_range = [0, inf] }', "two finite numbers"),
     ],
 )
 def test_malformed_user_registry_is_a_one_line_error(tmp_path, monkeypatch, text, message):

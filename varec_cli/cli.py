@@ -33,8 +33,12 @@ class VarecGroup(TyperGroup):
 
             error_line(str(exc) or type(exc).__name__)
             raise typer.Exit(ExitCode.FAILURE) from None
-        except BrokenPipeError:  # `varec ... | head -1`: whatever read stdout has what it wanted
-            from varec_cli.console import stdout_reader_gone
+        except BrokenPipeError as exc:
+            from varec_cli.console import StdoutClosed, stdout_reader_gone
+
+            if not isinstance(exc, StdoutClosed):  # stderr or another pipe: not the reader of results
+                raise
+            # `varec ... | head -1`: whatever read stdout has what it wanted
 
             stdout_reader_gone()
             raise typer.Exit(ExitCode.OK) from None

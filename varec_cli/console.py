@@ -12,6 +12,26 @@ import os
 import sys
 
 
+class StdoutClosed(BrokenPipeError):
+    """Whatever read stdout went away (`varec ... | head -1`): it has what it wanted. Only this is
+    taken for that: a BrokenPipeError from stderr or another pipe is a failure like any other."""
+
+
+def result_line(text: str) -> None:
+    """One line of results (JSON, a label) on stdout."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise StdoutClosed(errno.EPIPE, "the reader of stdout went away") from None
+
+
+def flush_results() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise StdoutClosed(errno.EPIPE, "the reader of stdout went away") from None
+
+
 def out():
     """Console for results (tables, JSON lines)."""
     # Re-resolved each call so CliRunner's swapped sys.stdout is honoured.
@@ -22,7 +42,7 @@ def out():
             """Rich exits 1 here, without a word; varec's commands and its CLI take a reader that went
             away (`varec predict DIR | head -1`) as the end of what was wanted: exit 0 (see cli.py)."""
             self.quiet = True
-            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+            raise StdoutClosed(errno.EPIPE, "the reader of stdout went away")
 
     # Off a terminal (a pipe, a file) tables take the width of their content, not 80 columns: a long
     # label or path stays whole on its line, for grep and scripts. COLUMNS still rules where it is set.

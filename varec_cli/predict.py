@@ -47,7 +47,7 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
     problems: list[VideoError] = []
     for argument in arguments:
         path = Path(argument)
-        if not path.exists() and re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", str(argument)):
+        if not path.exists() and re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+://", str(argument)):  # a scheme, not C://
             problems.append(VideoError(
                 f"{argument}: predict reads video files; download it first, or label it live with "
                 f"`varec stream --source {argument}`"

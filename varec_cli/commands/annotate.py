@@ -80,7 +80,7 @@ def annotate_command(
         plural = "s" if result.window_frames != 1 else ""
         summary += f" of {result.window_frames} frame{plural} every {result.stride_frames}"
     if timeline_to_stdout:
-        typer.echo(json.dumps([s.to_json() for s in result.segments]))
+        console.result_line(json.dumps([s.to_json() for s in result.segments]))
         err.print(summary, markup=False, highlight=False, soft_wrap=True)
         return
     out = console.out()

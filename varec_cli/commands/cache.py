@@ -25,7 +25,7 @@ def cache_command(
     if name is not None and action is not CacheAction.clear:
         raise typer.BadParameter(f"NAME is only used with `clear`, not `{action.value}`", param_hint="NAME")
     if action is CacheAction.dir:
-        typer.echo(str(cache.root()))
+        console.result_line(str(cache.root()))
         return
 
     if action is CacheAction.list:
@@ -35,7 +35,6 @@ def cache_command(
             return
         from rich.table import Table
 
-        from varec_cli.commands.models import wide_out
         from varec_cli.weights.download import human_bytes
 
         table = Table(show_edge=False)
@@ -45,7 +44,7 @@ def cache_command(
                              overflow="fold")
         for item in items:
             table.add_row(item.name, item.kind, human_bytes(item.size_bytes), item.verified, str(item.path))
-        wide_out().print(table)
+        console.out().print(table)
         return
 
     if name is None:

@@ -60,7 +60,7 @@ def evaluate_command(
             )
     if as_json:
         for evaluation in run.evaluations:
-            typer.echo(json.dumps(evaluation.to_json()))
+            console.result_line(json.dumps(evaluation.to_json()))
     else:
         out = console.out()
         out.print(_summary_table(run))

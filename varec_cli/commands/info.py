@@ -19,7 +19,7 @@ def info_command(
 
     description = open_model(model, "info").describe()
     if as_json:
-        typer.echo(json.dumps(_without_nan(description), indent=2, default=str))
+        console.result_line(json.dumps(_without_nan(description), indent=2, default=str))
         return
     from rich.table import Table
 
@@ -58,14 +58,12 @@ def _without_nan(value):
 
 
 def _shown(value) -> str:
-    """A provenance value as a person reads it: no Python None/True/False, numbers without padding
-    (a learning rate of 1e-05 is not 0.0000)."""
+    """A provenance value as a person reads it: no Python None/True/False, numbers as recorded (they
+    are rounded when written; a learning rate of 1e-05 is not 0.0000, 3 hours not 1.08e+04 s)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)

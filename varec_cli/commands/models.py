@@ -11,12 +11,13 @@ def models_command(
     as_json: bool = typer.Option(False, "--json", help="A JSON list of entries on stdout."),
 ) -> None:
     """List downloadable models and weights: kind, classes, input, size, cached, digest."""
+    from varec_cli import console
     from varec_cli.weights.download import human_bytes
     from varec_cli.weights.resolve import models_table
 
     rows = models_table()
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        console.result_line(json.dumps(rows, indent=2))
         return
 
     from rich.measure import Measurement
@@ -38,7 +39,7 @@ def models_command(
         "digest": ("left", lambda row: row["digest"]),
     }
     defaults = "; ".join(f"{purpose}: {row['name']}" for row in rows for purpose in row["default_for"])
-    out = wide_out()
+    out = console.out()
 
     def build(headings):
         table = Table(show_edge=False, caption=f"* default for {defaults}" if defaults else None, caption_justify="left")
@@ -58,18 +59,3 @@ def models_command(
         headings.remove(dropped)
         table = build(headings)
     out.print(table)
-
-
-def wide_out():
-    """The stdout console; when stdout is not a terminal, wide enough that table rows stay whole."""
-    import os
-    import sys
-
-    from varec_cli import console
-
-    out = console.out()
-    if out.is_terminal or "COLUMNS" in os.environ:
-        return out
-    from rich.console import Console
-
-    return Console(file=sys.stdout, highlight=False, markup=False, width=max(out.width, 160))

@@ -44,7 +44,7 @@ def predict_command(
                 console.error_line(str(result))
                 continue
             if as_json:
-                typer.echo(json.dumps(result.to_json()))
+                console.result_line(json.dumps(result.to_json()))
             else:
                 # The video's name on a line of its own: a table title would wrap to the table's width.
                 out.print(
@@ -52,8 +52,8 @@ def predict_command(
                     markup=True, soft_wrap=True,
                 )
                 out.print(_prediction_table(result))
-                out.file.flush()
-    except BrokenPipeError:  # `varec predict DIR --json | head -1`: the reader has what it wanted
+                console.flush_results()
+    except console.StdoutClosed:  # `varec predict DIR --json | head -1`: the reader has what it wanted
         console.stdout_reader_gone()
     if failures:
         raise typer.Exit(ExitCode.FAILURE)

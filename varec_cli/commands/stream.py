@@ -77,13 +77,12 @@ def stream_command(
     )
 
     def print_label(change) -> None:
+        from varec_cli.console import StdoutClosed, result_line, stdout_reader_gone
         from varec_cli.stream import StopStream, format_time
 
         try:
-            typer.echo(f"{format_time(change.time)}  {change.label}  {change.probability:.2f}")
-        except BrokenPipeError:  # `varec stream | head -1`: the reader has all it wanted
-            from varec_cli.console import stdout_reader_gone
-
+            result_line(f"{format_time(change.time)}  {change.label}  {change.probability:.2f}")
+        except StdoutClosed:  # `varec stream | head -1`: the reader has all it wanted
             stdout_reader_gone()
             raise StopStream("the output pipe was closed") from None
 
@@ -96,7 +95,7 @@ def stream_command(
 def _summary_text(summary, threshold: float) -> str:
     if summary.latency_ms is not None:
         latency = f"{summary.latency_ms:.0f} ms on average, capture to label"
-    elif summary.ended == "end of the video":
+    elif summary.ended == "end of the video" and not summary.frames_skipped:
         latency = "none: no prediction (the video is shorter than the model's window)"
     else:
         latency = "none: no prediction (stopped before the model's first window was full)"

@@ -42,8 +42,8 @@ NAMED_DATASETS = {"ucf101": UCF101_URL, "hmdb51": HMDB51_URL}
 def resolve_dataset_root(name_or_path: str | Path) -> tuple[str, Path, str | None]:
     """(name, root, required layout). `ucf101`/`hmdb51` mean paths.data_dir()/<name> and must have
     that layout; anything else is a folder path whose layout is detected. Only the names as written
-    here: `UCF101` is the folder the official archive unpacks to, and a folder of that name here is
-    what it means; where there is none, it is taken for the name."""
+    here are always names: another spelling (`UCF101`) is the folder of that name in the current
+    directory when there is one, else the name."""
     text = str(name_or_path)
     if not isinstance(name_or_path, Path) and (
         text in NAMED_DATASETS or (text.lower() in NAMED_DATASETS and not Path(text).exists())

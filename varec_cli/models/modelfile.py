@@ -94,13 +94,14 @@ def read_metadata(path: str | os.PathLike) -> ModelMetadata:
         raise ModelError(f"{path}: its varec metadata is corrupt") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: its varec metadata is corrupt (not a JSON object)")
+    version = data.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise ModelError(f"{path}: made by a newer varec (model format {version}); upgrade varec")
     required = [f.name for f in fields(ModelMetadata) if f.default is MISSING and f.default_factory is MISSING]
     missing = [name for name in required if name not in data and name != "size"]  # size: checked below
     if missing:
         raise ModelError(f"{path}: its varec metadata is incomplete (no {', '.join(missing)})")
     meta = ModelMetadata.from_dict(data)
-    if isinstance(meta.format_version, int) and meta.format_version > FORMAT_VERSION:
-        raise ModelError(f"{path}: made by a newer varec (model format {meta.format_version}); upgrade varec")
     problem = meta.problem()
     if problem:
         raise ModelError(f"{path}: its varec metadata is invalid ({problem})")

@@ -389,7 +389,7 @@ def _make_callbacks_classes():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = _floats(logs)
-            if not np.isfinite(logs["loss"]):
+            if not all(np.isfinite(logs.get(key, 0.0)) for key in ("loss", self.monitor.loss)):
                 self.model.stop_training = True
                 self.state.extra.setdefault("diverged_epoch", epoch + 1)
             row = {"epoch": epoch + 1, **logs}
@@ -408,17 +408,18 @@ def _make_callbacks_classes():
             if not self.write:
                 return
             name = f"epoch-{epoch + 1:04d}.weights.h5"
+            best_name = f"best-{epoch + 1:04d}.weights.h5" if improved else state.best_weights
+            previous = {state.weights, state.best_weights}
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 _save_weights(self.model, self.directory / name, copies=2 if improved else 1)
-                previous = {state.weights, state.best_weights}
-                if improved:
-                    # The file just written, copied rather than serialised a second time.
-                    state.best_weights = f"best-{epoch + 1:04d}.weights.h5"
-                    shutil.copyfile(self.directory / name, self.directory / state.best_weights)
-                state.weights = name
+                if improved:  # the file just written, copied rather than serialised a second time
+                    shutil.copyfile(self.directory / name, self.directory / best_name)
+                state.weights, state.best_weights = name, best_name
                 state.save(self.directory)
             except OSError as exc:
+                for written in {name, best_name} - previous - {None}:  # what the saved state does not name
+                    (self.directory / written).unlink(missing_ok=True)
                 raise VarecError(
                     f"cannot write the training checkpoint in {self.directory}: {exc.strerror or exc}"
                 ) from None

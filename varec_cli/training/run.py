@@ -225,6 +225,11 @@ def _resume_state(config: TrainConfig, fingerprint: dict, output: Path, reporter
             f"--resume: the checkpoint in {directory} was made with different settings "
             f"({', '.join(differs)}); run the original command with --resume, or delete that folder"
         )
+    if state.extra.get("diverged_epoch"):
+        raise VarecError(
+            f"--resume: the run in {directory} diverged at epoch {state.extra['diverged_epoch']} (the loss was not a "
+            "number): its weights are NaN from there on; delete that folder and start again with a lower --lr"
+        )
     if config.epochs < state.epoch:
         raise VarecError(
             f"--resume: the checkpoint in {directory} is at epoch {state.epoch}, past --epochs {config.epochs}; "

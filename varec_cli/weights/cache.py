@@ -201,6 +201,10 @@ def entry_lock(name: str, on_busy: Callable[[], None] | None = None):
 # --- the index ------------------------------------------------------------------------------------
 
 
+# What else a record may hold, as text (read by listings, verification and `varec models`).
+_RECORD_TEXT = ("url", "verified", "fetched_at", "download_sha256", "download_md5", "content_sha256")
+
+
 def _read_index_unlocked() -> dict[str, Any]:
     path = index_path()
     try:
@@ -217,7 +221,12 @@ def _read_index_unlocked() -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
         raise WeightsError(f"cache index {path} is not a varec cache index; remove it or run `varec cache clear`")
     for name, record in data["entries"].items():
-        if not (isinstance(record, dict) and isinstance(record.get("path"), str) and isinstance(record.get("kind"), str)):
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("path"), str)
+            and isinstance(record.get("kind"), str)
+            and all(isinstance(record[key], str) for key in _RECORD_TEXT if key in record)
+        ):
             raise WeightsError(
                 f"cache index {path} has a malformed record for {name!r}; remove the index or run `varec cache clear`"
             )

@@ -36,6 +36,7 @@ Format::
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -94,7 +95,7 @@ _SIGNATURE_KEYS = {
     "output": "the name of the signature's output (a string)",
     "states": "the name of the function that makes the initial states (a string)",
     "input_dtype": '"float32" (the only input type varec feeds)',
-    "input_range": "[low, high], two numbers with low < high",
+    "input_range": "[low, high], two finite numbers with low < high",
     "output_is_logits": "true or false",
 }
 _DEFAULT_KEYS = {"predict", "stream"}
@@ -312,7 +313,7 @@ def _check_signature(where: str, signature: Mapping[str, Any]) -> None:
             ok = (
                 isinstance(value, list)
                 and len(value) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
                 and value[0] < value[1]
             )
         elif key == "input_dtype":
