@@ -212,6 +212,28 @@ def test_a_damaged_cache_index_is_one_line_and_cache_clear_repairs_it(cli, toy_r
     assert cli("download", "toy").exit_code == 0 and cli("cache", "list").exit_code == 0
 
 
+def test_training_features_are_listed_and_cleared_with_the_cache(cli, toy_registry, tmp_path):
+    import numpy as np
+
+    from varec_cli.training.loader import FeatureCache
+
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"stand-in: only its identity keys the entry")
+    features = FeatureCache(cache.root(), backbone="scratch", weights="w", frames=4, size=(32, 32), precision="float32")
+    features.put(video, np.zeros((4, 8), np.float32), 1.0)
+    listing = cli("cache", "list")
+    assert listing.exit_code == 0 and "(features)" in listing.stdout and "1 training feature set" in listing.stdout
+    assert cli("download", "toy").exit_code == 0
+    only = cli("cache", "clear", "(features)")
+    assert only.exit_code == 0 and "removed (features)" in only.stderr
+    assert not cache.features_dir().exists() and cache.entry_dir("toy").exists()
+    assert "no training features; nothing to remove" in cli("cache", "clear", "(features)").stderr
+    features.put(video, np.zeros((4, 8), np.float32), 1.0)
+    everything = cli("cache", "clear")
+    assert "removed 1 cached model(s) and the training features from" in everything.stderr
+    assert not cache.features_dir().exists()
+
+
 def test_messages_to_a_log_are_not_wrapped_mid_path(cli, toy_registry, tmp_path, monkeypatch):
     deep = tmp_path / ("a-rather-long-folder-name-for-the-cache-" * 3) / "of-messages"
     monkeypatch.setenv("VAREC_CACHE_DIR", str(deep))

@@ -16,7 +16,7 @@ class CacheAction(str, enum.Enum):
 
 def cache_command(
     action: CacheAction = typer.Argument(..., metavar="ACTION", help="dir: print the cache folder; list: cached models; clear: remove."),
-    name: Optional[str] = typer.Argument(None, metavar="NAME", help="With clear: remove only this model, or '(compiled)' for the compiled graphs only (default: all)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="With clear: remove only this model, '(compiled)' the compiled graphs or '(features)' the training features (default: all)."),
 ) -> None:
     """Show or clear the weights cache (VAREC_CACHE_DIR)."""
     from varec_cli import console
@@ -49,11 +49,12 @@ def cache_command(
 
     if name is None:
         removed = cache.clear()
-        models = [n for n in removed if n != cache.COMPILED_NAME]
-        graphs = " and the compiled graphs" if cache.COMPILED_NAME in removed else ""
-        console.err().print(
-            f"removed {len(models)} cached model(s){graphs} from {cache.root()}", markup=False, highlight=False
-        )
+        models = [n for n in removed if n not in (cache.COMPILED_NAME, cache.FEATURES_NAME)]
+        parts = [f"{len(models)} cached model(s)"]
+        parts += ["the compiled graphs"] if cache.COMPILED_NAME in removed else []
+        parts += ["the training features"] if cache.FEATURES_NAME in removed else []
+        what = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+        console.err().print(f"removed {what} from {cache.root()}", markup=False, highlight=False)
         return
 
     from varec_cli.errors import WeightsError
@@ -65,6 +66,9 @@ def cache_command(
         return
     if name == cache.COMPILED_NAME:
         console.err().print("no compiled graphs; nothing to remove", markup=False, highlight=False)
+        return
+    if name == cache.FEATURES_NAME:
+        console.err().print("no training features; nothing to remove", markup=False, highlight=False)
         return
     known = load_registry().names()
     if name not in known:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VarecError
+from varec_cli.weights.cache import FEATURES_FOLDER
 
 CACHE_FORMAT = 2  # 2: frames from the halving to_model_frame (features of big frames changed)
 SAMPLING = "uniform"
@@ -263,7 +264,7 @@ class FeatureCache:
             "precision": precision,
         }
         key = _digest(self.identity)[:16]
-        self.directory = Path(root) / "features" / f"{backbone}-{frames}f-{size[0]}x{size[1]}-{key}"
+        self.directory = Path(root) / FEATURES_FOLDER / f"{backbone}-{frames}f-{size[0]}x{size[1]}-{key}"
         self.hits = 0
         self.misses = 0
         self.write_error: str | None = None

@@ -55,6 +55,16 @@ def compiled_dir() -> Path:
     return root() / "compiled"
 
 
+FEATURES_NAME = "(features)"  # how `varec cache list` names `varec train`'s feature cache, and `clear` takes it
+FEATURES_FOLDER = "features"
+
+
+def features_dir() -> Path:
+    """`varec train`'s per-clip backbone features (training/loader.FeatureCache): no download, but the
+    biggest thing in the cache after a UCF101 run (0.5-0.9 GB), so listed and cleared with it."""
+    return root() / FEATURES_FOLDER
+
+
 INDEX_FILE = "index.json"
 _ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -341,7 +351,30 @@ def list_cached() -> list[CachedItem]:
         size = sum(disk_size(p) for p in compiled_dir().iterdir())
         kind = f"{len(graphs)} compiled graph{'s' if len(graphs) != 1 else ''}"
         items.append(CachedItem(COMPILED_NAME, kind, compiled_dir(), size, "rebuilt from the model file"))
+    sets = _feature_sets()
+    if sets:
+        kind = f"{len(sets)} training feature set{'s' if len(sets) != 1 else ''}"
+        items.append(CachedItem(FEATURES_NAME, kind, features_dir(), disk_size(features_dir()), "recomputed by varec train"))
     return items
+
+
+def _feature_sets() -> list[Path]:
+    try:
+        return [p for p in features_dir().iterdir() if p.is_dir()]
+    except OSError:
+        return []
+
+
+def _remove_features() -> bool:
+    """Remove the training feature cache; whether there was one. Renamed first, so a training run
+    reading it meanwhile finds it whole or gone (its writes then fail, and it says so and goes on)."""
+    if not features_dir().is_dir():
+        return False
+    had = bool(_feature_sets())
+    trash = features_dir().with_name(f".features-trash-{os.getpid()}-{time.time_ns()}")
+    os.replace(features_dir(), trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return had
 
 
 def compiled_entries() -> dict[Path, dict[str, Any]]:
@@ -386,18 +419,22 @@ def clear(name: str | None = None) -> list[str]:
     """Remove one cached name (files, index record, compiled graphs) or, with None, everything under
     models/ and compiled/.
 
-    Returns the names removed (COMPILED_NAME among them when compiled graphs went). Recorded
-    first-download digests go with their files. `name` COMPILED_NAME removes the compiled graphs only.
+    Returns the names removed (COMPILED_NAME and FEATURES_NAME among them when compiled graphs or
+    training features went). Recorded first-download digests go with their files. `name`
+    COMPILED_NAME removes the compiled graphs only, FEATURES_NAME the training features only.
     """
     base = models_dir()
     had_compiled = bool(compiled_entries())
     if name == COMPILED_NAME:
         _remove_compiled(None)
         return [COMPILED_NAME] if had_compiled else []
+    if name == FEATURES_NAME:
+        return [FEATURES_NAME] if _remove_features() else []
     if name is None:
         _remove_compiled(None)
+        extras = ([COMPILED_NAME] if had_compiled else []) + ([FEATURES_NAME] if _remove_features() else [])
         if not base.is_dir():
-            return [COMPILED_NAME] if had_compiled else []
+            return extras
         try:
             indexed = set(read_index())
         except WeightsError:  # an unreadable index is what clearing everything repairs
@@ -411,7 +448,7 @@ def clear(name: str | None = None) -> list[str]:
             trash = base.with_name(f".models-trash-{os.getpid()}-{time.time_ns()}")
             os.replace(base, trash)
         shutil.rmtree(trash, ignore_errors=True)
-        return [n for n in removed if not n.startswith(".")] + ([COMPILED_NAME] if had_compiled else [])
+        return [n for n in removed if not n.startswith(".")] + extras
     target = entry_dir(name)
     if name not in read_index() and not target.exists():
         return []  # nothing of it here: no lock file left behind for a mistyped name
