@@ -7,7 +7,7 @@ benchmarks/parts/__init__.py; `run.py` runs it and writes benchmarks/results/<na
 `render_docs.py` turns every results file into docs/performance.md.
 
 These machines are shared and noisy, so no figure stands alone: each candidate is timed in the same
-run as its baseline, interleaved round by round (the order rotating each round), and the ratio is
+run as its baseline, interleaved round by round (the order shuffled each round, seeded), and the ratio is
 the median over rounds of the per-round ratios.
 """
 
@@ -97,20 +97,30 @@ def part(name: str, *, title: str, order: int, description: str):
 # ---------------------------------------------------------------------------- timing
 
 
-def interleaved(candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(
+    candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, seed: int = 0
+) -> dict[str, list[float]]:
     """Seconds per call of each candidate, `repeats` rounds, every candidate once per round.
 
-    The order rotates each round so that no candidate always runs after the same one. A candidate
-    that returns a float reports its own time (e.g. a worker process that timed itself).
+    The order is shuffled every round (seeded: a rerun shuffles alike), so that no candidate always
+    runs after the same one and inherits its after-effects (memory it freed, caches it filled) in every
+    round. (Rotating one fixed order, as this did before, leaves every candidate after the same
+    predecessor within a round: in the clips part, varec always ran right after "read all" had freed
+    its hundreds of MB of frames.) A candidate that returns a float reports its own time (e.g. a
+    worker process that timed itself).
     """
+    import random
+
     names = list(candidates)
     for _ in range(warmup):
         for name in names:
             candidates[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
+    shuffler = random.Random(seed)
+    for _ in range(repeats):
+        order = list(names)
+        shuffler.shuffle(order)
+        for name in order:
             start = time.perf_counter()
             reported = candidates[name]()
             elapsed = time.perf_counter() - start

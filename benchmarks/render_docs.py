@@ -27,7 +27,7 @@ INTRO = f"""\
 
 Measured with the benchmark suite in `benchmarks/`. The machines these numbers come from are shared
 and noisy, so no figure here stands alone: every one is a **ratio against a baseline measured in the
-same run**, the candidates interleaved round by round (the order rotating), and the ratio is the
+same run**, the candidates interleaved round by round (the order shuffled each round, seeded), and the ratio is the
 median over rounds of the per-round ratios. Absolute values (clips/s, seconds) are medians too, shown
 for scale; compare them only within one table.
 """

@@ -16,10 +16,18 @@ def harness(monkeypatch):
     return harness
 
 
-def test_interleaved_rotates_and_ratios_pair_rounds(harness):
+def test_interleaved_varies_who_runs_before_whom_and_ratios_pair_rounds(harness):
     order = []
-    times = harness.interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b") or 2.0}, 3, warmup=0)
-    assert order == ["a", "b", "b", "a", "a", "b"]
+    candidates = {name: (lambda name=name: order.append(name)) for name in "abcde"}
+    harness.interleaved(candidates, 8, warmup=0)
+    rounds = [order[i:i + 5] for i in range(0, len(order), 5)]
+    assert all(sorted(r) == list("abcde") for r in rounds)  # each once per round
+    before = {name: {r[r.index(name) - 1] for r in rounds if r.index(name)} for name in "abcde"}
+    assert all(len(predecessors) > 1 for predecessors in before.values()), before
+    again = []
+    harness.interleaved({name: (lambda name=name: again.append(name)) for name in "abcde"}, 8, warmup=0)
+    assert again == order  # seeded: a rerun runs them in the same order
+    times = harness.interleaved({"a": lambda: None, "b": lambda: 2.0}, 3, warmup=0)
     assert times["b"] == [2.0, 2.0, 2.0]  # a candidate may report its own time
     assert harness.paired_ratio([2.0, 4.0, 6.0], [1.0, 1.0, 2.0]) == 3.0
     rows = harness.throughput_rows("t", "c", {"base": [2.0, 2.0], "fast": [0.5, 1.0]}, "base", items=4)
