@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from varec_cli import __version__, paths
+from varec_cli.console import StdoutClosed
 from varec_cli.errors import ExitCode, Terminated, VarecError, stop_code
 
 
@@ -33,14 +34,7 @@ class VarecGroup(TyperGroup):
 
             error_line(str(exc) or type(exc).__name__)
             raise typer.Exit(ExitCode.FAILURE) from None
-        except BrokenPipeError as exc:
-            from varec_cli.console import StdoutClosed, stdout_reader_gone
-
-            if not isinstance(exc, StdoutClosed):  # stderr or another pipe: not the reader of results
-                raise
-            # `varec ... | head -1`: whatever read stdout has what it wanted
-
-            stdout_reader_gone()
+        except StdoutClosed:  # `varec ... | head -1`: whatever read stdout has what it wanted
             raise typer.Exit(ExitCode.OK) from None
         except OSError as exc:
             # A path the user gave (VAREC_CACHE_DIR naming a file, an unwritable folder) or a full

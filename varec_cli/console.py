@@ -14,7 +14,18 @@ import sys
 
 class StdoutClosed(BrokenPipeError):
     """Whatever read stdout went away (`varec ... | head -1`): it has what it wanted. Only this is
-    taken for that: a BrokenPipeError from stderr or another pipe is a failure like any other."""
+    taken for that: a BrokenPipeError from stderr or another pipe is a failure like any other.
+    Raised by `_stdout_closed()` alone, once stdout points at /dev/null."""
+
+
+def _stdout_closed() -> StdoutClosed:
+    """Point stdout at /dev/null, so that later writes and the flush at exit do not fail, and say so."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return StdoutClosed(errno.EPIPE, "the reader of stdout went away")
 
 
 def result_line(text: str) -> None:
@@ -22,14 +33,14 @@ def result_line(text: str) -> None:
     try:
         print(text, flush=True)
     except BrokenPipeError:
-        raise StdoutClosed(errno.EPIPE, "the reader of stdout went away") from None
+        raise _stdout_closed() from None
 
 
 def flush_results() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        raise StdoutClosed(errno.EPIPE, "the reader of stdout went away") from None
+        raise _stdout_closed() from None
 
 
 def out():
@@ -42,7 +53,7 @@ def out():
             """Rich exits 1 here, without a word; varec's commands and its CLI take a reader that went
             away (`varec predict DIR | head -1`) as the end of what was wanted: exit 0 (see cli.py)."""
             self.quiet = True
-            raise StdoutClosed(errno.EPIPE, "the reader of stdout went away")
+            raise _stdout_closed()
 
     # Off a terminal (a pipe, a file) tables take the width of their content, not 80 columns: a long
     # label or path stays whole on its line, for grep and scripts. COLUMNS still rules where it is set.
@@ -67,15 +78,3 @@ def warn(message: str) -> None:
 def error_line(message: str) -> None:
     """One `error: ...` line on stderr for a failure that does not stop the command."""
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
-
-
-def stdout_reader_gone() -> None:
-    """Whatever read stdout went away (`varec ... | head -1`): it has what it wanted. Point stdout
-    at /dev/null, so that later writes and the flush at exit do not fail."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    finally:
-        os.close(devnull)

@@ -54,7 +54,7 @@ def predict_command(
                 out.print(_prediction_table(result))
                 console.flush_results()
     except console.StdoutClosed:  # `varec predict DIR --json | head -1`: the reader has what it wanted
-        console.stdout_reader_gone()
+        pass
     if failures:
         raise typer.Exit(ExitCode.FAILURE)
 

@@ -77,13 +77,12 @@ def stream_command(
     )
 
     def print_label(change) -> None:
-        from varec_cli.console import StdoutClosed, result_line, stdout_reader_gone
+        from varec_cli.console import StdoutClosed, result_line
         from varec_cli.stream import StopStream, format_time
 
         try:
             result_line(f"{format_time(change.time)}  {change.label}  {change.probability:.2f}")
         except StdoutClosed:  # `varec stream | head -1`: the reader has all it wanted
-            stdout_reader_gone()
             raise StopStream("the output pipe was closed") from None
 
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
