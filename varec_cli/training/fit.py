@@ -323,9 +323,13 @@ class _Monitor:
         self.accuracy = "val_accuracy" if has_val else "accuracy"
         self.loss = "val_loss" if has_val else "loss"
 
+    def diverged(self, logs: dict[str, float]) -> bool:
+        """The training or the watched loss is not a number: the weights are NaN from here on."""
+        return not all(np.isfinite(logs.get(key, 0.0)) for key in ("loss", self.loss))
+
     def better(self, logs: dict[str, float], best: dict[str, float]) -> bool:
-        if not all(np.isfinite(logs.get(key, 0.0)) for key in ("loss", self.loss)):
-            return False  # diverged: NaN weights are never the best
+        if self.diverged(logs):
+            return False  # NaN weights are never the best
         if not best or not self.has_val:
             return True
         acc, best_acc = logs.get(self.accuracy, -1.0), best.get(self.accuracy, -1.0)
@@ -389,7 +393,7 @@ def _make_callbacks_classes():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = _floats(logs)
-            if not all(np.isfinite(logs.get(key, 0.0)) for key in ("loss", self.monitor.loss)):
+            if self.monitor.diverged(logs):
                 self.model.stop_training = True
                 self.state.extra.setdefault("diverged_epoch", epoch + 1)
             row = {"epoch": epoch + 1, **logs}

@@ -247,12 +247,11 @@ def _warn_unlearnable(reporter: Reporter, labels: list[str], train_labels, liste
     for index, name in enumerate(labels):
         if index in seen:
             continue
-        why = "none of its training videos could be decoded" if index in listed else "it has no training videos"
-        reporter.warning(
-            f"class {name!r}: {why}, so the model never learns it (fix or remove those videos, or the class)"
-            if index in listed else
-            f"class {name!r}: {why}, so the model never learns it (add some, or remove the class)"
-        )
+        if index in listed:
+            why, way_out = "none of its training videos could be decoded", "fix or remove those videos, or the class"
+        else:
+            why, way_out = "it has no training videos", "add some, or remove the class"
+        reporter.warning(f"class {name!r}: {why}, so the model never learns it ({way_out})")
 
 
 def _items(samples, remap: dict[int, int] | None) -> list[tuple[Path, int]]:
