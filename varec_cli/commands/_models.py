@@ -19,6 +19,6 @@ def _default_name(purpose: str) -> str:
     from varec_cli.weights.resolve import default_model_name
 
     try:
-        return f"{default_model_name('stream' if purpose == 'stream' else 'predict')} (the default {purpose} model)"
+        return f"{default_model_name(purpose)} (the default {purpose} model)"
     except VarecError:
         return f"default {purpose} model"

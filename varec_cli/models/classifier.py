@@ -249,7 +249,7 @@ def open_classifier(
     from varec_cli.weights.resolve import default_model_name, resolve_model_path
 
     if name_or_path is None:
-        name_or_path = default_model_name("stream" if purpose == "stream" else "predict")
+        name_or_path = default_model_name(purpose)
     given = str(name_or_path)
     classifier = load_classifier(resolve_model_path(given, progress=progress))
     # What the user called it: a registry name (not the cache's file name), or the file's or folder's

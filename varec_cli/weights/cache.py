@@ -328,7 +328,7 @@ def list_cached() -> list[CachedItem]:
     for name, record in sorted(index.items()):
         try:
             path = record_path(record)
-        except (KeyError, WeightsError):
+        except WeightsError:  # an unsafe path in the record
             continue
         size = disk_size(path) if path.exists() else 0
         items.append(
@@ -371,10 +371,16 @@ def _remove_features() -> bool:
     if not features_dir().is_dir():
         return False
     had = bool(_feature_sets())
-    trash = features_dir().with_name(f".features-trash-{os.getpid()}-{time.time_ns()}")
-    os.replace(features_dir(), trash)
-    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(_move_aside(features_dir()), ignore_errors=True)
     return had
+
+
+def _move_aside(folder: Path) -> Path:
+    """Rename `folder` to a hidden trash name beside it, for deleting: a concurrent reader never sees
+    a half-deleted tree, only the whole or nothing."""
+    trash = folder.with_name(f".{folder.name}-trash-{os.getpid()}-{time.time_ns()}")
+    os.replace(folder, trash)
+    return trash
 
 
 def compiled_entries() -> dict[Path, dict[str, Any]]:
@@ -444,9 +450,7 @@ def clear(name: str | None = None) -> list[str]:
             for each in removed:
                 if is_entry_name(each):
                     held.enter_context(entry_lock(each))
-            # Rename first so a concurrent reader never sees a half-deleted tree.
-            trash = base.with_name(f".models-trash-{os.getpid()}-{time.time_ns()}")
-            os.replace(base, trash)
+            trash = _move_aside(base)
         shutil.rmtree(trash, ignore_errors=True)
         return [n for n in removed if not n.startswith(".")] + extras
     target = entry_dir(name)

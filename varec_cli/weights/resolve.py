@@ -60,13 +60,10 @@ def cached_path(entry: Entry) -> Path | None:
 
     Raises WeightsError when the cached copy changed on disk since it was verified.
     """
-    record = cache.get_record(entry.name)
+    record = cache.get_record(entry.name)  # the index vouches that it has a path and a kind
     if not record:
         return None
-    try:
-        path = cache.record_path(record)
-    except KeyError:
-        return None
+    path = cache.record_path(record)
     if not path.exists() or not _record_serves(entry, record):
         return None
     seen = cache.content_digest(path)
@@ -96,7 +93,7 @@ def is_cached(entry: Entry) -> bool:
         return False
     try:
         return cache.record_path(record).exists()
-    except (KeyError, WeightsError):
+    except WeightsError:  # an unsafe path in the record
         return False
 
 
@@ -247,7 +244,7 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
         },
     )
     if old is not None:  # the copy it replaces, when it came from another mirror under another name
-        with contextlib.suppress(OSError, KeyError, WeightsError):
+        with contextlib.suppress(OSError, WeightsError):
             previous = cache.record_path(old)
             if previous != path and previous.parent == directory and previous.is_file():
                 previous.unlink()
@@ -363,8 +360,9 @@ def backbone_weights_path(backbone: str, *, progress: ProgressCallback | None = 
 
 
 def default_model_name(purpose: str = "predict") -> str:
-    """The registry's default model for "predict" (files) or "stream" (live video)."""
-    return load_registry().default(purpose)
+    """The registry's default model for a command: "stream" (live video) has its own, every other
+    (predict, annotate, evaluate, info) the "predict" one."""
+    return load_registry().default("stream" if purpose == "stream" else "predict")
 
 
 def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
