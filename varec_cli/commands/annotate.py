@@ -40,6 +40,7 @@ def annotate_command(
     from varec_cli import console
     from varec_cli.annotate import annotate_video, check_paths
     from varec_cli.commands._models import open_model
+    from varec_cli.video.writer import same_file
 
     if window is not None and not math.isfinite(window):
         raise typer.BadParameter("must be a number of seconds", param_hint="--window")
@@ -56,7 +57,8 @@ def annotate_command(
         raise typer.BadParameter("must be a positive number", param_hint="--font-scale")
     timeline_to_stdout = timeline == "-"
     timeline_file = Path(timeline) if timeline and not timeline_to_stdout else None
-    if timeline_file is not None and model and _same_file(timeline_file, Path(model).expanduser()):
+    model_file = Path(model).expanduser() if model else None
+    if timeline_file is not None and model_file is not None and model_file.exists() and same_file(timeline_file, model_file):
         raise typer.BadParameter(f"{timeline} is the model file; give another file for the timeline", param_hint="--timeline")
 
     check_paths(video, output, timeline_file)  # one-line errors before the model loads or a frame is read
@@ -88,13 +90,6 @@ def annotate_command(
     if result.timeline is not None:
         out.print(f"timeline: {result.timeline}", markup=False, highlight=False, soft_wrap=True)
     out.print(_segment_table(result.segments))
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and a.samefile(b)
-    except OSError:
-        return False
 
 
 def _segment_table(segments):

@@ -109,7 +109,7 @@ def _summary_text(summary, threshold: float) -> str:
         f"  speed       {summary.fps:.1f} frames/s processed",
         f"  latency     {latency}",
     ]
-    if summary.predictions and not any(change.label for change in summary.label_changes):
+    if summary.predictions and not summary.label_changes:  # a change is recorded only with a label
         lines.append(f"  labels      none: no prediction reached --threshold {threshold:g}")
     if summary.recording is not None:
         lines.append(f"  recording   {summary.recording} ({summary.frames_recorded} frames)")

@@ -26,7 +26,8 @@ def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
         raise VideoError(f"{path}: unsupported output extension {suffix or '(none)'!r}; use one of {allowed}") from None
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """The same path, or two names of one file (a link)."""
     if a.resolve() == b.resolve():
         return True
     try:
@@ -39,7 +40,7 @@ def check_writable_file(output: str | os.PathLike, *inputs: str | os.PathLike) -
     """Refuse, before any work, an output file that is an input, a directory, or cannot be written."""
     output = Path(output)
     for source in inputs:
-        if _same_file(output, Path(source)):
+        if same_file(output, Path(source)):
             raise VideoError(f"{output}: the output would overwrite the input {source}; choose another file name")
     if output.is_dir():
         raise VideoError(f"{output}: is a directory")
