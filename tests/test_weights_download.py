@@ -148,30 +148,30 @@ def test_dropped_connection_resumes_with_range(server, registry):
     assert leftovers() == []
 
 
-def test_a_file_replaced_on_the_server_before_the_resume_comes_whole_not_spliced(server, registry):
-    new = fake_h5(300_000, seed=7)  # same size, other bytes
-    server.files["/w/big_notop.h5"] = H5
-    server.drop_first["/w/big_notop.h5"] = 1
-    server.replace_after_cut["/w/big_notop.h5"] = new
+def _weights_cut_once(server, registry) -> str:
+    """H5 served as entry `weights` (no published digest: the first download's sha256 becomes the
+    trusted one), its first transfer cut halfway. Returns its path on the server."""
+    where = "/w/big_notop.h5"
+    server.files[where] = H5
+    server.drop_first[where] = 1
     registry(f"""
         [models.weights]
         kind = "backbone"
-        url = "{server.url('/w/big_notop.h5')}"
-    """)  # no published digest: the first download's sha256 becomes the trusted one
+        url = "{server.url(where)}"
+    """)
+    return where
+
+
+def test_a_file_replaced_on_the_server_before_the_resume_comes_whole_not_spliced(server, registry):
+    new = fake_h5(300_000, seed=7)  # same size, other bytes
+    server.replace_after_cut[_weights_cut_once(server, registry)] = new
     path = ensure_cached("weights")
     assert path.read_bytes() == new
     assert cache.get_record("weights")["download_sha256"] == sha256(new)
 
 
 def test_without_a_validator_a_dropped_transfer_starts_over(server, registry):
-    server.files["/w/big_notop.h5"] = H5
-    server.drop_first["/w/big_notop.h5"] = 1
-    server.no_validator.add("/w/big_notop.h5")
-    registry(f"""
-        [models.weights]
-        kind = "backbone"
-        url = "{server.url('/w/big_notop.h5')}"
-    """)
+    server.no_validator.add(_weights_cut_once(server, registry))
     assert ensure_cached("weights").read_bytes() == H5
     assert server.requests_for("/w/big_notop.h5") == [None, None]  # no Range it could not trust
 
