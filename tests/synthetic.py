@@ -25,15 +25,17 @@ def write_video(path, frames, fps: float = 25.0, fourcc: str = "MJPG") -> Path:
 
 
 def write_av_video(
-    path, frames, fps: int = 25, codec: str = "libx264", options: dict | None = None, rotation: int = 0
+    path, frames, fps: int = 25, codec: str = "libx264", options: dict | None = None, rotation: int = 0,
+    container_options: dict | None = None,
 ) -> Path:
     """Encode BGR `frames` with PyAV's own FFmpeg: H.264 with B-frames (OpenCV's writer has no H.264
-    encoder here), and display-matrix rotation metadata when `rotation` is set."""
+    encoder here), and display-matrix rotation metadata when `rotation` is set. `container_options`
+    go to the muxer ({"movflags": "faststart"}: an mp4 with its index before the frames)."""
     import av
 
     path = Path(path)
     height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=fps, options=options or {})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if rotation:
@@ -42,6 +44,26 @@ def write_av_video(
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")):
                 container.mux(packet)
         for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def cut_with_edit_list(source, path, first: int) -> Path:
+    """`source` (an mp4) remuxed so that its frames before `first` fall before time 0: the muxer
+    writes an edit list that starts the video at frame `first`, as a trim that keeps the data does.
+    The cut frames stay in the file and in its frame count (the stream's nb_frames)."""
+    import av
+
+    path = Path(path)
+    with av.open(str(source)) as reader, av.open(str(path), "w") as container:
+        stream = reader.streams.video[0]
+        out = container.add_stream_from_template(stream)
+        packets = [p for p in reader.demux(stream) if p.size]
+        shift = sorted(p.pts for p in packets)[first]
+        for packet in packets:
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = out
             container.mux(packet)
     return path
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import model_with_metadata, write_motion_video
+from synthetic import model_with_metadata, moving_square_frames, write_av_video, write_motion_video
 
 from varec_cli.models.classifier import load_classifier
 from varec_cli.predict import classify_video
@@ -337,3 +337,19 @@ def test_a_reader_that_stops_reading_ends_predict_quietly(tiny_model, tmp_path, 
     finally:
         os.close(writer)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_a_file_cut_short_is_classified_with_a_warning(cli, tiny_model, tmp_path):
+    frames = moving_square_frames("right", count=100, size=64)
+    whole = write_av_video(tmp_path / "whole.mp4", frames, container_options={"movflags": "faststart"})
+    cut = tmp_path / "cut.mp4"  # a download that stopped half way: the index, at the front, lists 4 s
+    data = whole.read_bytes()
+    cut.write_bytes(data[: (data.index(b"mdat") + len(data)) // 2])
+    result = cli("predict", whole, cut, "-m", tiny_model, "--json")
+    assert result.exit_code == 0, result.output
+    records = _json_lines(result.stdout)
+    assert "warning" not in records[0]
+    assert records[1]["frames"] < 80 and records[1]["predictions"]
+    assert "cut short or damaged" in records[1]["warning"] and "of the 4.0 s" in records[1]["warning"]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "cut.mp4" in warnings[0] and "whole.mp4" not in warnings[0]

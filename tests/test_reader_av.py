@@ -5,6 +5,7 @@ truncation or rotation. Frames carry their index as bars (synthetic.index_frame)
 import numpy as np
 import pytest
 from synthetic import (
+    cut_with_edit_list,
     decode_index,
     index_frame,
     real_mp4_clips,
@@ -113,6 +114,29 @@ def test_a_truncated_file_reads_like_grab(tmp_path, codec):
     assert clips.strategy in ("av", "grab") and 20 < clips.frame_count < 90
     # The last sample is the cut packet's frame: partial, or its neighbour where it does not decode.
     assert _decoded(clips)[0][:-1] == clips.indices[0, :-1].tolist()
+
+
+def test_an_mp4_cut_after_its_index_is_told_from_a_whole_one(tmp_path):
+    video = write_av_video(
+        tmp_path / "fast.mp4", _frames(100), options=X264, container_options={"movflags": "faststart"}
+    )
+    whole = read_clips(video, 8, (24, 40))
+    assert whole.frame_count == 100 and not whole.incomplete
+    data = video.read_bytes()
+    frames_start = data.index(b"mdat")  # the index (moov) is before it: it still lists 100 frames
+    video.write_bytes(data[: (frames_start + len(data)) // 2])
+    cut = read_clips(video, 8, (24, 40))
+    assert 20 < cut.frame_count < 80 and cut.incomplete
+    assert cut.stated_seconds == pytest.approx(100 / 25)
+
+
+def test_frames_an_edit_list_trims_away_are_not_missing_frames(tmp_path):
+    source = write_av_video(tmp_path / "source.mp4", _frames(72), options={"g": "12", "bf": "0"})
+    trimmed = cut_with_edit_list(source, tmp_path / "trimmed.mp4", first=24)  # on a keyframe: av reads it
+    clips = read_clips(trimmed, 8, (24, 40))
+    assert clips.strategy == "av" and clips.frame_count == 72 - 24
+    assert not clips.incomplete and clips.stated_seconds == 0.0
+    assert _decoded(clips)[0] == [24 + i for i in clips.indices[0].tolist()]
 
 
 def test_a_rotated_video_is_left_to_opencv_which_rotates_it(tmp_path):

@@ -25,15 +25,19 @@ class VideoPrediction:
     frames: int  # frames in the video
     seconds: float  # duration of the video
     probabilities: np.ndarray = field(repr=False, default=None)
+    warning: str | None = None  # something the user should know about this result
 
     def to_json(self) -> dict:
-        return {
+        record = {
             "video": str(self.video),
             "model": self.model,
             "predictions": [{"label": label, "score": round(score, 6)} for label, score in self.predictions],
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
         }
+        if self.warning:
+            record["warning"] = self.warning
+        return record
 
 
 def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], list[VideoError]]:
@@ -131,6 +135,12 @@ def classify_video(
         num_frames = spec.frames_for(probe_video(video).duration) if spec.fps else spec.frames
         sampled = read_clips(video, num_frames, spec.size, views=clips)
     probabilities = classifier.predict_clips(sampled.frames).mean(axis=0)
+    warning = None
+    if sampled.incomplete:
+        warning = (
+            f"{video}: only {sampled.duration:.1f} s of the {sampled.stated_seconds:.1f} s its container "
+            f"states decode (is it cut short or damaged?); classified from those {sampled.frame_count} frames"
+        )
     return VideoPrediction(
         video=Path(video),
         model=classifier.name,
@@ -138,6 +148,7 @@ def classify_video(
         frames=sampled.frame_count,
         seconds=sampled.duration,
         probabilities=probabilities,
+        warning=warning,
     )
 
 

@@ -43,6 +43,8 @@ def predict_command(
                 failures += 1
                 console.error_line(str(result))
                 continue
+            if result.warning:
+                console.warn(result.warning)
             if as_json:
                 console.result_line(json.dumps(result.to_json()))
             else:

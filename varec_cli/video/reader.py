@@ -95,10 +95,21 @@ class Clips:
     frame_count: int  # frames actually in the video (header corrected when it lied)
     fps: float
     strategy: str = ""  # how the frames were decoded: jpeg, grab, seek, mixed or av (see STRATEGIES)
+    # The duration the container states, where the frames that decode fall short of it (else 0.0):
+    # an mp4 cut short after its index (moov first) still states its whole length.
+    stated_seconds: float = 0.0
 
     @property
     def duration(self) -> float:
         return self.frame_count / self.fps if self.fps > 0 else 0.0
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether the frames that decode fall short of the stated duration by so much that the file
+        looks cut short or damaged: by at least 3 frames and 5% (one or two undecodable frames at the
+        end are common and harmless)."""
+        missing = (self.stated_seconds - self.duration) * self.fps
+        return missing >= max(3.0, 0.05 * self.stated_seconds * self.fps)
 
 
 def _check_file(path: Path) -> None:
@@ -546,6 +557,8 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
         if None in pts or len(set(pts)) != len(pts) or not packets[0].is_keyframe or pts[0] != min(pts):
             return None
         fps = _av_fps(stream, context, pts)
+        # Edit-list cuts are left out of both the stated duration and `packets`.
+        stated = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
         indices = sample_frame_indices(len(packets), num_frames, views=views)
         frames = _decode_av(path, context, packets, np.unique(indices), size, cores=cores)
     finally:
@@ -554,8 +567,11 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
         return None
     info = VideoInfo(path, len(packets), fps, context.width, context.height, context.name)
     if len(frames) < len(np.unique(indices)):  # fewer decodable frames than packets (a truncated file)
-        return _resample_sequentially(path, num_frames, size, views, info, "grab")
-    return _assemble(path, frames, indices, len(packets), fps, "av")
+        clips = _resample_sequentially(path, num_frames, size, views, info, "grab")
+    else:
+        clips = _assemble(path, frames, indices, len(packets), fps, "av")
+    clips.stated_seconds = stated if stated > clips.duration else 0.0
+    return clips
 
 
 def _open_av(path: Path):
