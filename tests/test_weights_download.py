@@ -217,6 +217,23 @@ def test_mirror_used_when_first_url_fails(server, registry):
     assert again.name == "missing.keras" and [p.name for p in again.parent.iterdir()] == ["missing.keras"]
 
 
+def test_every_mirror_that_serves_other_bytes_is_named(server, registry):
+    server.files["/a/toy.keras"] = KERAS + b"a"
+    server.files["/b/toy.keras"] = KERAS + b"b"
+    registry(f"""
+        [models.toy]
+        urls = ["{server.url('/a/toy.keras')}", "{server.url('/b/toy.keras')}"]
+        sha256 = "{sha256(KERAS)}"
+    """)
+    with pytest.raises(DownloadError) as raised:
+        resolve_model_path("toy")
+    message = str(raised.value)
+    assert "any of its 2 URLs (toy" in message  # no empty reason in front
+    for name, data in (("/a/toy.keras", KERAS + b"a"), ("/b/toy.keras", KERAS + b"b")):
+        assert f"the file from {server.url(name)} does not match" in message and sha256(data) in message
+    assert cache.get_record("toy") is None
+
+
 def test_not_enough_disk_space_fails_before_downloading(server, registry):
     server.files["/m/toy.keras"] = KERAS
     registry(f"""

@@ -349,8 +349,7 @@ def fetch_to_temp(
     check_free_space(directory, int(expected_bytes * space_factor) if expected_bytes else None)
 
     failures: list[str] = []
-    mismatch: DigestMismatchError | None = None
-    rejected: list[WeightsError] = []
+    refused: list[WeightsError] = []  # digest mismatches and files `check` rejected, one per mirror
     for url in usable:
         tmp = temp_file(directory, prefix=".download-", suffix=suffix)
         try:
@@ -378,10 +377,10 @@ def fetch_to_temp(
             failures.append(f"{url}: {failure.reason}")
             _unlink(tmp)
         except DigestMismatchError as exc:
-            mismatch = exc
+            refused.append(exc)
             _unlink(tmp)
         except _Rejected as rejection:  # this mirror served something else
-            rejected.append(rejection.error)
+            refused.append(rejection.error)
             _unlink(tmp)
         except OSError as exc:
             _unlink(tmp)
@@ -389,12 +388,9 @@ def fetch_to_temp(
         except BaseException:
             _unlink(tmp)
             raise
-    if not failures and len(rejected) + (mismatch is not None) == 1:
-        raise mismatch or rejected[0]  # one reason: as it is, with its own error type
-    failures += [str(exc) for exc in rejected]
-    detail = "; ".join(failures)
-    if mismatch is not None:
-        detail += f"; {mismatch}"
+    if not failures and len(refused) == 1:
+        raise refused[0]  # one reason: as it is, with its own error type
+    detail = "; ".join(failures + [str(exc) for exc in refused])
     tail = f"; {way_out}" if way_out else ""
     if len(usable) == 1 and failures:
         raise DownloadError(f"cannot download {what} from {detail}{tail}")
