@@ -95,6 +95,32 @@ def test_debug_shows_traceback(tmp_path):
     assert proc.returncode == 1 and proc.stderr.strip().startswith("error: ") and "Traceback" not in proc.stderr
 
 
+def test_ctrl_c_while_the_cli_is_still_loading_exits_130():
+    """A real SIGINT that lands while the entry point imports typer and rich (sent by an import hook
+    the moment typer is looked for): the same `interrupted` and exit 130, no traceback."""
+    script = (
+        "import os, signal, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'typer':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv = ['varec', '--help']\n"
+        "from varec_cli.launch import main; main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "interrupted" and proc.stdout == ""
+
+
+def test_the_installed_command_starts_through_the_entry_point_that_catches_it():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "varec"]
+    assert script.value == "varec_cli.launch:main"
+
+
 def test_ctrl_c_exits_130(tmp_path, tiny_model):
     """A real SIGINT while a command works: exit 130 and no traceback."""
     import signal

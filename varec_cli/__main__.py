@@ -1,3 +1,3 @@
-from varec_cli.cli import main
+from varec_cli.launch import main
 
 main()
