@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -75,6 +76,21 @@ def test_models_counts_the_classes_of_inline_labels(cli, server, tmp_path, monke
     monkeypatch.setenv("VAREC_REGISTRY", str(registry))
     rows = {r["name"]: r for r in json.loads(cli("models", "--json").stdout)}
     assert rows["inline"]["classes"] == 3
+
+
+def test_a_cached_copy_edited_since_it_was_verified_is_listed_as_changed(cli, toy_registry, server):
+    assert cli("download", "toy").exit_code == 0
+    path = cache.entry_dir("toy") / "toy.keras"
+    with path.open("ab") as handle:
+        handle.write(b"\0")
+    rows = {r["name"]: r for r in json.loads(cli("models", "--json").stdout)}
+    assert rows["toy"]["cached"] is False and rows["toy"]["changed_on_disk"] is True
+    assert re.search(r"toy\s.*\schanged\s", cli("models").stdout)
+    assert "changed since it was verified" in cli("cache", "list").stdout
+    used = cli("info", "toy")
+    assert used.exit_code == 1 and "changed after it was verified" in used.stderr  # what the listing warned of
+    assert cli("download", "--force", "toy").exit_code == 0
+    assert not any(r["changed_on_disk"] for r in json.loads(cli("models", "--json").stdout))
 
 
 def test_download_then_cache_list_and_clear(cli, toy_registry, server):

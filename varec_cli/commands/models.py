@@ -35,7 +35,7 @@ def models_command(
         "classes": ("right", lambda row: str(row["classes"]) if row["classes"] else "-"),
         "input": ("left", input_spec),
         "size": ("right", lambda row: human_bytes(row["bytes"]) if row["bytes"] else "?"),
-        "cached": ("left", lambda row: "yes" if row["cached"] else "no"),
+        "cached": ("left", lambda row: "changed" if row["changed_on_disk"] else "yes" if row["cached"] else "no"),
         "digest": ("left", lambda row: row["digest"]),
     }
     defaults = "; ".join(f"{purpose}: {row['name']}" for row in rows for purpose in row["default_for"])

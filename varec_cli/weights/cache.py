@@ -310,6 +310,14 @@ class CachedItem:
     fetched_at: str = ""
 
 
+def changed_since_verified(record: dict[str, Any], path: Path) -> bool:
+    """A cheap sign (sizes only, no hashing) that the cached copy was edited after it was verified,
+    which the full check before use (the sha256 of its content) would refuse. Records written before
+    varec kept the content's size say nothing."""
+    expected = record.get("content_bytes")
+    return isinstance(expected, int) and not isinstance(expected, bool) and disk_size(path) != expected
+
+
 def describe_verification(record: dict[str, Any] | None) -> str:
     if not record:
         return "no record"
@@ -337,7 +345,11 @@ def list_cached() -> list[CachedItem]:
                 kind=record.get("kind", "?"),
                 path=path,
                 size_bytes=size,
-                verified=describe_verification(record) if path.exists() else "missing on disk",
+                verified=(
+                    "missing on disk" if not path.exists()
+                    else "changed since it was verified" if changed_since_verified(record, path)
+                    else describe_verification(record)
+                ),
                 fetched_at=record.get("fetched_at", ""),
             )
         )

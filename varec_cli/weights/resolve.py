@@ -88,13 +88,23 @@ def _record_serves(entry: Entry, record: dict[str, Any]) -> bool:
 
 def is_cached(entry: Entry) -> bool:
     """Cheap check (no hashing) used for listings: what cached_path would serve, short of the hash."""
+    return _cached_state(entry) == "yes"
+
+
+def _cached_state(entry: Entry) -> str:
+    """For listings, without hashing: "yes" (cached_path would serve it, short of the hash), "no" (it
+    would be fetched), or "changed" (the copy's size differs from the verified one's: cached_path
+    would refuse it)."""
     record = cache.get_record(entry.name)
     if not record or not _record_serves(entry, record):
-        return False
+        return "no"
     try:
-        return cache.record_path(record).exists()
+        path = cache.record_path(record)
     except WeightsError:  # an unsafe path in the record
-        return False
+        return "no"
+    if not path.exists():
+        return "no"
+    return "changed" if cache.changed_since_verified(record, path) else "yes"
 
 
 # --- fetching ----------------------------------------------------------------------------------------
@@ -240,6 +250,7 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
             "download_md5": fetched.md5,
             "verified": verified,
             "content_sha256": cache.content_digest(path),
+            "content_bytes": cache.disk_size(path),
             "fetched_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     )
@@ -373,7 +384,8 @@ def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
     for name in registry.names():
         entry = registry.get(name)
         record = index.get(name)
-        cached = is_cached(entry)
+        state = _cached_state(entry)
+        cached = state == "yes"
         if entry.sha256:
             digest = "published sha256"
         elif entry.md5:
@@ -394,7 +406,8 @@ def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
                 "stream": entry.stream if entry.is_classifier else None,
                 "bytes": (record or {}).get("bytes") or entry.bytes,
                 "cached": cached,
-                "path": str(cache.record_path(record)) if cached else None,
+                "changed_on_disk": state == "changed",  # edited since verified: use refuses it
+                "path": str(cache.record_path(record)) if state != "no" else None,
                 "digest": digest,
                 "sha256": entry.sha256 or ((record or {}).get("download_sha256") if digest == "recorded" else None),
                 "md5": entry.md5,
