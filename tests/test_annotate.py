@@ -359,7 +359,7 @@ def test_bad_output_path_fails_before_anything_is_read(cli, tmp_path):
     _one_line_error(cli("annotate", video, "-o", tmp_path / "out.mkv", "-m", missing_model), "unsupported output extension")
     _one_line_error(cli("annotate", video, "-o", tmp_path / "out", "-m", missing_model), "unsupported output extension")
     (tmp_path / "dir.mp4").mkdir()
-    _one_line_error(cli("annotate", video, "-o", tmp_path / "dir.mp4", "-m", missing_model), "is a directory")
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "dir.mp4", "-m", missing_model), "names a folder")
     _one_line_error(
         cli("annotate", video, "-o", tmp_path / "o.mp4", "--timeline", tmp_path / "nowhere" / "t.json", "-m", missing_model),
         "does not exist",

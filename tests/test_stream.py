@@ -163,7 +163,15 @@ def test_max_seconds_stops_at_source_time(cli, tiny_model, tmp_path):
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "--max-seconds", "1.5", "-o", recording)
     assert result.exit_code == 0, result.output
     assert "15 captured, 15 processed" in result.stderr and "max-seconds" in result.stderr
+    assert "(1.5 s of source time)" in result.stderr
     assert count_frames(recording) == 15
+
+
+def test_the_source_time_covers_the_last_frame(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "slow.avi", 5, fps=1.0)  # 5 s long, as predict says
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display")
+    assert result.exit_code == 0, result.output
+    assert "(5.0 s of source time)" in result.stderr
 
 
 def test_a_high_speed_file_keeps_its_frame_rate(cli, tiny_model, tmp_path):

@@ -84,9 +84,22 @@ def test_check_output_path(tmp_path):
     with pytest.raises(VideoError, match="unsupported output extension"):
         check_output_path(tmp_path / "out.webm", video)
     (tmp_path / "d.mp4").mkdir()
-    with pytest.raises(VideoError, match="is a directory"):
+    with pytest.raises(VideoError, match="names a folder"):
         check_output_path(tmp_path / "d.mp4", video)
+    for folder in (f"{tmp_path}/", f"{tmp_path}/new/"):  # a folder, there or not: not "extension (none)"
+        with pytest.raises(VideoError, match=r"names a folder; give the video's file name, e.g. .*/out.mp4"):
+            check_output_path(folder, video)
     assert check_output_path(tmp_path / "out.mp4", video) == tmp_path / "out.mp4"
+    assert check_output_path(tmp_path / ".mp4", video) == tmp_path / ".mp4"  # a hidden file, but an mp4
+
+
+def test_frames_too_small_to_encode_are_refused_before_any_work(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "dot.avi", 5, height=1, width=40)
+    with pytest.raises(VideoError, match="40x1 frames are too small to encode"):
+        AtomicVideoWriter(tmp_path / "out.avi", 25.0, (1, 40))
+    for args in (("annotate", video, "-o", tmp_path / "out.avi"), ("stream", "-s", video, "--no-display", "-o", tmp_path / "rec.avi")):
+        result = cli(*args, "-m", tiny_model)
+        assert result.exit_code == 1 and result.stderr.strip() == f"error: {video}: its 40x1 frames are too small to encode (the least is 2x2)"
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write anywhere")

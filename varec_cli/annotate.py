@@ -157,8 +157,7 @@ def _analyse_windows(
 ) -> tuple[list[WindowResult], int]:
     """Stream the video once; returns the classified windows and the true frame count N. Windows
     start every `stride` frames; one more ends on the last frame when the grid misses it."""
-    import cv2
-
+    from varec_cli.video.frames import open_frame_capture
     from varec_cli.video.reader import sample_frame_indices, to_model_frame
 
     spec = classifier.spec
@@ -199,9 +198,7 @@ def _analyse_windows(
     pending: dict[tuple[int, int], np.ndarray] = {}  # regular windows still collecting frames
     needed: set[int] = set()
     store: dict[int, np.ndarray] = {}  # model-sized RGB frames of the last `window` frames only
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise VideoError(f"{video}: OpenCV cannot open this file as a video")
+    cap = open_frame_capture(video)
     index = 0
     try:
         while cap.grab():
@@ -359,7 +356,12 @@ def _write_annotated(
     font_scale: float | None,
     preview: _Preview | None,
     on_progress: ProgressCallback | None,
-) -> tuple[str, Box]:
+    exact: bool = True,
+) -> tuple[str, Box, int]:
+    """Draw each frame's piece and write it; returns the codec, the union of the label boxes and the
+    frames written. `exact`: the frames must be the `total` the analysis read (frames are placed by
+    index). Otherwise (one piece for the whole video, read by another decoder) the last piece labels
+    any frames past `total`, and fewer frames are no error."""
     from varec_cli.video.overlay import draw_predictions
     from varec_cli.video.reader import iter_frames
     from varec_cli.video.writer import AtomicVideoWriter
@@ -372,12 +374,12 @@ def _write_annotated(
         with AtomicVideoWriter(output, fps, size) as writer:
             index = 0
             for frame in frames:
-                if index >= total:
+                if index >= total and exact:
                     raise VideoError(f"{video}: more frames on the second reading than on the first ({total})")
                 if frame.shape[:2] != size:
                     raise VideoError(f"{video}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, not {size[1]}x{size[0]}")
-                while piece < 0 or pieces[piece][1] <= index:  # next piece: new lines, computed once
-                    piece += 1
+                while piece < 0 or (pieces[piece][1] <= index and piece + 1 < len(pieces)):  # next piece
+                    piece += 1  # its lines computed once
                     lines = classifier.top_k(pieces[piece][2], top_k)
                 label_box = label_box.union(draw_predictions(frame, lines, font_scale=font_scale, bars=top_k > 1))
                 writer.write(frame)
@@ -386,9 +388,9 @@ def _write_annotated(
                 index += 1
                 if on_progress is not None:
                     on_progress("writing", index, total)
-            if index != total:
+            if index != total and exact:
                 raise VideoError(f"{video}: {index} frames on the second reading, {total} on the first")
-        return writer.codec, label_box
+        return writer.codec, label_box, index
     finally:
         frames.close()
         if preview is not None:
@@ -437,8 +439,9 @@ def annotate_video(
         warn(f"{video}: the container gives no frame rate; assuming {ASSUMED_FPS:g} fps")
     window_frames, stride_frames = window_and_stride_frames(classifier, fps, window, stride)
     size = (info.height, info.width)
-    from varec_cli.video.writer import encoded_size, odd_size_warning
+    from varec_cli.video.writer import check_encodable, encoded_size, odd_size_warning
 
+    check_encodable(video, *size)
     written = encoded_size(*size)  # what the output really is, reported as such below
     if (odd := odd_size_warning(video, *size)) is not None:
         warn(odd)
@@ -450,13 +453,23 @@ def annotate_video(
             video, classifier, window_frames, stride_frames, fps, info.frame_count, on_progress
         )
     pieces = frame_pieces(windows, total)
-    segments = segments_from_pieces(pieces, classifier.labels, fps)
 
     preview = _Preview(warn) if show else None
-    codec, label_box = _write_annotated(
+    codec, label_box, frames_written = _write_annotated(
         video, output, classifier, pieces, total, fps, size,
         top_k=min(top_k, len(classifier.labels)), font_scale=font_scale, preview=preview, on_progress=on_progress,
+        exact=window_frames is not None,
     )
+    if frames_written != total:  # the whole video as one window: predict's decoder counted otherwise
+        total = frames_written
+        windows = [WindowResult(0, total, windows[0].probabilities)]
+        pieces = frame_pieces(windows, total)
+    segments = segments_from_pieces(pieces, classifier.labels, fps)
+    from varec_cli.video.reader import falls_short, shortfall_note, stated_seconds
+
+    stated = stated_seconds(video)
+    if falls_short(total, fps, stated):
+        warn(f"{video}: {shortfall_note(total / fps, stated)}; labelled the {total} frames that do")
     timeline_path = write_timeline(segments, timeline) if timeline is not None else None
     return Annotation(
         video=video, output=output, model=classifier.name, frames=total, fps=fps,

@@ -137,10 +137,7 @@ def classify_video(
     probabilities = classifier.predict_clips(sampled.frames).mean(axis=0)
     warning = None
     if sampled.incomplete:
-        warning = (
-            f"{video}: only {sampled.duration:.1f} s of the {sampled.stated_seconds:.1f} s its container "
-            f"states decode (is it cut short or damaged?); classified from those {sampled.frame_count} frames"
-        )
+        warning = f"{video}: {sampled.shortfall()}; classified from those {sampled.frame_count} frames"
     return VideoPrediction(
         video=Path(video),
         model=classifier.name,

@@ -142,7 +142,12 @@ def open_source(source: Source | str) -> OpenedSource:
             raise VideoError(f"{shown}: no such file (for a camera give its index, e.g. --source 0)")
         if path.is_dir():
             raise VideoError(f"{shown}: is a directory, not a video file")
-    cap = _open_capture(source)
+        from varec_cli.video.frames import open_frame_capture  # PyAV's decoding where OpenCV's fails (AV1)
+
+        with native_messages_silenced():
+            cap = open_frame_capture(path)
+    else:
+        cap = _open_capture(source)
     if cap is None:
         if source.kind == "camera":
             raise VideoError(f"{source}: cannot open it (no such camera, no permission, or it is in use)")
@@ -344,7 +349,7 @@ class StreamSummary:
     frames_processed: int = 0  # went through the model
     predictions: int = 0  # frames that produced probabilities (the window was full)
     seconds: float = 0.0  # wall time from the first frame to the end
-    source_seconds: float = 0.0  # source time of the last frame processed
+    source_seconds: float = 0.0  # source time covered: up to the end of the last frame processed
     latency_ms: float | None = None  # mean time from a frame's capture to its label
     ended: str = ""  # end of the video, q/Esc, max-seconds, Ctrl-C, the stream dropped ...
     interrupted: bool = False  # by Ctrl-C, SIGTERM or SIGHUP
@@ -352,6 +357,7 @@ class StreamSummary:
     recording: Path | None = None
     frames_recorded: int = 0
     label_changes: list[LabelChange] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # found on the way, for the user
 
     @property
     def fps(self) -> float:
@@ -527,7 +533,7 @@ def run_stream(
                     probabilities = session.push(to_model_frame(item.image, spec.size), timestamp=item.time)
                     done = time.perf_counter()
                     summary.frames_processed += 1
-                    summary.source_seconds = item.time
+                    summary.source_seconds = item.time + 1.0 / fps
                     ticks.append(done)
                     span = ticks[-1] - ticks[0]
                     shown_fps = (len(ticks) - 1) / span if span > 0 else None
@@ -574,4 +580,13 @@ def run_stream(
     summary.ended = summary.ended or capture.ended or "stopped"
     summary.latency_ms = 1000 * latency_sum / latency_count if latency_count else None
     summary.frames_recorded = recorder.writer.frames_written if recorder is not None else 0
+    if source.kind == "file" and summary.ended == "end of the video":
+        from varec_cli.video.reader import falls_short, shortfall_note, stated_seconds
+
+        stated = stated_seconds(source.target)
+        if falls_short(summary.frames_captured, fps, stated):
+            summary.warnings.append(
+                f"{source}: {shortfall_note(summary.frames_captured / fps, stated)}; "
+                f"streamed the {summary.frames_captured} frames that do"
+            )
     return summary

@@ -58,8 +58,13 @@ def stream_command(
             typer.echo(f"warning: {reason}; streaming without a window (labels on stdout)", err=True)
     opened = open_source(parsed)  # before the model: a missing camera fails within seconds
     if output is not None:
-        from varec_cli.video.writer import odd_size_warning
+        from varec_cli.video.writer import check_encodable, odd_size_warning
 
+        try:
+            check_encodable(opened.source, *opened.size)  # before the model loads
+        except BaseException:
+            opened.close()
+            raise
         if (odd := odd_size_warning(opened.source, *opened.size)) is not None:
             typer.echo(f"warning: {odd}", err=True)
     try:
@@ -86,6 +91,8 @@ def stream_command(
             raise StopStream("the output pipe was closed") from None
 
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
+    for warning in summary.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(_summary_text(summary, threshold), err=True)  # plain: rich would wrap long paths
     if summary.interrupted:
         raise typer.Exit(summary.exit_code)

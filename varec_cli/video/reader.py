@@ -105,11 +105,47 @@ class Clips:
 
     @property
     def incomplete(self) -> bool:
-        """Whether the frames that decode fall short of the stated duration by so much that the file
-        looks cut short or damaged: by at least 3 frames and 5% (one or two undecodable frames at the
-        end are common and harmless)."""
-        missing = (self.stated_seconds - self.duration) * self.fps
-        return missing >= max(3.0, 0.05 * self.stated_seconds * self.fps)
+        """Whether the frames that decode fall well short of the stated duration (see falls_short)."""
+        return falls_short(self.frame_count, self.fps, self.stated_seconds)
+
+    def shortfall(self) -> str:
+        """What incomplete means, for a warning: `only X s of the Y s its container states decode`."""
+        return shortfall_note(self.duration, self.stated_seconds)
+
+
+def falls_short(frames: int, fps: float, stated_seconds: float) -> bool:
+    """Whether `frames` at `fps` fall so far short of the `stated_seconds` of a container that the file
+    looks cut short or damaged: by at least 3 frames and 5% (one or two undecodable frames at the end
+    are common and harmless)."""
+    if fps <= 0 or stated_seconds <= 0:
+        return False
+    missing = stated_seconds * fps - frames
+    return missing >= max(3.0, 0.05 * stated_seconds * fps)
+
+
+def shortfall_note(decoded_seconds: float, stated_seconds: float) -> str:
+    return (
+        f"only {decoded_seconds:.1f} s of the {stated_seconds:.1f} s its container states decode "
+        f"(is it cut short or damaged?)"
+    )
+
+
+def stated_seconds(path: str | os.PathLike) -> float:
+    """The video stream's duration as its container states it (from the header or index, nothing
+    decoded; edit-list cuts left out), or 0.0 when it states none or PyAV cannot open the file."""
+    container = _open_av(Path(path))
+    if container is None:
+        return 0.0
+    try:
+        if not container.streams.video:
+            return 0.0
+        return _stream_seconds(container.streams.video[0])
+    finally:
+        container.close()
+
+
+def _stream_seconds(stream) -> float:
+    return float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
 
 
 def _check_file(path: Path) -> None:
@@ -557,8 +593,7 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
         if None in pts or len(set(pts)) != len(pts) or not packets[0].is_keyframe or pts[0] != min(pts):
             return None
         fps = _av_fps(stream, context, pts)
-        # Edit-list cuts are left out of both the stated duration and `packets`.
-        stated = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+        stated = _stream_seconds(stream)  # edit-list cuts are left out of it, as out of `packets`
         indices = sample_frame_indices(len(packets), num_frames, views=views)
         frames = _decode_av(path, context, packets, np.unique(indices), size, cores=cores)
     finally:
@@ -979,8 +1014,11 @@ def _assemble(path: Path, frames: dict[int, np.ndarray], indices: np.ndarray, to
 
 
 def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """Every frame of a video in order, as OpenCV BGR arrays, one at a time (constant memory)."""
-    cap = _open(Path(path))
+    """Every frame of a video in order, as OpenCV BGR arrays, one at a time (constant memory):
+    OpenCV's decoding, or PyAV's where OpenCV's decodes nothing (see video/frames.py)."""
+    from varec_cli.video.frames import open_frame_capture
+
+    cap = open_frame_capture(path)
     try:
         while True:
             ok, frame = cap.read()

@@ -18,7 +18,8 @@ DEFAULT_FPS = 25.0  # written when the input does not say
 
 
 def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
-    suffix = Path(path).suffix.lower()
+    name = Path(path).name.lower()
+    suffix = Path(name).suffix or (name if name.startswith(".") else "")  # `.mp4` alone: a hidden .mp4
     try:
         return CODECS_BY_EXTENSION[suffix]
     except KeyError:
@@ -57,6 +58,8 @@ def check_writable_file(output: str | os.PathLike, *inputs: str | os.PathLike) -
 def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
     """Refuse, before any work, an output video with an unknown extension, that would overwrite an
     input, or cannot be written."""
+    if str(output).endswith(("/", os.sep)) or Path(output).is_dir():
+        raise VideoError(f"{output}: names a folder; give the video's file name, e.g. {Path(output) / 'out.mp4'}")
     output = Path(output)
     codecs_for(output)
     return check_writable_file(output, *inputs)
@@ -65,6 +68,12 @@ def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> 
 def encoded_size(height: int, width: int) -> tuple[int, int]:
     """The (height, width) OpenCV's FFmpeg writer really stores: it rounds odd sizes down to even."""
     return height - height % 2, width - width % 2
+
+
+def check_encodable(source, height: int, width: int) -> None:
+    """Refuse frames too small for the encoder at once: an odd side is rounded down, and 1 becomes 0."""
+    if min(encoded_size(height, width)) < 2:
+        raise VideoError(f"{source}: its {width}x{height} frames are too small to encode (the least is 2x2)")
 
 
 def odd_size_warning(source, height: int, width: int) -> str | None:
@@ -87,6 +96,7 @@ class AtomicVideoWriter:
         self.path = Path(path)
         self.fps = fps if fps and fps > 0 else DEFAULT_FPS
         self.height, self.width = int(size[0]), int(size[1])
+        check_encodable(self.path, self.height, self.width)
         self.codec: str | None = None
         self.frames_written = 0
         self._writer = None

@@ -1,0 +1,176 @@
+"""Every frame of a video file, in order, for the commands that go through all of them (annotate,
+stream): OpenCV's capture where it decodes the file, else one on PyAV's decoder.
+
+OpenCV's wheels carry an FFmpeg without some decoders PyAV's has: AV1 above all (common in
+downloads from video sites and in phone recordings), which OpenCV opens but decodes no frame of.
+`read_clips` reads such a file through PyAV already; without this, `varec predict` would classify
+it and `varec annotate` and `varec stream` would fail on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from varec_cli.errors import VideoError
+
+
+def open_frame_capture(path: str | Path):
+    """A capture of `path` before its first frame, with the part of cv2.VideoCapture's interface the
+    commands use: grab(), retrieve() and read() (BGR, turned as the video is meant to be shown),
+    get(CAP_PROP_FPS / CAP_PROP_FRAME_COUNT / CAP_PROP_FRAME_WIDTH / CAP_PROP_FRAME_HEIGHT),
+    isOpened() and release(). OpenCV's when it decodes the first frame, else PyAV's; VideoError when
+    neither can."""
+    from varec_cli.video.reader import _open
+
+    path = Path(path)
+    try:
+        cap = _open(path)
+    except VideoError as cannot_open:
+        fallback = AvFrameCapture.open(path)
+        if fallback is None:
+            raise cannot_open from None
+        return fallback
+    if cap.grab():
+        return _FirstFrameGrabbed(cap)
+    cap.release()
+    fallback = AvFrameCapture.open(path)
+    if fallback is None:
+        raise VideoError(f"{path}: no decodable frame in this video")
+    return fallback
+
+
+class _FirstFrameGrabbed:
+    """An OpenCV capture whose first frame open_frame_capture grabbed to see that it decodes: the
+    first grab() only reports it."""
+
+    def __init__(self, cap):
+        self._cap = cap
+        self._pending = True
+
+    def grab(self) -> bool:
+        if self._pending:
+            self._pending = False
+            return True
+        return self._cap.grab()
+
+    def retrieve(self):
+        return self._cap.retrieve()
+
+    def read(self):
+        if not self.grab():
+            return False, None
+        return self.retrieve()
+
+    def get(self, prop: int) -> float:
+        return self._cap.get(prop)
+
+    def isOpened(self) -> bool:  # noqa: N802 - cv2.VideoCapture's name
+        return self._cap.isOpened()
+
+    def release(self) -> None:
+        self._cap.release()
+
+
+class AvFrameCapture:
+    """PyAV's decoder behind cv2.VideoCapture's interface (see open_frame_capture). Converts to BGR
+    with swscale, as OpenCV does, and turns frames by the stream's display rotation, as OpenCV does
+    by default. A damaged packet's frame is missing, as in OpenCV."""
+
+    def __init__(self, container, stream):
+        from av.video.reformatter import VideoReformatter
+
+        from varec_cli.video.reader import _set_av_threads, usable_cores
+
+        self._container = container
+        self._stream = stream
+        _set_av_threads(stream.codec_context, usable_cores())
+        self._frames = self._decode()
+        self._frame = None
+        self._turns = 0  # the first frame's display rotation, in counterclockwise quarter turns
+        self._reformatter = VideoReformatter()
+
+    @classmethod
+    def open(cls, path: Path) -> AvFrameCapture | None:
+        """A capture whose first frame decodes, or None."""
+        from varec_cli.video.reader import _open_av
+
+        container = _open_av(path)
+        if container is None:
+            return None
+        if not container.streams.video or container.streams.video[0].codec_context is None:
+            container.close()
+            return None
+        capture = cls(container, container.streams.video[0])
+        first = next(capture._frames, None)
+        if first is None:
+            capture.release()
+            return None
+        capture._turns = _quarter_turns(first)
+        capture._frames = _chain_first(first, capture._frames)
+        return capture
+
+    def _decode(self):
+        import av
+
+        from varec_cli.video.reader import _send_av
+
+        context = self._stream.codec_context
+        try:
+            for packet in self._container.demux(self._stream):
+                yield from _send_av(context, packet)  # the last, empty packet drains the decoder
+        except av.FFmpegError:  # a damaged file ends where demuxing fails, as OpenCV's reading does
+            return
+
+    def grab(self) -> bool:
+        self._frame = next(self._frames, None) if self._container is not None else None
+        return self._frame is not None
+
+    def retrieve(self):
+        frame = self._frame
+        if frame is None:
+            return False, None
+        image = self._reformatter.reformat(frame, format="bgr24", threads=1).to_ndarray()
+        turns = _quarter_turns(frame)
+        return True, np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+    def read(self):
+        if not self.grab():
+            return False, None
+        return self.retrieve()
+
+    def get(self, prop: int) -> float:
+        import cv2
+
+        stream = self._stream
+        if prop == cv2.CAP_PROP_FPS:
+            return float(stream.average_rate or 0.0)
+        if prop == cv2.CAP_PROP_FRAME_COUNT:
+            return float(stream.frames or 0)
+        if prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT):
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if self._turns % 2:
+                width, height = height, width
+            return float(width if prop == cv2.CAP_PROP_FRAME_WIDTH else height)
+        return 0.0
+
+    def isOpened(self) -> bool:  # noqa: N802 - cv2.VideoCapture's name
+        return self._container is not None
+
+    def release(self) -> None:
+        if self._container is not None:
+            self._frames.close()
+            self._container.close()
+            self._container = None
+            self._frame = None
+
+
+def _quarter_turns(frame) -> int:
+    """Counterclockwise quarter turns that show `frame` upright (its display matrix's rotation)."""
+    return (int(getattr(frame, "rotation", 0) or 0) // 90) % 4
+
+
+def _chain_first(first, rest):
+    yield first
+    yield from rest
