@@ -154,6 +154,7 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
     assert loader.DECODED.count - before == 24  # every train + val video once
     assert "new 2-class output layer" in first.stderr
     assert "v_GoLeft_g05_c03.avi" in first.stderr and "warning" in first.stderr
+    assert "0 clips from cache, 23 decoded and encoded, 1 could not be decoded" in first.stderr
 
     units = cli("train", *common, "--units", "5", "--output", tmp_path / "units.keras")
     assert units.exit_code == 1 and "--units 5 differs from the --init model's GRU" in units.stderr

@@ -119,6 +119,9 @@ def test_download_then_cache_list_and_clear(cli, toy_registry, server):
 
     listing = cli("cache", "list")
     assert listing.exit_code == 0 and "toy" in listing.stdout and "published sha256" in listing.stdout
+    assert str(path) in listing.stdout  # whole, in its column
+    narrow = cli("cache", "list", env={"COLUMNS": "60"})  # too narrow for the path: on a line of its own
+    assert "published sha256" in narrow.stdout and f"toy: {path}" in narrow.stdout.splitlines()
 
     cleared = cli("cache", "clear", "toy")
     assert cleared.exit_code == 0 and "removed toy" in cleared.stderr

@@ -73,8 +73,8 @@ def annotate_command(
         )
 
     summary = (
-        f"wrote {result.output}: {result.frames} frames, {result.width}x{result.height}, {result.fps:g} fps, "
-        f"codec {result.codec}; {len(result.windows)} window{'s' if len(result.windows) != 1 else ''}"
+        f"wrote {result.output}: {console.counted(result.frames, 'frame')}, {result.width}x{result.height}, {result.fps:g} fps, "
+        f"codec {result.codec}; {console.counted(len(result.windows), 'window')}"
     )
     if result.window_frames is not None and result.frames < result.window_frames:
         summary += f" (the whole video: shorter than the {result.window_frames}-frame window)"

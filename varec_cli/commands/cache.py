@@ -33,18 +33,31 @@ def cache_command(
         if not items:
             console.err().print(f"the cache is empty ({cache.models_dir()})", markup=False, highlight=False)
             return
+        from rich.measure import Measurement
         from rich.table import Table
 
         from varec_cli.weights.download import human_bytes
 
-        table = Table(show_edge=False)
-        for column in ("name", "kind", "size", "verified", "path"):
-            # a long path folds onto more lines rather than being cut: it is there to be copied
-            table.add_column(column, justify="right" if column == "size" else "left", no_wrap=column != "path",
-                             overflow="fold")
+        def build(columns):
+            table = Table(show_edge=False)
+            for column in columns:
+                table.add_column(column, justify="right" if column == "size" else "left", no_wrap=True)
+            for item in items:
+                cells = {"name": item.name, "kind": item.kind, "size": human_bytes(item.size_bytes),
+                         "verified": item.verified, "path": str(item.path)}
+                table.add_row(*(cells[column] for column in columns))
+            return table
+
+        out = console.out()
+        table = build(("name", "kind", "size", "verified", "path"))
+        if Measurement.get(out, out.options.update_width(1 << 16), table).maximum <= out.width:
+            out.print(table)
+            return
+        # Too narrow for the paths (there to be copied, so never cut or folded into a column): the
+        # table without them, then each path on a line of its own.
+        out.print(build(("name", "kind", "size", "verified")))
         for item in items:
-            table.add_row(item.name, item.kind, human_bytes(item.size_bytes), item.verified, str(item.path))
-        console.out().print(table)
+            out.print(f"{item.name}: {item.path}", soft_wrap=True, markup=False, highlight=False)
         return
 
     if name is None:

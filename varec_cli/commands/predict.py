@@ -50,7 +50,8 @@ def predict_command(
             else:
                 # The video's name on a line of its own: a table title would wrap to the table's width.
                 out.print(
-                    f"[bold]{escape(str(result.video))}[/bold]  ({result.frames} frames, {result.seconds:.1f} s)",
+                    f"[bold]{escape(str(result.video))}[/bold]  ({console.counted(result.frames, 'frame')}, "
+                    f"{result.seconds:.1f} s)",
                     markup=True, soft_wrap=True,
                 )
                 out.print(_prediction_table(result))

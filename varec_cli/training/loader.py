@@ -266,7 +266,8 @@ class FeatureCache:
         key = _digest(self.identity)[:16]
         self.directory = Path(root) / FEATURES_FOLDER / f"{backbone}-{frames}f-{size[0]}x{size[1]}-{key}"
         self.hits = 0
-        self.misses = 0
+        self.misses = 0  # clips decoded this run, those that failed included
+        self.failed = 0  # of the misses, those that could not be decoded
         self.write_error: str | None = None
 
     def _entry(self, path: Path) -> Path:
@@ -396,6 +397,7 @@ def extract_features(
     for index, result in zip(missing, decode_videos(paths, frames, size, workers=workers)):
         cache.misses += 1
         if result.error is not None:
+            cache.failed += 1
             cache.put_failure(result.path, result.error)
             skip(index, result.path, result.error)
             if on_progress:

@@ -392,7 +392,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             skipped += sets[part].skipped
         cache_hits = cache.hits
         reporter.info(
-            f"feature cache: {cache.hits} clips from cache, {cache.misses} decoded and encoded ({cache.directory})"
+            f"feature cache: {cache.hits} clips from cache, {cache.misses - cache.failed} decoded and encoded"
+            + (f", {cache.failed} could not be decoded" if cache.failed else "")
+            + f" ({cache.directory})"
         )
         if cache.write_error:
             reporter.warning(
