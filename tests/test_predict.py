@@ -353,3 +353,24 @@ def test_a_file_cut_short_is_classified_with_a_warning(cli, tiny_model, tmp_path
     assert "cut short or damaged" in records[1]["warning"] and "of the 4.0 s" in records[1]["warning"]
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "cut.mp4" in warnings[0] and "whole.mp4" not in warnings[0]
+
+
+def test_a_model_with_python_code_in_it_is_refused_in_one_line(cli, tmp_path):
+    import keras
+
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    inputs = keras.Input((4, 8, 8, 3))
+    pooled = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2, 3)))(inputs)  # code, not a layer config
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+    metadata = ModelMetadata(
+        labels=["a", "b"], frames=4, size=(8, 8), backbone="scratch", preprocessing="unit", rnn="gru", feature_dim=3
+    )
+    path = save_model(model, tmp_path / "code.keras", metadata)
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    result = cli("predict", video, "-m", path)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"error: {path}: it holds Python code (a Lambda layer), which varec never runs from a model file "
+        "(Keras safe mode); rebuild the model without it\n"
+    )

@@ -58,3 +58,12 @@ class WeightsError(VarecError):
 
 class OfflineError(WeightsError):
     """The network was needed but VAREC_OFFLINE=1 forbids it."""
+
+
+def brief(detail: object, limit: int = 200) -> str:
+    """A library's error text cut to fit in a one-line error: whitespace folded, at most `limit`
+    characters, cut at a word and marked with `...` (Keras' and TensorFlow's messages run on)."""
+    text = " ".join(str(detail).split()) or type(detail).__name__
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."

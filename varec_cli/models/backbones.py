@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from varec_cli.errors import VarecError
+from varec_cli.errors import VarecError, brief
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,8 @@ def build_backbone(name: str, size: int, weights: str | None = None):
         try:
             model.load_weights(str(weights))
         except Exception as exc:  # Keras raises ValueError, OSError, KeyError... for a file that is not these weights
-            detail = " ".join(str(exc).split()) or type(exc).__name__
-            if len(detail) > 160:  # Keras' messages run on; cut at a word, and say so
-                detail = detail[:160].rsplit(" ", 1)[0] + " ..."
             raise VarecError(
-                f"{weights}: not {name} no-top weights Keras can load into this network ({detail})"
+                f"{weights}: not {name} no-top weights Keras can load into this network ({brief(exc, 160)})"
             ) from None
     assert model.output_shape[-1] == spec.feature_dim
     return model

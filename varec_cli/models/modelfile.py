@@ -12,7 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from varec_cli.errors import ModelError
+from varec_cli.errors import ModelError, brief
 from varec_cli.files import temp_file
 
 METADATA_MEMBER = "varec.json"
@@ -142,8 +142,13 @@ def load_model(path: str | os.PathLike):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a broken or hostile archive
+        if "safe_mode" in str(exc):  # Keras' advice (pass safe_mode=False) is not for varec's users
+            raise ModelError(
+                f"{path}: it holds Python code (a Lambda layer), which varec never runs from a model file "
+                "(Keras safe mode); rebuild the model without it"
+            ) from None
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path}: cannot load this model ({message[:200]})") from None
+        raise ModelError(f"{path}: cannot load this model ({brief(message)})") from None
     expected = (metadata.frames, *metadata.size, 3)
     takes = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
     if takes is not None and (len(takes) != len(expected) or any(t not in (None, e) for t, e in zip(takes, expected))):

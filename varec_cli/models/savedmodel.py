@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from varec_cli.errors import ModelError
+from varec_cli.errors import ModelError, brief
 from varec_cli.models.classifier import Classifier, ClipSpec, StreamSession
 
 METADATA_FILE = "varec-model.json"
@@ -61,7 +61,7 @@ class SavedModelClassifier(Classifier):
         try:
             self._loaded = tf.saved_model.load(str(self.path))
         except Exception as exc:  # TF raises several types for a broken SavedModel
-            raise ModelError(f"{self.path}: cannot load this SavedModel ({str(exc).splitlines()[0][:200]})") from None
+            raise ModelError(f"{self.path}: cannot load this SavedModel ({brief(str(exc).splitlines()[0] if str(exc).strip() else exc)})") from None
         self._input_key = self.signature.get("input", "image")
         self._output_key = self.signature.get("output", "classifier_head")
         low, high = self.signature.get("input_range", [0.0, 1.0])
