@@ -26,7 +26,7 @@ def write_video(path, frames, fps: float = 25.0, fourcc: str = "MJPG") -> Path:
 
 def write_av_video(
     path, frames, fps: int = 25, codec: str = "libx264", options: dict | None = None, rotation: int = 0,
-    container_options: dict | None = None,
+    container_options: dict | None = None, pixel_aspect: tuple[int, int] = (1, 1),
 ) -> Path:
     """Encode BGR `frames` with PyAV's own FFmpeg: H.264 with B-frames (OpenCV's writer has no H.264
     encoder here), and display-matrix rotation metadata when `rotation` is set. `container_options`
@@ -40,6 +40,10 @@ def write_av_video(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if rotation:
             stream.set_display_rotation(rotation)
+        if pixel_aspect != (1, 1):  # non-square pixels, as DVD and HDV video has
+            from fractions import Fraction
+
+            stream.codec_context.sample_aspect_ratio = Fraction(*pixel_aspect)
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")):
                 container.mux(packet)

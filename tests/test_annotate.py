@@ -513,3 +513,40 @@ def test_a_reader_that_stops_reading_ends_annotate_quietly(tiny_model, tmp_path)
     cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
     cap.release()
+
+
+def test_a_one_frame_video_is_counted_in_the_singular(cli, tiny_model, tmp_path):
+    video = write_index_video(tmp_path / "one.avi", 1)
+    annotated = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model)
+    assert annotated.exit_code == 0, annotated.output
+    assert f"wrote {tmp_path / 'out.avi'}: 1 frame, 80x48" in annotated.stdout and "; 1 window" in annotated.stdout
+    streamed = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "rec.avi")
+    assert streamed.exit_code == 0, streamed.output
+    assert "0 predictions" in streamed.stderr and "(1 frame)" in streamed.stderr
+    predicted = cli("predict", video, "-m", tiny_model)
+    assert "(1 frame, 0.0 s)" in predicted.stdout
+
+
+@pytest.mark.parametrize("header", [73, 40])
+def test_progress_ends_at_the_true_frame_count_when_the_header_lies(tiny, tmp_path, header):
+    video = write_motion_video(tmp_path / "clip.avi", "left", count=60)
+    set_avi_frame_count(video, header)
+    calls = []
+    annotate_video(tiny, video, tmp_path / "out.avi", on_progress=lambda *call: calls.append(call))
+    analysing = [(done, total) for stage, done, total in calls if stage == "analysing"]
+    assert analysing[-1] == (60, 60)  # not stuck at 60 of 73 (a bar that looks cut short)
+    assert all(total is None or done <= total for done, total in analysing)  # never past 100%
+
+
+def test_non_square_pixels_are_said_to_come_out_square(cli, tiny_model, tmp_path):
+    video = write_av_video(tmp_path / "wide.mp4", moving_square_frames("left", 12, 64), pixel_aspect=(2, 1))
+    expected = (
+        f"{video}: its pixels are not square (2:1): players show it 128x64, but the output's are square and it "
+        f"shows 64x64; `ffmpeg -i {tmp_path / 'out.avi'} -vf setsar=2/1 -c:v libx264 fixed.mp4` restores its shape"
+    )
+    annotated = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model)
+    assert annotated.exit_code == 0 and f"warning: {expected}" in annotated.stderr
+    streamed = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "out.avi")
+    assert streamed.exit_code == 0 and f"warning: {expected}" in streamed.stderr
+    square = write_av_video(tmp_path / "square.mp4", moving_square_frames("left", 12, 64))
+    assert "warning" not in cli("annotate", square, "-o", tmp_path / "out.avi", "-m", tiny_model).stderr

@@ -220,11 +220,13 @@ def _analyse_windows(
             if done:
                 needed = {int(i) for indices in pending.values() for i in indices}
             index += 1
-            if on_progress is not None:
-                on_progress("analysing", index, header_frames or None)
+            if on_progress is not None:  # the header's count as the total, while it holds
+                on_progress("analysing", index, header_frames if header_frames >= index else None)
     finally:
         cap.release()
     total = index
+    if on_progress is not None:  # the true count, where the header said another
+        on_progress("analysing", total, total)
     if total == 0 or not store:
         raise VideoError(f"{video}: no decodable frame in this video")
     last_end = max((r.end for r in results), default=0)
@@ -439,12 +441,14 @@ def annotate_video(
         warn(f"{video}: the container gives no frame rate; assuming {ASSUMED_FPS:g} fps")
     window_frames, stride_frames = window_and_stride_frames(classifier, fps, window, stride)
     size = (info.height, info.width)
-    from varec_cli.video.writer import check_encodable, encoded_size, odd_size_warning
+    from varec_cli.video.writer import check_encodable, encoded_size, odd_size_warning, square_pixels_warning
 
     check_encodable(video, *size)
     written = encoded_size(*size)  # what the output really is, reported as such below
     if (odd := odd_size_warning(video, *size)) is not None:
         warn(odd)
+    if (squeezed := square_pixels_warning(video, *size, info.pixel_aspect, output)) is not None:
+        warn(squeezed)
 
     if window_frames is None:
         windows, total = _analyse_whole(video, classifier, on_progress)

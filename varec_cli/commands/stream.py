@@ -58,7 +58,8 @@ def stream_command(
             typer.echo(f"warning: {reason}; streaming without a window (labels on stdout)", err=True)
     opened = open_source(parsed)  # before the model: a missing camera fails within seconds
     if output is not None:
-        from varec_cli.video.writer import check_encodable, odd_size_warning
+        from varec_cli.video.reader import pixel_aspect
+        from varec_cli.video.writer import check_encodable, odd_size_warning, square_pixels_warning
 
         try:
             check_encodable(opened.source, *opened.size)  # before the model loads
@@ -67,6 +68,9 @@ def stream_command(
             raise
         if (odd := odd_size_warning(opened.source, *opened.size)) is not None:
             typer.echo(f"warning: {odd}", err=True)
+        aspect = pixel_aspect(opened.capture)
+        if (squeezed := square_pixels_warning(opened.source, *opened.size, aspect, output)) is not None:
+            typer.echo(f"warning: {squeezed}", err=True)
     try:
         classifier = open_model(model, "stream")
     except BaseException:
@@ -99,6 +103,8 @@ def stream_command(
 
 
 def _summary_text(summary, threshold: float) -> str:
+    from varec_cli.console import counted
+
     if summary.latency_ms is not None:
         latency = f"{summary.latency_ms:.0f} ms on average, capture to label"
     elif summary.ended == "end of the video" and not summary.frames_skipped:
@@ -111,7 +117,7 @@ def _summary_text(summary, threshold: float) -> str:
         f"  frames      {summary.frames_captured} captured, {summary.frames_processed} processed"
         f" ({summary.frames_skipped} skipped to stay live"
         + (f", {queued} still queued when it stopped" if queued > 0 else "")
-        + f"), {summary.predictions} predictions",
+        + f"), {counted(summary.predictions, 'prediction')}",
         f"  duration    {summary.seconds:.1f} s ({summary.source_seconds:.1f} s of source time)",
         f"  speed       {summary.fps:.1f} frames/s processed",
         f"  latency     {latency}",
@@ -119,5 +125,5 @@ def _summary_text(summary, threshold: float) -> str:
     if summary.predictions and not summary.label_changes:  # a change is recorded only with a label
         lines.append(f"  labels      none: no prediction reached --threshold {threshold:g}")
     if summary.recording is not None:
-        lines.append(f"  recording   {summary.recording} ({summary.frames_recorded} frames)")
+        lines.append(f"  recording   {summary.recording} ({counted(summary.frames_recorded, 'frame')})")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from varec_cli.errors import VideoError
 def open_frame_capture(path: str | Path):
     """A capture of `path` before its first frame, with the part of cv2.VideoCapture's interface the
     commands use: grab(), retrieve() and read() (BGR, turned as the video is meant to be shown),
-    get(CAP_PROP_FPS / CAP_PROP_FRAME_COUNT / CAP_PROP_FRAME_WIDTH / CAP_PROP_FRAME_HEIGHT),
+    get(CAP_PROP_FPS / _FRAME_COUNT / _FRAME_WIDTH / _FRAME_HEIGHT / _SAR_NUM / _SAR_DEN),
     isOpened() and release(). OpenCV's when it decodes the first frame, else PyAV's; VideoError when
     neither can."""
     from varec_cli.video.reader import _open
@@ -153,6 +153,11 @@ class AvFrameCapture:
             if self._turns % 2:
                 width, height = height, width
             return float(width if prop == cv2.CAP_PROP_FRAME_WIDTH else height)
+        if prop in (cv2.CAP_PROP_SAR_NUM, cv2.CAP_PROP_SAR_DEN):
+            aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+            if not aspect:
+                return 0.0
+            return float(aspect.numerator if prop == cv2.CAP_PROP_SAR_NUM else aspect.denominator)
         return 0.0
 
     def isOpened(self) -> bool:  # noqa: N802 - cv2.VideoCapture's name

@@ -6,6 +6,7 @@ Every consumer (predict, annotate, stream, training, evaluation) samples with
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class VideoInfo:
     width: int
     height: int
     codec: str = ""  # FourCC as the container reports it ("MJPG", "h264", "FMP4", ...)
+    pixel_aspect: tuple[int, int] = (1, 1)  # a pixel's width:height as shown (DVD widescreen: 32:27)
 
     @property
     def duration(self) -> float:
@@ -203,7 +205,20 @@ def _capture_info(path: Path, cap) -> VideoInfo:
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
         codec=_fourcc(cap.get(cv2.CAP_PROP_FOURCC)),
+        pixel_aspect=pixel_aspect(cap),
     )
+
+
+def pixel_aspect(cap) -> tuple[int, int]:
+    """A capture's sample aspect ratio (width:height of a pixel as shown), (1, 1) when it states none."""
+    import cv2
+
+    num, den = cap.get(cv2.CAP_PROP_SAR_NUM), cap.get(cv2.CAP_PROP_SAR_DEN)
+    if not (np.isfinite(num) and np.isfinite(den)) or num <= 0 or den <= 0:
+        return (1, 1)
+    num, den = int(num), int(den)
+    divisor = math.gcd(num, den) or 1
+    return (num // divisor, den // divisor)
 
 
 def _fourcc(value: float) -> str:

@@ -76,6 +76,22 @@ def check_encodable(source, height: int, width: int) -> None:
         raise VideoError(f"{source}: its {width}x{height} frames are too small to encode (the least is 2x2)")
 
 
+def square_pixels_warning(
+    source, height: int, width: int, pixel_aspect: tuple[int, int], output: str | os.PathLike
+) -> str | None:
+    """What to tell a user whose video has non-square pixels: OpenCV's writer stores square ones, so
+    the output shows narrower or wider than the input (the frames themselves are the same)."""
+    num, den = pixel_aspect
+    if num == den:
+        return None
+    shown = f"{round(width * num / den)}x{height}"
+    return (
+        f"{source}: its pixels are not square ({num}:{den}): players show it {shown}, but the output's are "
+        f"square and it shows {width}x{height}; `ffmpeg -i {output} -vf setsar={num}/{den} -c:v libx264 fixed.mp4` "
+        "restores its shape"
+    )
+
+
 def odd_size_warning(source, height: int, width: int) -> str | None:
     """What to tell a user whose video of (height, width) the writer will store a pixel smaller."""
     written = encoded_size(height, width)
