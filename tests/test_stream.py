@@ -274,6 +274,29 @@ def test_ctrl_c_finalises_the_recording_and_prints_the_summary(cli, tiny_model, 
     assert 6 <= count_frames(recording) < 40
 
 
+def test_a_stop_while_a_frame_is_drawn_leaves_it_out_of_the_count_and_the_recording(
+    cli, tiny_model, tmp_path, monkeypatch
+):
+    import varec_cli.stream
+
+    drawn = []
+    draw = varec_cli.stream._Overlay.draw
+
+    def stopped_at_the_tenth(self, frame):  # Ctrl-C lands while frame 10 gets its overlay
+        drawn.append(1)
+        if len(drawn) == 10:
+            raise KeyboardInterrupt
+        return draw(self, frame)
+
+    monkeypatch.setattr(varec_cli.stream._Overlay, "draw", stopped_at_the_tenth)
+    video = write_index_video(tmp_path / "index.avi", 40, fps=10.0)
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", recording)
+    assert result.exit_code == 130
+    assert ", 9 processed" in result.stderr and "(9 frames)" in result.stderr and count_frames(recording) == 9
+    assert "(0.9 s of source time)" in result.stderr  # up to the end of the last frame recorded
+
+
 def _stream_stopped_by(signals, tiny_model, tmp_path):
     """`varec stream -o rec.avi` in a child process, held at its first label line; signals[0] is sent
     there, and any later ones while the recording is finalised (made slow). (returncode, stderr)."""

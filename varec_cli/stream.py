@@ -532,14 +532,11 @@ def run_stream(
                         continue
                     probabilities = session.push(to_model_frame(item.image, spec.size), timestamp=item.time)
                     done = time.perf_counter()
-                    summary.frames_processed += 1
-                    summary.source_seconds = item.time + 1.0 / fps
                     ticks.append(done)
                     span = ticks[-1] - ticks[0]
                     shown_fps = (len(ticks) - 1) / span if span > 0 else None
                     label = probability = None
                     if probabilities is not None:
-                        summary.predictions += 1
                         latency_sum, latency_count = latency_sum + done - item.captured_at, latency_count + 1
                         recent.append(probabilities)
                         mean = np.mean(recent, axis=0)
@@ -550,6 +547,11 @@ def run_stream(
                     if recorder is not None and not live:
                         # Lossless: the label of this very frame; written before on_label, which may stop.
                         recorder.write(item.image)
+                    # Counted once recorded: a stop that lands while the overlay is drawn leaves the
+                    # frame out of both, so the recording always ends with the last frame processed.
+                    summary.frames_processed += 1
+                    summary.predictions += probabilities is not None
+                    summary.source_seconds = item.time + 1.0 / fps
                     if label is not None and label != printed:
                         printed = label
                         change = LabelChange(item.time, label, probability)
