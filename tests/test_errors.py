@@ -143,3 +143,14 @@ def test_ctrl_c_exits_130(tmp_path, tiny_model):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "interrupted" in err
+
+
+def test_quoted_library_messages_are_cut_at_a_word_on_one_line():
+    from varec_cli.errors import brief
+
+    long = "Requested the deserialization of a layer whose configuration runs on " * 5
+    cut = brief(long, 60)
+    assert len(cut) <= 64 and cut.endswith(" ...") and long.startswith(cut[:-4])
+    assert brief("\n\n  first words\nsecond line", first_line=True) == "first words"
+    assert brief("two\nlines") == "two lines"
+    assert brief(ValueError()) == "ValueError" and brief(ValueError("\n"), first_line=True) == "ValueError"

@@ -371,6 +371,6 @@ def test_a_model_with_python_code_in_it_is_refused_in_one_line(cli, tmp_path):
     result = cli("predict", video, "-m", path)
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr == (
-        f"error: {path}: it holds Python code (a Lambda layer), which varec never runs from a model file "
+        f"error: {path}: it holds Python code (a Lambda layer), which varec never loads from a model file "
         "(Keras safe mode); rebuild the model without it\n"
     )

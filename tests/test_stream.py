@@ -236,6 +236,9 @@ def test_a_missing_file_is_named_as_given(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli("stream", "--source", "./0", "-m", tmp_path / "no-model.keras", "--no-display")
     assert result.exit_code == 1 and result.stderr.startswith("error: ./0: no such file")
+    (tmp_path / "0").write_bytes(b"not a video")  # there, but no video: still `./0`, not camera-like `0`
+    result = cli("stream", "--source", "./0", "-m", tmp_path / "no-model.keras", "--no-display")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ./0: "), result.stderr
 
 
 def test_an_empty_source_is_a_usage_error(cli, tmp_path):

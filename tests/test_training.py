@@ -163,7 +163,7 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
     second = cli("train", *common, "--output", tmp_path / "second.keras")
     assert second.exit_code == 0, second.output
     assert loader.DECODED.count == before  # features (and the known-bad video) came from the cache
-    assert "24 clips from cache, 0 decoded" in second.stderr
+    assert "23 clips from cache, 0 decoded and encoded, 1 could not be decoded" in second.stderr
 
     meta = read_metadata(tmp_path / "second.keras")
     assert meta.labels == ["GoLeft", "GoRight"] and meta.backbone == "scratch" and meta.frames == 8

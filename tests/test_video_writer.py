@@ -93,12 +93,12 @@ def test_check_output_path(tmp_path):
     assert check_output_path(tmp_path / ".mp4", video) == tmp_path / ".mp4"  # a hidden file, but an mp4
 
 
-def test_frames_too_small_to_encode_are_refused_before_any_work(cli, tiny_model, tmp_path):
+def test_frames_too_small_to_encode_are_refused_before_any_work(cli, tmp_path):
     video = write_index_video(tmp_path / "dot.avi", 5, height=1, width=40)
     with pytest.raises(VideoError, match="40x1 frames are too small to encode"):
         AtomicVideoWriter(tmp_path / "out.avi", 25.0, (1, 40))
     for args in (("annotate", video, "-o", tmp_path / "out.avi"), ("stream", "-s", video, "--no-display", "-o", tmp_path / "rec.avi")):
-        result = cli(*args, "-m", tiny_model)
+        result = cli(*args, "-m", tmp_path / "no-model.keras")  # said before the model is looked for
         assert result.exit_code == 1 and result.stderr.strip() == f"error: {video}: its 40x1 frames are too small to encode (the least is 2x2)"
 
 

@@ -117,16 +117,18 @@ def window_and_stride_frames(
 
 def check_paths(video: str | os.PathLike, output: str | os.PathLike, timeline: str | os.PathLike | None = None):
     """Every check that can fail before any decoding: output extension, self-overwrite, writable
-    directories, the input is a video. Returns the input's VideoInfo."""
+    directories, the input is a video whose frames can be encoded. Returns the input's VideoInfo."""
     from varec_cli.video.reader import probe_video
-    from varec_cli.video.writer import check_output_path, check_writable_file
+    from varec_cli.video.writer import check_encodable, check_output_path, check_writable_file
 
     check_output_path(output, video)
     if timeline is not None:
         if Path(timeline).resolve() == Path(output).resolve():
             raise VarecError(f"{timeline}: the timeline and the output video are the same file")
         check_writable_file(timeline, video)
-    return probe_video(video)
+    info = probe_video(video)
+    check_encodable(video, info.height, info.width)
+    return info
 
 
 # --- pass 1: windows -------------------------------------------------------------------------------
@@ -388,10 +390,12 @@ def _write_annotated(
                 if preview is not None:
                     preview.show(frame)
                 index += 1
-                if on_progress is not None:
-                    on_progress("writing", index, total)
+                if on_progress is not None:  # another decoder's count is no total to trust
+                    on_progress("writing", index, total if exact else None)
             if index != total and exact:
                 raise VideoError(f"{video}: {index} frames on the second reading, {total} on the first")
+            if on_progress is not None and not exact:
+                on_progress("writing", index, index)
         return writer.codec, label_box, index
     finally:
         frames.close()
@@ -441,9 +445,8 @@ def annotate_video(
         warn(f"{video}: the container gives no frame rate; assuming {ASSUMED_FPS:g} fps")
     window_frames, stride_frames = window_and_stride_frames(classifier, fps, window, stride)
     size = (info.height, info.width)
-    from varec_cli.video.writer import check_encodable, encoded_size, odd_size_warning, square_pixels_warning
+    from varec_cli.video.writer import encoded_size, odd_size_warning, square_pixels_warning
 
-    check_encodable(video, *size)
     written = encoded_size(*size)  # what the output really is, reported as such below
     if (odd := odd_size_warning(video, *size)) is not None:
         warn(odd)

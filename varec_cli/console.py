@@ -69,11 +69,6 @@ def err():
     return Console(file=sys.stderr, highlight=False, markup=False, soft_wrap=not sys.stderr.isatty())
 
 
-def counted(count: int, noun: str) -> str:
-    """`1 frame`, `2 frames`: a count with its noun (a regular plural)."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def warn(message: str) -> None:
     from rich.markup import escape
 

@@ -60,10 +60,16 @@ class OfflineError(WeightsError):
     """The network was needed but VAREC_OFFLINE=1 forbids it."""
 
 
-def brief(detail: object, limit: int = 200) -> str:
+def brief(detail: object, limit: int = 200, *, first_line: bool = False) -> str:
     """A library's error text cut to fit in a one-line error: whitespace folded, at most `limit`
-    characters, cut at a word and marked with `...` (Keras' and TensorFlow's messages run on)."""
-    text = " ".join(str(detail).split()) or type(detail).__name__
+    characters, cut at a word and marked with `...` (Keras' and TensorFlow's messages run on).
+    `first_line`: only the first line that says something. An exception with no text: its type."""
+    text = str(detail)
+    if first_line:
+        text = next((line for line in text.splitlines() if line.strip()), "")
+    text = " ".join(text.split())
+    if not text:
+        return type(detail).__name__ if isinstance(detail, BaseException) else "no details"
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + " ..."

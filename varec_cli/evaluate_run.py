@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import DatasetError, ModelError, VarecError
+from varec_cli.text import counted
 from varec_cli.training import Reporter
 
 SUBSETS = ("test", "val", "train")
@@ -153,9 +154,9 @@ def evaluate_models(
             _warn_other_split(reporter, classifier, dataset, val_fraction, seed)
     action_types = dataset.action_types()  # None outside UCF101
     reporter.info(
-        f"evaluating {len(classifiers)} model{'s' if len(classifiers) > 1 else ''} on {len(samples)} {subset} "
-        f"videos of {dataset.name}" + (f" (split {dataset.split})" if dataset.split else "")
-        + f", {clips} clip{'s' if clips > 1 else ''} per video"
+        f"evaluating {counted(len(classifiers), 'model')} on {counted(len(samples), f'{subset} video')} "
+        f"of {dataset.name}" + (f" (split {dataset.split})" if dataset.split else "")
+        + f", {counted(clips, 'clip')} per video"
     )
 
     probabilities = [np.zeros((len(samples), len(c.labels)), np.float32) for c in classifiers]

@@ -122,7 +122,7 @@ def classify_video(
     prefetched: ClipPrefetcher | None = None,
 ):
     """Average the probabilities of `clips` temporal views of the whole video (no augmentation)."""
-    from varec_cli.video.reader import probe_video, read_clips
+    from varec_cli.video.reader import falls_short, probe_video, read_clips, shortfall_note, stated_seconds
 
     if clips < 1:
         raise VarecError("--clips must be at least 1")
@@ -136,8 +136,11 @@ def classify_video(
         sampled = read_clips(video, num_frames, spec.size, views=clips)
     probabilities = classifier.predict_clips(sampled.frames).mean(axis=0)
     warning = None
-    if sampled.incomplete:
-        warning = f"{video}: {sampled.shortfall()}; classified from those {sampled.frame_count} frames"
+    stated = stated_seconds(video)
+    if falls_short(sampled.frame_count, sampled.fps, stated):
+        warning = (
+            f"{video}: {shortfall_note(sampled.duration, stated)}; classified from those {sampled.frame_count} frames"
+        )
     return VideoPrediction(
         video=Path(video),
         model=classifier.name,

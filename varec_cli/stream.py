@@ -144,16 +144,18 @@ def open_source(source: Source | str) -> OpenedSource:
             raise VideoError(f"{shown}: is a directory, not a video file")
         from varec_cli.video.frames import open_frame_capture  # PyAV's decoding where OpenCV's fails (AV1)
 
-        with native_messages_silenced():
-            cap = open_frame_capture(path)
+        try:
+            with native_messages_silenced():
+                cap = open_frame_capture(path)
+        except VideoError as exc:  # named as given (`./0`, not `0`, which reads as a camera)
+            message = str(exc)
+            raise VideoError(shown + message[len(str(path)):] if message.startswith(str(path)) else message) from None
     else:
         cap = _open_capture(source)
     if cap is None:
         if source.kind == "camera":
             raise VideoError(f"{source}: cannot open it (no such camera, no permission, or it is in use)")
-        if source.kind == "network":
-            raise VideoError(f"{source}: cannot open this stream (unreachable, refused, or not a video stream)")
-        raise VideoError(f"{source}: OpenCV cannot open this file as a video")
+        raise VideoError(f"{source}: cannot open this stream (unreachable, refused, or not a video stream)")
     with native_messages_silenced():
         ok, frame = cap.read()
     if not ok or frame is None:

@@ -38,6 +38,7 @@ def annotate_command(
 ) -> None:
     """Write OUT: VIDEO with the action predicted for each stretch of it drawn on every frame."""
     from varec_cli import console
+    from varec_cli.text import counted
     from varec_cli.annotate import annotate_video, check_paths
     from varec_cli.commands._models import open_model
     from varec_cli.video.writer import same_file
@@ -73,14 +74,13 @@ def annotate_command(
         )
 
     summary = (
-        f"wrote {result.output}: {console.counted(result.frames, 'frame')}, {result.width}x{result.height}, {result.fps:g} fps, "
-        f"codec {result.codec}; {console.counted(len(result.windows), 'window')}"
+        f"wrote {result.output}: {counted(result.frames, 'frame')}, {result.width}x{result.height}, {result.fps:g} fps, "
+        f"codec {result.codec}; {counted(len(result.windows), 'window')}"
     )
     if result.window_frames is not None and result.frames < result.window_frames:
         summary += f" (the whole video: shorter than the {result.window_frames}-frame window)"
     elif result.window_frames is not None:
-        plural = "s" if result.window_frames != 1 else ""
-        summary += f" of {result.window_frames} frame{plural} every {result.stride_frames}"
+        summary += f" of {counted(result.window_frames, 'frame')} every {result.stride_frames}"
     if timeline_to_stdout:
         console.result_line(json.dumps([s.to_json() for s in result.segments]))
         err.print(summary, markup=False, highlight=False, soft_wrap=True)

@@ -103,7 +103,7 @@ def stream_command(
 
 
 def _summary_text(summary, threshold: float) -> str:
-    from varec_cli.console import counted
+    from varec_cli.text import counted
 
     if summary.latency_ms is not None:
         latency = f"{summary.latency_ms:.0f} ms on average, capture to label"

@@ -143,12 +143,12 @@ def load_model(path: str | os.PathLike):
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a broken or hostile archive
         if "safe_mode" in str(exc):  # Keras' advice (pass safe_mode=False) is not for varec's users
+            what = "Python code (a Lambda layer)" if "Lambda" in str(exc) else "what only Keras' unsafe mode loads"
             raise ModelError(
-                f"{path}: it holds Python code (a Lambda layer), which varec never runs from a model file "
-                "(Keras safe mode); rebuild the model without it"
+                f"{path}: it holds {what}, which varec never loads from a model file (Keras safe mode); "
+                "rebuild the model without it"
             ) from None
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path}: cannot load this model ({brief(message)})") from None
+        raise ModelError(f"{path}: cannot load this model ({brief(exc, first_line=True)})") from None
     expected = (metadata.frames, *metadata.size, 3)
     takes = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
     if takes is not None and (len(takes) != len(expected) or any(t not in (None, e) for t, e in zip(takes, expected))):

@@ -61,7 +61,7 @@ class SavedModelClassifier(Classifier):
         try:
             self._loaded = tf.saved_model.load(str(self.path))
         except Exception as exc:  # TF raises several types for a broken SavedModel
-            raise ModelError(f"{self.path}: cannot load this SavedModel ({brief(str(exc).splitlines()[0] if str(exc).strip() else exc)})") from None
+            raise ModelError(f"{self.path}: cannot load this SavedModel ({brief(exc, first_line=True)})") from None
         self._input_key = self.signature.get("input", "image")
         self._output_key = self.signature.get("output", "classifier_head")
         low, high = self.signature.get("input_range", [0.0, 1.0])

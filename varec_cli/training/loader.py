@@ -265,9 +265,10 @@ class FeatureCache:
         }
         key = _digest(self.identity)[:16]
         self.directory = Path(root) / FEATURES_FOLDER / f"{backbone}-{frames}f-{size[0]}x{size[1]}-{key}"
-        self.hits = 0
+        self.hits = 0  # clips whose features came from the cache
         self.misses = 0  # clips decoded this run, those that failed included
-        self.failed = 0  # of the misses, those that could not be decoded
+        self.failed = 0  # clips that could not be decoded: this run, or remembered from an earlier one
+        self.failed_this_run = 0  # of those, the misses
         self.write_error: str | None = None
 
     def _entry(self, path: Path) -> Path:
@@ -367,10 +368,11 @@ def extract_features(
         if cached is None or (cached.error is None and cached.features.shape != (frames, feature_dim)):
             missing.append(index)  # not there, or damaged into another shape: computed (again)
             continue
-        cache.hits += 1
         if cached.error is not None:
+            cache.failed += 1
             skip(index, Path(path), cached.error)
         else:
+            cache.hits += 1
             features[index] = cached.features
             seconds[index] = cached.seconds
             ok[index] = True
@@ -398,6 +400,7 @@ def extract_features(
         cache.misses += 1
         if result.error is not None:
             cache.failed += 1
+            cache.failed_this_run += 1
             cache.put_failure(result.path, result.error)
             skip(index, result.path, result.error)
             if on_progress:

@@ -20,6 +20,7 @@ import numpy as np
 
 from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
 from varec_cli.errors import ModelError, VarecError
+from varec_cli.text import counted
 from varec_cli.training import (
     DEFAULT_BACKBONE,
     DEFAULT_FRAMES,
@@ -392,7 +393,8 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             skipped += sets[part].skipped
         cache_hits = cache.hits
         reporter.info(
-            f"feature cache: {cache.hits} clips from cache, {cache.misses - cache.failed} decoded and encoded"
+            f"feature cache: {counted(cache.hits, 'clip')} from cache, "
+            f"{cache.misses - cache.failed_this_run} decoded and encoded"
             + (f", {cache.failed} could not be decoded" if cache.failed else "")
             + f" ({cache.directory})"
         )
@@ -491,7 +493,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         watched = "validation loss" if val_data is not None else "training loss"
         reporter.info(
             f"stopped early after epoch {outcome.epochs_run} of {config.epochs}: the {watched} had not improved "
-            f"for {config.patience} epoch{'s' if config.patience != 1 else ''} (--patience)"
+            f"for {counted(config.patience, 'epoch')} (--patience)"
         )
     if not frozen:  # what the epochs saw (kept in the checkpoint state, so a resumed run knows it too)
         clip_seconds = state.extra.get("clip_seconds")

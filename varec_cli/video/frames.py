@@ -1,10 +1,9 @@
-"""Every frame of a video file, in order, for the commands that go through all of them (annotate,
-stream): OpenCV's capture where it decodes the file, else one on PyAV's decoder.
+"""Every frame of a video file, in order, for whatever goes through all of them (annotate, stream,
+and read_clips' sequential reading): OpenCV's capture where it decodes the file, else one on PyAV's
+decoder.
 
 OpenCV's wheels carry an FFmpeg without some decoders PyAV's has: AV1 above all (common in
 downloads from video sites and in phone recordings), which OpenCV opens but decodes no frame of.
-`read_clips` reads such a file through PyAV already; without this, `varec predict` would classify
-it and `varec annotate` and `varec stream` would fail on it.
 """
 
 from __future__ import annotations
@@ -103,7 +102,7 @@ class AvFrameCapture:
             container.close()
             return None
         capture = cls(container, container.streams.video[0])
-        first = next(capture._frames, None)
+        first = next(capture._frames, None)  # _decode ends, rather than raises, on any decoding error
         if first is None:
             capture.release()
             return None
@@ -112,16 +111,14 @@ class AvFrameCapture:
         return capture
 
     def _decode(self):
-        import av
-
         from varec_cli.video.reader import _send_av
 
         context = self._stream.codec_context
         try:
             for packet in self._container.demux(self._stream):
                 yield from _send_av(context, packet)  # the last, empty packet drains the decoder
-        except av.FFmpegError:  # a damaged file ends where demuxing fails, as OpenCV's reading does
-            return
+        except Exception:  # noqa: BLE001 - PyAV raises more than FFmpegError on damaged files (IndexError
+            return  # on a stream that appears mid-file): the video ends where demuxing fails
 
     def grab(self) -> bool:
         self._frame = next(self._frames, None) if self._container is not None else None
@@ -144,8 +141,10 @@ class AvFrameCapture:
         import cv2
 
         stream = self._stream
-        if prop == cv2.CAP_PROP_FPS:
-            return float(stream.average_rate or 0.0)
+        if prop == cv2.CAP_PROP_FPS:  # as read_clips' PyAV reading says, else FFmpeg's guess (IVF)
+            from varec_cli.video.reader import av_stated_rate
+
+            return av_stated_rate(stream) or float(stream.guessed_rate or 0.0)
         if prop == cv2.CAP_PROP_FRAME_COUNT:
             return float(stream.frames or 0)
         if prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT):
@@ -164,11 +163,14 @@ class AvFrameCapture:
         return self._container is not None
 
     def release(self) -> None:
-        if self._container is not None:
-            self._frames.close()
-            self._container.close()
-            self._container = None
-            self._frame = None
+        if self._container is None:
+            return
+        if getattr(self._frames, "gi_running", False):  # decoding in another thread (a stream's capture
+            return  # thread that did not stop in time): closing under it would crash; left to it
+        self._frames.close()
+        self._container.close()
+        self._container = None
+        self._frame = None
 
 
 def _quarter_turns(frame) -> int:

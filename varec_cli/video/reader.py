@@ -97,28 +97,17 @@ class Clips:
     frame_count: int  # frames actually in the video (header corrected when it lied)
     fps: float
     strategy: str = ""  # how the frames were decoded: jpeg, grab, seek, mixed or av (see STRATEGIES)
-    # The duration the container states, where the frames that decode fall short of it (else 0.0):
-    # an mp4 cut short after its index (moov first) still states its whole length.
-    stated_seconds: float = 0.0
 
     @property
     def duration(self) -> float:
         return self.frame_count / self.fps if self.fps > 0 else 0.0
 
-    @property
-    def incomplete(self) -> bool:
-        """Whether the frames that decode fall well short of the stated duration (see falls_short)."""
-        return falls_short(self.frame_count, self.fps, self.stated_seconds)
-
-    def shortfall(self) -> str:
-        """What incomplete means, for a warning: `only X s of the Y s its container states decode`."""
-        return shortfall_note(self.duration, self.stated_seconds)
-
 
 def falls_short(frames: int, fps: float, stated_seconds: float) -> bool:
-    """Whether `frames` at `fps` fall so far short of the `stated_seconds` of a container that the file
-    looks cut short or damaged: by at least 3 frames and 5% (one or two undecodable frames at the end
-    are common and harmless)."""
+    """Whether `frames` at `fps` fall so far short of the `stated_seconds` of a container (see
+    stated_seconds) that the file looks cut short or damaged: by at least 3 frames and 5% (one or two
+    undecodable frames at the end are common and harmless). The one test predict, annotate and stream
+    use; an mp4 cut off after its index, which is at the front, still states its whole length."""
     if fps <= 0 or stated_seconds <= 0:
         return False
     missing = stated_seconds * fps - frames
@@ -141,13 +130,10 @@ def stated_seconds(path: str | os.PathLike) -> float:
     try:
         if not container.streams.video:
             return 0.0
-        return _stream_seconds(container.streams.video[0])
+        stream = container.streams.video[0]
+        return float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
     finally:
         container.close()
-
-
-def _stream_seconds(stream) -> float:
-    return float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
 
 
 def _check_file(path: Path) -> None:
@@ -447,8 +433,14 @@ def _decode_jpeg_packets(
 
 
 def count_frames(path: str | os.PathLike) -> int:
-    """Frames actually decodable, by grabbing them all (for files whose header count is 0 or wrong)."""
-    cap = _open(Path(path))
+    """Frames actually decodable, by grabbing them all (for files whose header count is 0 or wrong);
+    with PyAV where OpenCV decodes none (see video/frames.py)."""
+    from varec_cli.video.frames import open_frame_capture
+
+    try:
+        cap = open_frame_capture(path)
+    except VideoError:
+        return 0
     try:
         n = 0
         while cap.grab():
@@ -607,8 +599,7 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
         pts = [p.pts for p in packets]
         if None in pts or len(set(pts)) != len(pts) or not packets[0].is_keyframe or pts[0] != min(pts):
             return None
-        fps = _av_fps(stream, context, pts)
-        stated = _stream_seconds(stream)  # edit-list cuts are left out of it, as out of `packets`
+        fps = _av_fps(stream, pts)
         indices = sample_frame_indices(len(packets), num_frames, views=views)
         frames = _decode_av(path, context, packets, np.unique(indices), size, cores=cores)
     finally:
@@ -617,11 +608,8 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
         return None
     info = VideoInfo(path, len(packets), fps, context.width, context.height, context.name)
     if len(frames) < len(np.unique(indices)):  # fewer decodable frames than packets (a truncated file)
-        clips = _resample_sequentially(path, num_frames, size, views, info, "grab")
-    else:
-        clips = _assemble(path, frames, indices, len(packets), fps, "av")
-    clips.stated_seconds = stated if stated > clips.duration else 0.0
-    return clips
+        return _resample_sequentially(path, num_frames, size, views, info, "grab")
+    return _assemble(path, frames, indices, len(packets), fps, "av")
 
 
 def _open_av(path: Path):
@@ -635,17 +623,28 @@ def _open_av(path: Path):
         return None
 
 
-def _av_fps(stream, context, pts: list[int]) -> float:
-    """Frames per second: the container's average rate, else the codec's (MPEG-TS/PS carry none the
-    short probe sees), else the presentation timestamps' span; 0.0 when none is plausible."""
-    candidates = [stream.average_rate, context.framerate]
+def _av_fps(stream, pts: list[int]) -> float:
+    """Frames per second: av_stated_rate, else the presentation timestamps' span; 0.0 when none is
+    plausible."""
+    if fps := av_stated_rate(stream):
+        return fps
     if len(pts) > 1 and stream.time_base and max(pts) > min(pts):
-        candidates.append((len(pts) - 1) / float((max(pts) - min(pts)) * stream.time_base))
-    for rate in candidates:
-        fps = float(rate or 0.0)
-        if np.isfinite(fps) and 0 < fps <= 1000:
+        return _plausible_fps((len(pts) - 1) / float((max(pts) - min(pts)) * stream.time_base))
+    return 0.0
+
+
+def av_stated_rate(stream) -> float:
+    """A PyAV stream's frame rate as stated: the container's average rate, else the codec's (MPEG-TS/PS
+    carry none the short probe sees); 0.0 when neither is plausible."""
+    for rate in (stream.average_rate, stream.codec_context.framerate):
+        if fps := _plausible_fps(rate):
             return fps
     return 0.0
+
+
+def _plausible_fps(rate) -> float:
+    fps = float(rate or 0.0)
+    return fps if np.isfinite(fps) and 0 < fps <= 1000 else 0.0
 
 
 @dataclass
@@ -1007,7 +1006,9 @@ def _resample_sequentially(path: Path, num_frames, size, views, info: VideoInfo,
     if total == 0:
         raise VideoError(f"{path}: no decodable frame in this video")
     indices = sample_frame_indices(total, num_frames, views=views)
-    cap = _open(path)
+    from varec_cli.video.frames import open_frame_capture
+
+    cap = open_frame_capture(path)
     try:
         frames, _, _ = _decode_sequential(cap, indices, size)
     finally:

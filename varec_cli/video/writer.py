@@ -81,14 +81,17 @@ def square_pixels_warning(
 ) -> str | None:
     """What to tell a user whose video has non-square pixels: OpenCV's writer stores square ones, so
     the output shows narrower or wider than the input (the frames themselves are the same)."""
+    import shlex
+
     num, den = pixel_aspect
     if num == den:
         return None
     shown = f"{round(width * num / den)}x{height}"
+    written_height, written_width = encoded_size(height, width)
     return (
         f"{source}: its pixels are not square ({num}:{den}): players show it {shown}, but the output's are "
-        f"square and it shows {width}x{height}; `ffmpeg -i {output} -vf setsar={num}/{den} -c:v libx264 fixed.mp4` "
-        "restores its shape"
+        f"square and it shows {written_width}x{written_height}; "
+        f"`ffmpeg -i {shlex.quote(str(output))} -vf setsar={num}/{den} -c:v libx264 fixed.mp4` restores its shape"
     )
 
 

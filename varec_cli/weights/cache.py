@@ -34,6 +34,7 @@ from typing import Any
 from varec_cli import paths
 from varec_cli.errors import WeightsError
 from varec_cli.files import write_atomically
+from varec_cli.text import counted
 
 INDEX_VERSION = 1
 _CHUNK = 1 << 20
@@ -361,11 +362,11 @@ def list_cached() -> list[CachedItem]:
     graphs = compiled_entries()
     if graphs:
         size = sum(disk_size(p) for p in compiled_dir().iterdir())
-        kind = f"{len(graphs)} compiled graph{'s' if len(graphs) != 1 else ''}"
+        kind = counted(len(graphs), "compiled graph")
         items.append(CachedItem(COMPILED_NAME, kind, compiled_dir(), size, "rebuilt from the model file"))
     sets = _feature_sets()
     if sets:
-        kind = f"{len(sets)} training feature set{'s' if len(sets) != 1 else ''}"
+        kind = counted(len(sets), "training feature set")
         items.append(CachedItem(FEATURES_NAME, kind, features_dir(), disk_size(features_dir()), "recomputed by varec train"))
     return items
 

@@ -86,11 +86,6 @@ def _record_serves(entry: Entry, record: dict[str, Any]) -> bool:
     return not (entry.md5 and record.get("download_md5") != entry.md5)
 
 
-def is_cached(entry: Entry) -> bool:
-    """Cheap check (no hashing) used for listings: what cached_path would serve, short of the hash."""
-    return _cached_state(entry) == "yes"
-
-
 def _cached_state(entry: Entry) -> str:
     """For listings, without hashing: "yes" (cached_path would serve it, short of the hash), "no" (it
     would be fetched), or "changed" (the copy's size differs from the verified one's: cached_path
