@@ -357,7 +357,7 @@ def test_bad_output_path_fails_before_anything_is_read(cli, tmp_path):
     missing_model = tmp_path / "no-model.keras"  # the output is checked first, before the model loads
     _one_line_error(cli("annotate", video, "-o", tmp_path / "nowhere" / "out.mp4", "-m", missing_model), "does not exist")
     _one_line_error(cli("annotate", video, "-o", tmp_path / "out.mkv", "-m", missing_model), "unsupported output extension")
-    _one_line_error(cli("annotate", video, "-o", tmp_path / "out", "-m", missing_model), "unsupported output extension")
+    _one_line_error(cli("annotate", video, "-o", tmp_path / "out", "-m", missing_model), "no extension to choose the video format by")
     (tmp_path / "dir.mp4").mkdir()
     _one_line_error(cli("annotate", video, "-o", tmp_path / "dir.mp4", "-m", missing_model), "names a folder")
     _one_line_error(

@@ -135,3 +135,29 @@ def test_stream_and_predict_say_the_same_of_a_cut_file(cli, tiny_model, tmp_path
     assert len(warnings) == 1 and "of the 4.0 s its container states decode" in warnings[0]
     predicted = cli("predict", cut, "--model", tiny_model, "--json")
     assert "of the 4.0 s its container states decode" in json.loads(predicted.stdout)["warning"]
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mkv"])
+def test_a_variable_frame_rate_is_not_taken_for_missing_frames(cli, tiny_model, tmp_path, suffix):
+    """30 frames stated at 30 fps, with a 1 s pause after frame 20: 1.9 s long, every frame there."""
+    from fractions import Fraction
+
+    import av
+
+    video = tmp_path / f"vfr.{suffix}"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 30)
+        for i, frame in enumerate(moving_square_frames("left", 30, 64)):
+            picture = av.VideoFrame.from_ndarray(frame, format="bgr24")
+            picture.pts = i + (30 if i >= 20 else 0)
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    for command in (("predict", video, "--json"), ("stream", "-s", video, "--no-display")):
+        result = cli(*command, "-m", tiny_model)
+        assert result.exit_code == 0 and "cut short" not in result.output, result.output
+    assert not annotate_video(load_classifier(tiny_model), video, tmp_path / "out.avi").warnings

@@ -15,7 +15,7 @@ from synthetic import (
     write_video,
 )
 
-from varec_cli.video.reader import falls_short, read_clips, sample_frame_indices, stated_seconds
+from varec_cli.video.reader import falls_short, read_clips, sample_frame_indices, stated_length
 
 # H.264 with 3 B-frames (pyramid: some B-frames are references, some not) and a keyframe every 24
 # frames; scenecut off, or x264 would make every index frame (all bars change) a keyframe.
@@ -121,14 +121,15 @@ def test_an_mp4_cut_after_its_index_is_told_from_a_whole_one(tmp_path):
         tmp_path / "fast.mp4", _frames(100), options=X264, container_options={"movflags": "faststart"}
     )
     whole = read_clips(video, 8, (24, 40))
-    assert whole.frame_count == 100 and stated_seconds(video) == pytest.approx(4.0)
-    assert not falls_short(whole.frame_count, whole.fps, stated_seconds(video))
+    assert whole.frame_count == 100 and stated_length(video).seconds == pytest.approx(4.0)
+    assert not falls_short(whole.frame_count, whole.fps, stated_length(video))
     data = video.read_bytes()
     frames_start = data.index(b"mdat")  # the index (moov) is before it: it still lists 100 frames
     video.write_bytes(data[: (frames_start + len(data)) // 2])
     cut = read_clips(video, 8, (24, 40))
-    assert 20 < cut.frame_count < 80 and stated_seconds(video) == pytest.approx(4.0)
-    assert falls_short(cut.frame_count, cut.fps, stated_seconds(video))
+    assert 20 < cut.frame_count < 80 and stated_length(video).seconds == pytest.approx(4.0)
+    assert stated_length(video).frames == 100  # the index, at the front, still lists them all
+    assert falls_short(cut.frame_count, cut.fps, stated_length(video))
 
 
 def test_frames_an_edit_list_trims_away_are_not_missing_frames(tmp_path):
@@ -136,8 +137,9 @@ def test_frames_an_edit_list_trims_away_are_not_missing_frames(tmp_path):
     trimmed = cut_with_edit_list(source, tmp_path / "trimmed.mp4", first=24)  # on a keyframe: av reads it
     clips = read_clips(trimmed, 8, (24, 40))
     assert clips.strategy == "av" and clips.frame_count == 72 - 24
-    assert stated_seconds(trimmed) == pytest.approx(48 / 25)  # the trimmed length, not the file's 72 frames
-    assert not falls_short(clips.frame_count, clips.fps, stated_seconds(trimmed))
+    stated = stated_length(trimmed)
+    assert stated.seconds == pytest.approx(48 / 25) and stated.frames == 72  # the index counts the cut ones
+    assert not falls_short(clips.frame_count, clips.fps, stated)
     assert _decoded(clips)[0] == [24 + i for i in clips.indices[0].tolist()]
 
 

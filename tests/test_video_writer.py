@@ -19,9 +19,11 @@ from varec_cli.video.writer import AtomicVideoWriter, check_output_path, codecs_
 def test_codec_follows_the_extension(tmp_path):
     assert codecs_for("a.mp4") == ("avc1", "mp4v") == codecs_for("A.MP4") == codecs_for("a.m4v")
     assert codecs_for("a.avi") == ("MJPG", "XVID")
-    for name in ("a.mkv", "a.mov", "a", "a.mp4.txt"):
+    for name in ("a.mkv", "a.mov", "a.mp4.txt"):
         with pytest.raises(VideoError, match="unsupported output extension"):
             codecs_for(name)
+    with pytest.raises(VideoError, match="a: no extension to choose the video format by; use one of .avi"):
+        codecs_for("a")
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".avi"])
@@ -91,6 +93,9 @@ def test_check_output_path(tmp_path):
             check_output_path(folder, video)
     assert check_output_path(tmp_path / "out.mp4", video) == tmp_path / "out.mp4"
     assert check_output_path(tmp_path / ".mp4", video) == tmp_path / ".mp4"  # a hidden file, but an mp4
+    with AtomicVideoWriter(tmp_path / ".mp4", 25.0, (48, 80)) as writer:  # and it can be written
+        writer.write(index_frame(0))
+    assert sum(1 for _ in iter_frames(tmp_path / ".mp4")) == 1
 
 
 def test_frames_too_small_to_encode_are_refused_before_any_work(cli, tmp_path):

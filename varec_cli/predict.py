@@ -122,7 +122,8 @@ def classify_video(
     prefetched: ClipPrefetcher | None = None,
 ):
     """Average the probabilities of `clips` temporal views of the whole video (no augmentation)."""
-    from varec_cli.video.reader import falls_short, probe_video, read_clips, shortfall_note, stated_seconds
+    from varec_cli.text import counted
+    from varec_cli.video.reader import falls_short, probe_video, read_clips, shortfall_note, stated_length
 
     if clips < 1:
         raise VarecError("--clips must be at least 1")
@@ -136,10 +137,11 @@ def classify_video(
         sampled = read_clips(video, num_frames, spec.size, views=clips)
     probabilities = classifier.predict_clips(sampled.frames).mean(axis=0)
     warning = None
-    stated = stated_seconds(video)
+    stated = stated_length(video)
     if falls_short(sampled.frame_count, sampled.fps, stated):
         warning = (
-            f"{video}: {shortfall_note(sampled.duration, stated)}; classified from those {sampled.frame_count} frames"
+            f"{video}: {shortfall_note(sampled.duration, stated)}; classified from the "
+            f"{counted(sampled.frame_count, 'frame')} that do"
         )
     return VideoPrediction(
         video=Path(video),

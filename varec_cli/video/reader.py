@@ -103,37 +103,49 @@ class Clips:
         return self.frame_count / self.fps if self.fps > 0 else 0.0
 
 
-def falls_short(frames: int, fps: float, stated_seconds: float) -> bool:
-    """Whether `frames` at `fps` fall so far short of the `stated_seconds` of a container (see
-    stated_seconds) that the file looks cut short or damaged: by at least 3 frames and 5% (one or two
-    undecodable frames at the end are common and harmless). The one test predict, annotate and stream
-    use; an mp4 cut off after its index, which is at the front, still states its whole length."""
-    if fps <= 0 or stated_seconds <= 0:
-        return False
-    missing = stated_seconds * fps - frames
-    return missing >= max(3.0, 0.05 * stated_seconds * fps)
+@dataclass(frozen=True)
+class StatedLength:
+    """A video stream's length as its container states it, nothing decoded (see stated_length)."""
+
+    seconds: float = 0.0  # edit-list cuts left out; 0.0: none stated
+    frames: int = 0  # the frame index's count (mp4, mov, avi), cuts included; 0: none kept
 
 
-def shortfall_note(decoded_seconds: float, stated_seconds: float) -> str:
-    return (
-        f"only {decoded_seconds:.1f} s of the {stated_seconds:.1f} s its container states decode "
-        f"(is it cut short or damaged?)"
-    )
-
-
-def stated_seconds(path: str | os.PathLike) -> float:
-    """The video stream's duration as its container states it (from the header or index, nothing
-    decoded; edit-list cuts left out), or 0.0 when it states none or PyAV cannot open the file."""
+def stated_length(path: str | os.PathLike) -> StatedLength:
+    """What the container of `path` says of its video stream's length (StatedLength() when PyAV
+    cannot open it). An mp4 cut off after its index, which is at the front, still states it whole."""
     container = _open_av(Path(path))
     if container is None:
-        return 0.0
+        return StatedLength()
     try:
         if not container.streams.video:
-            return 0.0
+            return StatedLength()
         stream = container.streams.video[0]
-        return float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+        seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+        return StatedLength(seconds, max(int(stream.frames or 0), 0))
     finally:
         container.close()
+
+
+def falls_short(frames: int, fps: float, stated: StatedLength) -> bool:
+    """Whether `frames` decoded (at `fps`) fall so far short of what the container states that the
+    file looks cut short or damaged; the one test predict, annotate and stream use. Short by at least
+    3 frames and 5% (one or two undecodable frames at the end are common and harmless) both of the
+    frame index's count and of the stated duration: the count alone would take an edit list's cuts
+    for missing frames, the duration alone a variable frame rate's. Without a frame index (Matroska,
+    WebM, MPEG-TS) nothing is said."""
+
+    def short(expected: float) -> bool:
+        return expected - frames >= max(3.0, 0.05 * expected)
+
+    return stated.frames > 0 and stated.seconds > 0 and fps > 0 and short(stated.frames) and short(stated.seconds * fps)
+
+
+def shortfall_note(decoded_seconds: float, stated: StatedLength) -> str:
+    return (
+        f"only {decoded_seconds:.1f} s of the {stated.seconds:.1f} s its container states decode "
+        f"(is it cut short or damaged?)"
+    )
 
 
 def _check_file(path: Path) -> None:

@@ -17,14 +17,22 @@ CODECS_BY_EXTENSION = {".mp4": ("avc1", "mp4v"), ".m4v": ("avc1", "mp4v"), ".avi
 DEFAULT_FPS = 25.0  # written when the input does not say
 
 
-def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
+def video_suffix(path: str | os.PathLike) -> str:
+    """The extension that picks the container, lower case: `.mp4` for `a.MP4`, and for `.mp4` alone
+    (a hidden file, which Path.suffix says has none)."""
     name = Path(path).name.lower()
-    suffix = Path(name).suffix or (name if name.startswith(".") else "")  # `.mp4` alone: a hidden .mp4
+    return Path(name).suffix or (name if name.startswith(".") else "")
+
+
+def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
+    suffix = video_suffix(path)
     try:
         return CODECS_BY_EXTENSION[suffix]
     except KeyError:
         allowed = ", ".join(sorted(CODECS_BY_EXTENSION))
-        raise VideoError(f"{path}: unsupported output extension {suffix or '(none)'!r}; use one of {allowed}") from None
+        if not suffix:
+            raise VideoError(f"{path}: no extension to choose the video format by; use one of {allowed}") from None
+        raise VideoError(f"{path}: unsupported output extension {suffix!r}; use one of {allowed}") from None
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -130,7 +138,7 @@ class AtomicVideoWriter:
 
         candidates = codecs_for(self.path)
         try:
-            self._tmp = temp_file(self.path.parent, prefix=f".{self.path.stem}.", suffix=self.path.suffix)
+            self._tmp = temp_file(self.path.parent, prefix=f".{self.path.stem}.", suffix=video_suffix(self.path))
         except OSError as exc:
             raise VideoError(f"{self.path}: cannot create a file beside it ({exc.strerror})") from None
         try:
