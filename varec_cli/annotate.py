@@ -28,7 +28,6 @@ import numpy as np
 
 from varec_cli.errors import VarecError, VideoError
 from varec_cli.files import write_atomically
-from varec_cli.text import counted
 from varec_cli.models.classifier import Classifier
 from varec_cli.video.display import display_unavailable
 from varec_cli.video.overlay import Box
@@ -473,11 +472,10 @@ def annotate_video(
         windows = [WindowResult(0, total, windows[0].probabilities)]
         pieces = frame_pieces(windows, total)
     segments = segments_from_pieces(pieces, classifier.labels, fps)
-    from varec_cli.video.reader import falls_short, shortfall_note, stated_length
+    from varec_cli.video.reader import cut_short_warning
 
-    stated = stated_length(video)
-    if falls_short(total, fps, stated):
-        warn(f"{video}: {shortfall_note(total / fps, stated)}; labelled the {counted(total, 'frame')} that do")
+    if (cut_short := cut_short_warning(video, total, fps, "labelled")) is not None:
+        warn(cut_short)
     timeline_path = write_timeline(segments, timeline) if timeline is not None else None
     return Annotation(
         video=video, output=output, model=classifier.name, frames=total, fps=fps,

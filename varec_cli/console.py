@@ -61,6 +61,13 @@ def out():
     return ResultsConsole(file=sys.stdout, highlight=False, markup=False, width=1000 if wide else None)
 
 
+def fits(console, renderable) -> bool:
+    """Whether `renderable` (a table) shows whole within `console`'s width, no column cut or folded."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update_width(1 << 16), renderable).maximum <= console.width
+
+
 def err():
     """Console for progress bars, warnings and error lines. Off a terminal (a log file, a pipe) lines
     are not wrapped: rich would cut them at 80 columns, mid-path."""

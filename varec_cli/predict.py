@@ -122,8 +122,7 @@ def classify_video(
     prefetched: ClipPrefetcher | None = None,
 ):
     """Average the probabilities of `clips` temporal views of the whole video (no augmentation)."""
-    from varec_cli.text import counted
-    from varec_cli.video.reader import falls_short, probe_video, read_clips, shortfall_note, stated_length
+    from varec_cli.video.reader import cut_short_warning, probe_video, read_clips
 
     if clips < 1:
         raise VarecError("--clips must be at least 1")
@@ -136,13 +135,6 @@ def classify_video(
         num_frames = spec.frames_for(probe_video(video).duration) if spec.fps else spec.frames
         sampled = read_clips(video, num_frames, spec.size, views=clips)
     probabilities = classifier.predict_clips(sampled.frames).mean(axis=0)
-    warning = None
-    stated = stated_length(video)
-    if falls_short(sampled.frame_count, sampled.fps, stated):
-        warning = (
-            f"{video}: {shortfall_note(sampled.duration, stated)}; classified from the "
-            f"{counted(sampled.frame_count, 'frame')} that do"
-        )
     return VideoPrediction(
         video=Path(video),
         model=classifier.name,
@@ -150,7 +142,7 @@ def classify_video(
         frames=sampled.frame_count,
         seconds=sampled.duration,
         probabilities=probabilities,
-        warning=warning,
+        warning=cut_short_warning(video, sampled.frame_count, sampled.fps, "classified from"),
     )
 
 

@@ -585,13 +585,8 @@ def run_stream(
     summary.latency_ms = 1000 * latency_sum / latency_count if latency_count else None
     summary.frames_recorded = recorder.writer.frames_written if recorder is not None else 0
     if source.kind == "file" and summary.ended == "end of the video":
-        from varec_cli.text import counted
-        from varec_cli.video.reader import falls_short, shortfall_note, stated_length
+        from varec_cli.video.reader import cut_short_warning
 
-        stated = stated_length(source.target)
-        if falls_short(summary.frames_captured, fps, stated):
-            summary.warnings.append(
-                f"{source}: {shortfall_note(summary.frames_captured / fps, stated)}; "
-                f"streamed the {counted(summary.frames_captured, 'frame')} that do"
-            )
+        if (cut_short := cut_short_warning(source.target, summary.frames_captured, fps, "streamed", source)) is not None:
+            summary.warnings.append(cut_short)
     return summary

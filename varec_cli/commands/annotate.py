@@ -38,9 +38,9 @@ def annotate_command(
 ) -> None:
     """Write OUT: VIDEO with the action predicted for each stretch of it drawn on every frame."""
     from varec_cli import console
-    from varec_cli.text import counted
     from varec_cli.annotate import annotate_video, check_paths
     from varec_cli.commands._models import open_model
+    from varec_cli.text import counted
     from varec_cli.video.writer import same_file
 
     if window is not None and not math.isfinite(window):

@@ -33,7 +33,6 @@ def cache_command(
         if not items:
             console.err().print(f"the cache is empty ({cache.models_dir()})", markup=False, highlight=False)
             return
-        from rich.measure import Measurement
         from rich.table import Table
 
         from varec_cli.weights.download import human_bytes
@@ -50,7 +49,7 @@ def cache_command(
 
         out = console.out()
         table = build(("name", "kind", "size", "verified", "path"))
-        if Measurement.get(out, out.options.update_width(1 << 16), table).maximum <= out.width:
+        if console.fits(out, table):
             out.print(table)
             return
         # Too narrow for the paths (there to be copied, so never cut or folded into a column): the

@@ -20,7 +20,6 @@ def models_command(
         console.result_line(json.dumps(rows, indent=2))
         return
 
-    from rich.measure import Measurement
     from rich.table import Table
 
     def input_spec(row) -> str:
@@ -54,7 +53,7 @@ def models_command(
     headings = list(columns)
     table = build(headings)
     for dropped in ("digest", "classes", "size", "input"):
-        if Measurement.get(out, out.options.update_width(1 << 16), table).maximum <= out.width:
+        if console.fits(out, table):
             break
         headings.remove(dropped)
         table = build(headings)

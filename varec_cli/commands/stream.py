@@ -57,21 +57,17 @@ def stream_command(
         if reason:
             typer.echo(f"warning: {reason}; streaming without a window (labels on stdout)", err=True)
     opened = open_source(parsed)  # before the model: a missing camera fails within seconds
-    if output is not None:
-        from varec_cli.video.reader import pixel_aspect
-        from varec_cli.video.writer import check_encodable, odd_size_warning, square_pixels_warning
-
-        try:
-            check_encodable(opened.source, *opened.size)  # before the model loads
-        except BaseException:
-            opened.close()
-            raise
-        if (odd := odd_size_warning(opened.source, *opened.size)) is not None:
-            typer.echo(f"warning: {odd}", err=True)
-        aspect = pixel_aspect(opened.capture)
-        if (squeezed := square_pixels_warning(opened.source, *opened.size, aspect, output)) is not None:
-            typer.echo(f"warning: {squeezed}", err=True)
     try:
+        if output is not None:
+            from varec_cli.video.reader import pixel_aspect
+            from varec_cli.video.writer import check_encodable, odd_size_warning, square_pixels_warning
+
+            check_encodable(opened.source, *opened.size)  # before the model loads
+            if (odd := odd_size_warning(opened.source, *opened.size)) is not None:
+                typer.echo(f"warning: {odd}", err=True)
+            aspect = pixel_aspect(opened.capture)
+            if (squeezed := square_pixels_warning(opened.source, *opened.size, aspect, output)) is not None:
+                typer.echo(f"warning: {squeezed}", err=True)
         classifier = open_model(model, "stream")
     except BaseException:
         opened.close()

@@ -40,7 +40,16 @@ def open_frame_capture(path: str | Path):
     return fallback
 
 
-class _FirstFrameGrabbed:
+class _GrabThenRetrieve:
+    """read() as cv2.VideoCapture has it, for the captures below."""
+
+    def read(self):
+        if not self.grab():
+            return False, None
+        return self.retrieve()
+
+
+class _FirstFrameGrabbed(_GrabThenRetrieve):
     """An OpenCV capture whose first frame open_frame_capture grabbed to see that it decodes: the
     first grab() only reports it."""
 
@@ -57,11 +66,6 @@ class _FirstFrameGrabbed:
     def retrieve(self):
         return self._cap.retrieve()
 
-    def read(self):
-        if not self.grab():
-            return False, None
-        return self.retrieve()
-
     def get(self, prop: int) -> float:
         return self._cap.get(prop)
 
@@ -72,7 +76,7 @@ class _FirstFrameGrabbed:
         self._cap.release()
 
 
-class AvFrameCapture:
+class AvFrameCapture(_GrabThenRetrieve):
     """PyAV's decoder behind cv2.VideoCapture's interface (see open_frame_capture). Converts to BGR
     with swscale, as OpenCV does, and turns frames by the stream's display rotation, as OpenCV does
     by default. A damaged packet's frame is missing, as in OpenCV."""
@@ -131,11 +135,6 @@ class AvFrameCapture:
         image = self._reformatter.reformat(frame, format="bgr24", threads=1).to_ndarray()
         turns = _quarter_turns(frame)
         return True, np.ascontiguousarray(np.rot90(image, turns)) if turns else image
-
-    def read(self):
-        if not self.grab():
-            return False, None
-        return self.retrieve()
 
     def get(self, prop: int) -> float:
         import cv2

@@ -141,10 +141,18 @@ def falls_short(frames: int, fps: float, stated: StatedLength) -> bool:
     return stated.frames > 0 and stated.seconds > 0 and fps > 0 and short(stated.frames) and short(stated.seconds * fps)
 
 
-def shortfall_note(decoded_seconds: float, stated: StatedLength) -> str:
+def cut_short_warning(path: str | os.PathLike, frames: int, fps: float, done: str, shown: object = None) -> str | None:
+    """The warning predict, annotate and stream give for a file whose `frames` (at `fps`) fall short of
+    what its container states (falls_short), or None. `done`: what the command did with those frames
+    (`classified from`, ...); `shown`: how to name the file (default: `path`)."""
+    from varec_cli.text import counted
+
+    stated = stated_length(path)
+    if not falls_short(frames, fps, stated):
+        return None
     return (
-        f"only {decoded_seconds:.1f} s of the {stated.seconds:.1f} s its container states decode "
-        f"(is it cut short or damaged?)"
+        f"{path if shown is None else shown}: only {frames / fps:.1f} s of the {stated.seconds:.1f} s its container "
+        f"states decode (is it cut short or damaged?); {done} the {counted(frames, 'frame')} that do"
     )
 
 

@@ -86,20 +86,19 @@ def _record_serves(entry: Entry, record: dict[str, Any]) -> bool:
     return not (entry.md5 and record.get("download_md5") != entry.md5)
 
 
-def _cached_state(entry: Entry) -> str:
-    """For listings, without hashing: "yes" (cached_path would serve it, short of the hash), "no" (it
-    would be fetched), or "changed" (the copy's size differs from the verified one's: cached_path
-    would refuse it)."""
-    record = cache.get_record(entry.name)
+def _cached_copy(entry: Entry, record: dict[str, Any] | None) -> tuple[str, Path | None]:
+    """For listings, without hashing, from `entry`'s index record: ("yes", path) when cached_path would
+    serve it (short of the hash), ("changed", path) when the copy's size differs from the verified
+    one's (cached_path would refuse it), else ("no", None): it would be fetched."""
     if not record or not _record_serves(entry, record):
-        return "no"
+        return "no", None
     try:
         path = cache.record_path(record)
     except WeightsError:  # an unsafe path in the record
-        return "no"
+        return "no", None
     if not path.exists():
-        return "no"
-    return "changed" if cache.changed_since_verified(record, path) else "yes"
+        return "no", None
+    return ("changed" if cache.changed_since_verified(record, path) else "yes"), path
 
 
 # --- fetching ----------------------------------------------------------------------------------------
@@ -379,7 +378,7 @@ def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
     for name in registry.names():
         entry = registry.get(name)
         record = index.get(name)
-        state = _cached_state(entry)
+        state, path = _cached_copy(entry, record)
         cached = state == "yes"
         if entry.sha256:
             digest = "published sha256"
@@ -402,7 +401,7 @@ def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
                 "bytes": (record or {}).get("bytes") or entry.bytes,
                 "cached": cached,
                 "changed_on_disk": state == "changed",  # edited since verified: use refuses it
-                "path": str(cache.record_path(record)) if state != "no" else None,
+                "path": str(path) if path is not None else None,
                 "digest": digest,
                 "sha256": entry.sha256 or ((record or {}).get("download_sha256") if digest == "recorded" else None),
                 "md5": entry.md5,
