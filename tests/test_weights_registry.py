@@ -17,9 +17,11 @@ def user_registry(tmp_path, monkeypatch, text: str):
     return path
 
 
-def test_shipped_entries_and_published_digests():
+def test_shipped_entries_and_published_digests(monkeypatch):
     # The published URLs below are compared as text with what the shipped registry says: nothing is
-    # fetched here (and conftest.loopback_only refuses any connection off this machine).
+    # fetched here. Offline mode refuses any download before a socket opens, and conftest.loopback_only
+    # refuses any connection off this machine.
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
     reg = load_registry()
     assert reg.defaults == {"predict": "movinet-a0-base", "stream": "movinet-a0-stream"}
     keras_apps = "https://storage.googleapis.com/tensorflow/keras-applications/"
