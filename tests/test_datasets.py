@@ -355,8 +355,21 @@ def test_folder_splits_test_class_must_exist_in_train(tmp_path):
     touch(root / "train" / "a" / "1.mp4")
     touch(root / "train" / "b" / "1.mp4")
     touch(root / "test" / "c" / "1.mp4")
-    with pytest.raises(DatasetError, match=r"has class folder\(s\) that .* lacks: c"):
+    with pytest.raises(DatasetError, match=r"has a class folder that .* lacks: c;"):
         load_dataset(str(root))
+    touch(root / "test" / "d" / "1.mp4")
+    with pytest.raises(DatasetError, match=r"has class folders that .* lacks: c, d;"):
+        load_dataset(str(root))
+
+
+def test_folders_without_videos_are_counted_in_the_notes(tmp_path):
+    root = tmp_path / "ds"
+    for cls in ("a", "b"):
+        touch(root / cls / "1.mp4")
+    (root / "empty").mkdir()
+    assert load_dataset(str(root)).notes[0] == "ignored 1 folder without videos: empty"
+    (root / "also-empty").mkdir()
+    assert load_dataset(str(root)).notes[0] == "ignored 2 folders without videos: also-empty, empty"
 
 
 def test_folder_errors_are_one_line(tmp_path):

@@ -122,6 +122,7 @@ def test_an_mp4_cut_after_its_index_is_told_from_a_whole_one(tmp_path):
     )
     whole = read_clips(video, 8, (24, 40))
     assert whole.frame_count == 100 and stated_length(video).seconds == pytest.approx(4.0)
+    assert whole.stated == stated_length(video)  # read on the way: callers need not open the file again
     assert not falls_short(whole.frame_count, whole.fps, stated_length(video))
     data = video.read_bytes()
     frames_start = data.index(b"mdat")  # the index (moov) is before it: it still lists 100 frames

@@ -399,6 +399,7 @@ def test_a_class_whose_videos_all_fail_to_decode_is_named(cli, trained, tmp_path
     decoded_each_epoch = cli("train", "--dataset", root, "--output", tmp_path / "a.keras", *SCRATCH, "--epochs", "1")
     assert decoded_each_epoch.exit_code == 0, decoded_each_epoch.output
     assert warning in decoded_each_epoch.stderr and "'left'" not in decoded_each_epoch.stderr
+    assert "warning: skipped 8 videos that could not be decoded" in decoded_each_epoch.stderr
     cached = cli("train", "--dataset", root, "--output", tmp_path / "b.keras", "--init", trained["model"],
                  "--epochs", "1", "--batch-size", "8")
     assert cached.exit_code == 0, cached.output
@@ -738,3 +739,36 @@ def test_a_video_that_could_not_be_read_is_tried_again_once_readable(tmp_path):
     video.chmod(0o644)  # the mtime does not change: the failure must not have been remembered
     assert len(loader.extract_features([(video, 0)], _mean_colour, cache, frames=4, size=(16, 16),
                                        feature_dim=3).labels) == 1
+
+
+def test_a_clip_cut_short_is_used_with_a_warning_in_every_run(cli, trained, tmp_path):
+    """A download that stopped half way still decodes: training uses what is there and says so, once per
+    run, also when its features come from the cache; evaluate says so too."""
+    from synthetic import moving_square_frames, write_av_video, write_motion_video
+
+    root = tmp_path / "with-a-cut-clip"
+    for direction in ("left", "right"):
+        (root / direction).mkdir(parents=True)
+        for i in range(4):
+            write_motion_video(root / direction / f"{direction}_{i}.avi", direction, count=10, size=32, seed=i)
+    whole = write_av_video(tmp_path / "whole.mp4", moving_square_frames("right", count=100, size=64),
+                           container_options={"movflags": "faststart"})
+    data = whole.read_bytes()
+    (root / "right" / "right_cut.mp4").write_bytes(data[: (data.index(b"mdat") + len(data)) // 2])
+
+    def cut_warnings(result) -> list[str]:
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stderr.splitlines() if "cut short or damaged" in line]
+
+    for run in ("end to end", "features decoded", "features from the cache"):
+        options = SCRATCH if run == "end to end" else ("--init", trained["model"], "--batch-size", "8")
+        result = cli("train", "--dataset", root, "--output", tmp_path / f"{run}.keras", *options, "--epochs", "2",
+                     "--val-fraction", "0")
+        (warning,) = cut_warnings(result)
+        assert warning.startswith("warning:") and "right_cut.mp4: only" in warning and "of the 4.0 s" in warning, run
+        if run != "end to end":
+            assert f"{9 if run == 'features from the cache' else 0} clips from cache" in result.stderr, result.stderr
+    evaluated = cli("evaluate", "--dataset", root, "--model", tmp_path / "end to end.keras", "--subset", "train",
+                    "--val-fraction", "0")
+    (warning,) = cut_warnings(evaluated)
+    assert "right_cut.mp4: only" in warning

@@ -249,7 +249,7 @@ def test_training_features_are_listed_and_cleared_with_the_cache(cli, toy_regist
     assert "no training features; nothing to remove" in cli("cache", "clear", "(features)").stderr
     features.put(video, np.zeros((4, 8), np.float32), 1.0)
     everything = cli("cache", "clear")
-    assert "removed 1 cached model(s) and the training features from" in everything.stderr
+    assert "removed 1 cached model and the training features from" in everything.stderr
     assert not cache.features_dir().exists()
 
 
@@ -258,7 +258,7 @@ def test_messages_to_a_log_are_not_wrapped_mid_path(cli, toy_registry, tmp_path,
     monkeypatch.setenv("VAREC_CACHE_DIR", str(deep))
     assert cli("download", "toy").exit_code == 0
     cleared = cli("cache", "clear")
-    assert f"removed 1 cached model(s) from {deep}\n" in cleared.stderr  # one line, as greppable as it was
+    assert f"removed 1 cached model from {deep}\n" in cleared.stderr  # one line, as greppable as it was
 
 
 def test_cache_clear_never_reaches_outside_the_cache(cli, toy_registry, isolated_env, tmp_path):

@@ -180,6 +180,11 @@ def evaluate_models(
             warned.add(path)
         skipped_files[member].append((path, error))
 
+    def warn(path: Path, warning: str | None) -> None:  # decoded well short of its stated length
+        if warning is not None and path not in warned:
+            reporter.warning(warning)
+            warned.add(path)
+
     for member in by_rate:
         from varec_cli.predict import classify_video
 
@@ -192,6 +197,7 @@ def evaluate_models(
             else:
                 probabilities[member][video] = result.probabilities
                 decoded_ok[member][video] = True
+                warn(path, result.warning)
             reporter.advance(1)
         reporter.stage_end()
     for (frames, size), members in groups.items():
@@ -216,6 +222,7 @@ def evaluate_models(
                     skip(member, result.path, result.error)
                 reporter.advance(1)
                 continue
+            warn(result.path, result.warning)
             pending.append((result.index, result.frames))
             if len(pending) >= batch_videos:
                 flush()

@@ -142,7 +142,7 @@ def classify_video(
         frames=sampled.frame_count,
         seconds=sampled.duration,
         probabilities=probabilities,
-        warning=cut_short_warning(video, sampled.frame_count, sampled.fps, "classified from"),
+        warning=cut_short_warning(video, sampled.frame_count, sampled.fps, "classified from", stated=sampled.stated),
     )
 
 

@@ -7,9 +7,9 @@ import os
 
 def import_keras():
     """Import Keras with TensorFlow's C++ start-up chatter silenced unless VAREC_DEBUG=1."""
-    from varec_cli import paths
-
     import sys
+
+    from varec_cli import paths
 
     if "keras" in sys.modules:
         return sys.modules["keras"]

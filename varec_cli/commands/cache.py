@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from varec_cli.text import counted
+
 
 class CacheAction(str, enum.Enum):
     dir = "dir"
@@ -62,7 +64,7 @@ def cache_command(
     if name is None:
         removed = cache.clear()
         models = [n for n in removed if n not in (cache.COMPILED_NAME, cache.FEATURES_NAME)]
-        parts = [f"{len(models)} cached model(s)"]
+        parts = [counted(len(models), "cached model")]
         parts += ["the compiled graphs"] if cache.COMPILED_NAME in removed else []
         parts += ["the training features"] if cache.FEATURES_NAME in removed else []
         what = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]

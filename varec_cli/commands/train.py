@@ -7,6 +7,8 @@ from typing import Literal, Optional
 
 import typer
 
+from varec_cli.text import counted
+
 Backbone = Literal["scratch", "mobilenet_v2", "resnet50", "resnet152v2", "efficientnetv2-b0"]
 Rnn = Literal["lstm", "gru", "bilstm"]
 Strategy = Literal["none", "mirrored", "multiworker"]
@@ -82,7 +84,7 @@ def train_command(
         f"history: {result.history_csv}, {result.history_png}"
     )
     if result.skipped:
-        reporter.warning(f"{len(result.skipped)} video(s) could not be decoded and were skipped")
+        reporter.warning(f"skipped {counted(len(result.skipped), 'video')} that could not be decoded")
 
 
 def _say_how_to_resume(output) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from varec_cli.datasets.base import Sample, subfolders
 from varec_cli.datasets.splits import group_of
 from varec_cli.errors import DatasetError
+from varec_cli.text import counted
 from varec_cli.video import VIDEO_EXTENSIONS, find_videos
 
 PARTS = ("train", "val", "test")
@@ -64,7 +65,7 @@ def load(root: Path) -> tuple[list[str], list[Sample], list[str]]:
     _need_two_classes(classes, root)
     labels = sorted(classes)
     label_of = {name: i for i, name in enumerate(labels)}
-    notes = [f"ignored {len(empty)} folder(s) without videos: {', '.join(empty)}"] if empty else []
+    notes = [f"ignored {counted(len(empty), 'folder')} without videos: {', '.join(empty)}"] if empty else []
     return labels, _samples(classes, label_of), notes
 
 
@@ -76,7 +77,7 @@ def load_splits(root: Path) -> tuple[list[str], dict[str, list[Sample] | None], 
     _need_two_classes(train_classes, root / "train")
     labels = sorted(train_classes)
     label_of = {name: i for i, name in enumerate(labels)}
-    notes = [f"ignored {len(empty)} folder(s) in train/ without videos: {', '.join(empty)}"] if empty else []
+    notes = [f"ignored {counted(len(empty), 'folder')} in train/ without videos: {', '.join(empty)}"] if empty else []
     parts: dict[str, list[Sample] | None] = {"train": _samples(train_classes, label_of), "val": None, "test": []}
     for part in ("val", "test"):
         folder = root / part
@@ -86,7 +87,7 @@ def load_splits(root: Path) -> tuple[list[str], dict[str, list[Sample] | None], 
         unknown = sorted(set(classes) - set(label_of))
         if unknown:
             raise DatasetError(
-                f"{folder} has class folder(s) that {root / 'train'} lacks: {', '.join(unknown)}; "
+                f"{folder} has {'a class folder' if len(unknown) == 1 else 'class folders'} that {root / 'train'} lacks: {', '.join(unknown)}; "
                 f"every {part} class needs training videos"
             )
         parts[part] = _samples(classes, label_of)

@@ -83,9 +83,8 @@ class KerasClassifier(Classifier):
     batch_size = 8
 
     def __init__(self, path: str | os.PathLike):
-        from varec_cli.models.modelfile import read_metadata
-
         from varec_cli.models import frozen
+        from varec_cli.models.modelfile import read_metadata
 
         self.path = Path(path)
         worth = self.path.is_file() and frozen.worth_freezing(self.path)

@@ -83,19 +83,21 @@ class Decoded:
     frames: np.ndarray | None = None
     seconds: float = 0.0
     error: str | None = None
+    warning: str | None = None  # decoded, but well short of what its container states (cut_short_warning)
 
 
 def _decode_one(index: int, path: Path, frames: int, size: tuple[int, int], views: int, cores: int) -> Decoded:
-    from varec_cli.video.reader import read_clips
+    from varec_cli.video.reader import cut_short_warning, read_clips
 
     DECODED.add()
     try:
         clips = read_clips(path, frames, size, views=views, cores=cores)
+        warning = cut_short_warning(path, clips.frame_count, clips.fps, "sampled from", stated=clips.stated)
     except VarecError as exc:
         return Decoded(index, path, error=str(exc))
     except Exception as exc:  # OpenCV can raise its own errors on corrupt streams: never crash an epoch
         return Decoded(index, path, error=f"{path}: cannot decode ({type(exc).__name__}: {exc})")
-    return Decoded(index, path, frames=clips.frames, seconds=float(clips.duration))
+    return Decoded(index, path, frames=clips.frames, seconds=float(clips.duration), warning=warning)
 
 
 def decode_videos(
@@ -148,7 +150,8 @@ class ClipSource:
 
     Clips are kept in memory while their total stays under `memory_limit` bytes, so small datasets are
     decoded once; large ones are decoded again each epoch by the worker threads. Videos that fail are
-    remembered, skipped, and reported once through `on_skip`.
+    remembered, skipped, and reported once through `on_skip`; videos that decode well short of what
+    their containers state are used, and reported once through `on_warning`.
     """
 
     items: list[tuple[Path, int]]
@@ -157,8 +160,10 @@ class ClipSource:
     workers: int | None = None
     memory_limit: int = 1 << 30
     on_skip: Callable[[Path, str], None] | None = None
+    on_warning: Callable[[str], None] | None = None
     seconds: dict[Path, float] = field(default_factory=dict)
     failed: dict[Path, str] = field(default_factory=dict)
+    warned: set[Path] = field(default_factory=set)
     _memory: dict[Path, np.ndarray] = field(default_factory=dict, repr=False)
     _memory_bytes: int = 0
 
@@ -180,6 +185,10 @@ class ClipSource:
                     continue
                 clip = result.frames[0]
                 self.seconds[path] = result.seconds
+                if result.warning is not None and path not in self.warned:
+                    self.warned.add(path)
+                    if self.on_warning:
+                        self.on_warning(result.warning)
                 if self._memory_bytes + clip.nbytes <= self.memory_limit:
                     self._memory[path] = clip
                     self._memory_bytes += clip.nbytes
@@ -238,6 +247,7 @@ class CachedClip:
     features: np.ndarray | None  # float32 (frames, feature_dim)
     seconds: float = 0.0
     error: str | None = None
+    warning: str | None = None  # Decoded.warning, kept so that every run tells it
 
 
 class FeatureCache:
@@ -286,9 +296,10 @@ class FeatureCache:
                 with np.load(npz) as data:
                     features = data["features"].astype(np.float32)
                     seconds = float(data["seconds"])
+                    warning = str(data["warning"]) if "warning" in data.files else None
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a damaged file
                 return None  # recompute it
-            return CachedClip(features, seconds)
+            return CachedClip(features, seconds, warning=warning)
         fail = entry.with_suffix(".fail.json")
         if fail.exists():
             try:
@@ -307,9 +318,10 @@ class FeatureCache:
         except OSError as exc:  # read-only or full: training goes on, uncached
             self.write_error = self.write_error or (exc.strerror or str(exc))
 
-    def put(self, path: Path, features: np.ndarray, seconds: float) -> None:
+    def put(self, path: Path, features: np.ndarray, seconds: float, warning: str | None = None) -> None:
         entry = io.BytesIO()
-        np.savez(entry, features=np.asarray(features, np.float16), seconds=np.float64(seconds))
+        kept = {"warning": np.str_(warning)} if warning is not None else {}
+        np.savez(entry, features=np.asarray(features, np.float16), seconds=np.float64(seconds), **kept)
         self._write(self._entry(path).with_suffix(".npz"), entry.getvalue())
 
     def put_failure(self, path: Path, error: str) -> None:
@@ -345,11 +357,13 @@ def extract_features(
     batch_clips: int = 8,
     on_progress: Callable[[int], None] | None = None,
     on_skip: Callable[[Path, str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> FeatureSet:
     """Features for every clip: from the cache, else decoded (in parallel) and encoded, then cached.
 
     `encode` maps frames (N, H, W, 3) uint8 to features (N, feature_dim); it is called on batches of
-    `batch_clips` clips while the worker threads decode the next ones.
+    `batch_clips` clips while the worker threads decode the next ones. A clip that decodes well short
+    of what its container states is used, and its warning goes to `on_warning`, from the cache too.
     """
     n = len(items)
     features = np.zeros((n, frames, feature_dim), np.float16)
@@ -376,21 +390,23 @@ def extract_features(
             features[index] = cached.features
             seconds[index] = cached.seconds
             ok[index] = True
+            if cached.warning is not None and on_warning:
+                on_warning(cached.warning)
         if on_progress:
             on_progress(1)
 
-    pending: list[tuple[int, Path, np.ndarray, float]] = []
+    pending: list[tuple[int, Decoded]] = []  # (index in items, its decoded clip)
 
     def flush() -> None:
         if not pending:
             return
-        batch = np.concatenate([clip for _, _, clip, _ in pending])  # (B*frames, H, W, 3)
+        batch = np.concatenate([result.frames[0] for _, result in pending])  # (B*frames, H, W, 3)
         encoded = np.asarray(encode(batch), np.float32).reshape(len(pending), frames, feature_dim)
-        for (index, path, _, secs), vector in zip(pending, encoded):
+        for (index, result), vector in zip(pending, encoded):
             features[index] = vector
-            seconds[index] = secs
+            seconds[index] = result.seconds
             ok[index] = True
-            cache.put(path, vector, secs)
+            cache.put(result.path, vector, result.seconds, result.warning)
         if on_progress:
             on_progress(len(pending))
         pending.clear()
@@ -406,7 +422,9 @@ def extract_features(
             if on_progress:
                 on_progress(1)
             continue
-        pending.append((index, result.path, result.frames[0], result.seconds))
+        if result.warning is not None and on_warning:
+            on_warning(result.warning)
+        pending.append((index, result))
         if len(pending) >= batch_clips:
             flush()
     flush()

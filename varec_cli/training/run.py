@@ -387,7 +387,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             reporter.stage(f"backbone features ({part})", len(items))
             sets[part] = loader.extract_features(
                 items, encode, cache, frames=arch.frames, size=size, feature_dim=feature_dim,
-                workers=config.workers, on_progress=reporter.advance, on_skip=warn_skip,
+                workers=config.workers, on_progress=reporter.advance, on_skip=warn_skip, on_warning=reporter.warning,
             )
             reporter.stage_end()
             skipped += sets[part].skipped
@@ -422,7 +422,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         steps = tf_fit.batches_per_epoch(len(sets["train"].labels), config.batch_size)
     else:
         sources = {
-            part: loader.ClipSource(items, arch.frames, size, workers=config.workers, on_skip=warn_skip)
+            part: loader.ClipSource(
+                items, arch.frames, size, workers=config.workers, on_skip=warn_skip, on_warning=reporter.warning
+            )
             for part, items in (("train", train_items), ("val", val_items))
             if items
         }

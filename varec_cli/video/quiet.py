@@ -9,7 +9,6 @@ import threading
 
 from varec_cli import paths
 
-
 _silenced_lock = threading.Lock()
 _silenced_depth = 0  # blocks (in any thread) inside stderr_fd_silenced now
 _saved_stderr: int | None = None  # the real file descriptor 2 while they run

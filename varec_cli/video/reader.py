@@ -97,6 +97,7 @@ class Clips:
     frame_count: int  # frames actually in the video (header corrected when it lied)
     fps: float
     strategy: str = ""  # how the frames were decoded: jpeg, grab, seek, mixed or av (see STRATEGIES)
+    stated: StatedLength | None = None  # the container's own statement of the length, when the read saw it
 
     @property
     def duration(self) -> float:
@@ -118,13 +119,14 @@ def stated_length(path: str | os.PathLike) -> StatedLength:
     if container is None:
         return StatedLength()
     try:
-        if not container.streams.video:
-            return StatedLength()
-        stream = container.streams.video[0]
-        seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
-        return StatedLength(seconds, max(int(stream.frames or 0), 0))
+        return _stream_stated_length(container.streams.video[0]) if container.streams.video else StatedLength()
     finally:
         container.close()
+
+
+def _stream_stated_length(stream) -> StatedLength:
+    seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+    return StatedLength(seconds, max(int(stream.frames or 0), 0))
 
 
 def falls_short(frames: int, fps: float, stated: StatedLength) -> bool:
@@ -141,13 +143,16 @@ def falls_short(frames: int, fps: float, stated: StatedLength) -> bool:
     return stated.frames > 0 and stated.seconds > 0 and fps > 0 and short(stated.frames) and short(stated.seconds * fps)
 
 
-def cut_short_warning(path: str | os.PathLike, frames: int, fps: float, done: str, shown: object = None) -> str | None:
-    """The warning predict, annotate and stream give for a file whose `frames` (at `fps`) fall short of
-    what its container states (falls_short), or None. `done`: what the command did with those frames
-    (`classified from`, ...); `shown`: how to name the file (default: `path`)."""
+def cut_short_warning(
+    path: str | os.PathLike, frames: int, fps: float, done: str, shown: object = None, stated: StatedLength | None = None
+) -> str | None:
+    """The warning every command gives for a file whose `frames` (at `fps`) fall short of what its
+    container states (falls_short), or None. `done`: what the command did with those frames
+    (`classified from`, ...); `shown`: how to name the file (default: `path`); `stated`: the
+    container's statement when the caller has it (Clips.stated), saving a second opening of the file."""
     from varec_cli.text import counted
 
-    stated = stated_length(path)
+    stated = stated_length(path) if stated is None else stated
     if not falls_short(frames, fps, stated):
         return None
     return (
@@ -610,6 +615,7 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
             return None
         if context.name == "mjpeg" and not jpeg_too:
             return None
+        stated = _stream_stated_length(stream)  # as stated_length reads it: before demuxing
         try:
             packets = [p for p in container.demux(stream) if p.size and not p.is_discard]
         except av.FFmpegError:
@@ -629,7 +635,9 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
     info = VideoInfo(path, len(packets), fps, context.width, context.height, context.name)
     if len(frames) < len(np.unique(indices)):  # fewer decodable frames than packets (a truncated file)
         return _resample_sequentially(path, num_frames, size, views, info, "grab")
-    return _assemble(path, frames, indices, len(packets), fps, "av")
+    clips = _assemble(path, frames, indices, len(packets), fps, "av")
+    clips.stated = stated
+    return clips
 
 
 def _open_av(path: Path):

@@ -46,8 +46,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from varec_cli import paths
-from varec_cli.weights import cache
 from varec_cli.errors import WeightsError
+from varec_cli.weights import cache
 
 if sys.version_info >= (3, 11):
     import tomllib
