@@ -105,6 +105,7 @@ app.command("stream", short_help="Live labels from a camera, a stream or a file.
 def main() -> None:
     """Console-script entry point."""
     _stop_like_ctrl_c_on_termination()
+    _carry_on_when_stderr_goes_away()
     try:
         app()
     except KeyboardInterrupt as stop:  # raised outside a command, e.g. during option parsing
@@ -126,6 +127,46 @@ def _stop_like_ctrl_c_on_termination() -> None:
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) is not signal.SIG_IGN:  # nohup ignores SIGHUP: keep it so
             signal.signal(number, stop)
+
+
+def _carry_on_when_stderr_goes_away() -> None:
+    """Whatever read stderr may go away (`2> >(head -1)`). Its messages then go to /dev/null and the
+    command carries on: the results on stdout and the exit code still tell how it went. Only a closed
+    stdout ends a command early (console.StdoutClosed); a broken stderr would otherwise end it at its
+    first warning with a traceback nobody sees, its results unwritten."""
+    import io
+    import os
+
+    class StderrThatMayGoAway(io.TextIOWrapper):
+        def write(self, text: str) -> int:
+            try:
+                return super().write(text)
+            except BrokenPipeError:
+                self.gone()
+                return len(text)
+
+        def flush(self) -> None:
+            try:
+                super().flush()
+            except BrokenPipeError:
+                self.gone()
+
+        def gone(self) -> None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.fileno())
+            finally:
+                os.close(devnull)
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file (an embedding host's stream): leave it be
+    sys.stderr.flush()
+    sys.stderr = StderrThatMayGoAway(
+        io.FileIO(fd, "w", closefd=False), encoding=sys.stderr.encoding, errors="backslashreplace",
+        line_buffering=True, write_through=True,
+    )
 
 
 def _exit_fast_if_requested(code) -> None:
