@@ -157,6 +157,27 @@ def test_metadata_that_is_not_an_object_or_lacks_a_field_is_one_line(cli, tiny_m
         assert result.exit_code == 1 and result.stderr == f"error: {model}: {expected}\n"
 
 
+def test_a_model_file_whose_metadata_does_not_decompress_is_one_line(cli, tiny_model, tmp_path):
+    """A damaged or encrypted archive member is the file's fault, not a crash."""
+    import zipfile
+
+    damaged = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(tiny_model) as source, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+        for item in source.infolist():
+            copy.writestr(item.filename, source.read(item))
+    data = bytearray(damaged.read_bytes())
+    with zipfile.ZipFile(damaged) as archive:
+        member = archive.getinfo("varec.json")
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    data[start : start + 8] = b"\xff" * 8  # deflate data that is not deflate
+    damaged.write_bytes(bytes(data))
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    for command in (("info", damaged), ("predict", video, "-m", damaged)):
+        result = cli(*command)
+        assert result.exit_code == 1 and result.stderr.startswith(f"error: {damaged}: its varec metadata cannot be read (")
+        assert result.stderr.endswith("is the file damaged?\n") and result.stderr.count("\n") == 1
+
+
 def _strict_json(text: str):
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")

@@ -32,3 +32,25 @@ def test_clips_must_be_taken_in_order(tmp_path):
     prefetched = ClipPrefetcher(videos, 4, (16, 16), 1)
     with pytest.raises(RuntimeError):
         prefetched.take(videos[1])
+
+
+def test_a_registry_name_already_in_the_cache_is_prefetched_without_the_network(tiny_model, server, tmp_path,
+                                                                               monkeypatch):
+    from http_server import sha256
+
+    from varec_cli.weights.resolve import resolve_model_path
+
+    data = tiny_model.read_bytes()
+    server.files["/mine.keras"] = data
+    registry = tmp_path / "models.toml"
+    registry.write_text(f'[models.mine]\nurl = "{server.url("/mine.keras")}"\nsha256 = "{sha256(data)}"\n')
+    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+    video = write_motion_video(tmp_path / "v.avi", "right")
+    assert prefetch_clips("mine", [video]) is None  # not downloaded yet: nothing fetched for it here
+    assert server.requests_for("/mine.keras") == []
+    resolve_model_path("mine")
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    prefetched = prefetch_clips("mine", [video])
+    assert prefetched is not None and (prefetched.frames, prefetched.size) == (6, (32, 32))
+    assert prefetched.take(video).frames.shape == (1, 6, 32, 32, 3)
+    assert len(server.requests_for("/mine.keras")) == 1

@@ -152,6 +152,33 @@ def test_predict_names_a_savedmodel_folder_as_given_like_a_model_file(cli, regis
     assert json.loads(result.stdout)["model"] == "my-movinet"  # not the name recorded inside it
 
 
+def test_a_savedmodel_folder_whose_description_is_wrong_is_one_error_line(cli, registry, tmp_path):
+    """varec-model.json is the user's to write for a SavedModel of their own: a wrong type in it is named."""
+    import shutil
+
+    from varec_cli.weights.resolve import resolve_model_path
+
+    red = _solid_video(tmp_path / "red.avi", (0, 0, 230))
+    mine = tmp_path / "my-movinet"
+    shutil.copytree(resolve_model_path("toy-movinet"), mine)
+    described = json.loads((mine / "varec-model.json").read_text())
+    cases = {
+        json.dumps(["r", "g", "b"]): "must be a JSON object",
+        json.dumps({**described, "size": 32}): "size must be [height, width] in pixels, got 32",
+        json.dumps({**described, "frames": "eight"}): "frames must be a whole number above 0, got 'eight'",
+        json.dumps({**described, "fps": -5}): "fps must be a number above 0, got -5",
+        json.dumps({**described, "labels": "red green blue"}): "labels must be a list of names",
+        json.dumps({**described, "signature": {"input_range": [1, 0]}}): "signature.input_range must be",
+        "{not json": "unreadable",
+    }
+    for text, expected in cases.items():
+        (mine / "varec-model.json").write_text(text)
+        for command in (("info", mine), ("predict", red, "--model", mine)):
+            result = cli(*command)
+            assert result.exit_code == 1 and result.stderr.count("\n") == 1, (text, result.output)
+            assert result.stderr.startswith(f"error: {mine / 'varec-model.json'}: ") and expected in result.stderr
+
+
 def test_stream_model_carries_states(registry, tmp_path):
     from varec_cli.models.classifier import open_classifier
 

@@ -100,14 +100,16 @@ class ClipPrefetcher:
 
 
 def prefetch_clips(model: str | os.PathLike | None, videos: list[Path], clips: int = 1) -> ClipPrefetcher | None:
-    """Start decoding `videos` for the model file `model` (clip spec read without Keras), or None
-    when `model` is not a readable varec model file (loading it will say why)."""
+    """Start decoding `videos` for `model` (a --model value: a model file, or a registry name already
+    in the cache; clip spec read without Keras), or None when that is not a readable varec model file
+    on this machine (opening the model will fetch it, or say why it cannot)."""
     from varec_cli.models.modelfile import read_metadata
+    from varec_cli.weights.resolve import local_model_path
 
-    if model is None or clips < 1:
+    if model is None or clips < 1 or (path := local_model_path(model)) is None:
         return None
     try:
-        metadata = read_metadata(model)
+        metadata = read_metadata(path)
     except VarecError:
         return None
     return ClipPrefetcher(videos, metadata.frames, metadata.size, clips)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ def read_metadata(path: str | os.PathLike) -> ModelMetadata:
             data = json.loads(archive.read(METADATA_MEMBER))
     except zipfile.BadZipFile:
         raise ModelError(f"{path}: not a varec model (not a .keras archive)") from None
+    except (zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:  # damaged, encrypted, odd compression
+        raise ModelError(f"{path}: its varec metadata cannot be read ({brief(exc)}); is the file damaged?") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelError(f"{path}: its varec metadata is corrupt") from None
     if not isinstance(data, dict):

@@ -24,6 +24,40 @@ def is_savedmodel_dir(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
+def metadata_problem(metadata: Any) -> str | None:
+    """What is wrong with a varec-model.json a user wrote beside a SavedModel, or None: checked here,
+    before it is used, so that a wrong type is its error and not a traceback from deep inside."""
+    from varec_cli.errors import WeightsError
+    from varec_cli.weights.registry import check_signature
+
+    def positive(value, kinds) -> bool:
+        return isinstance(value, kinds) and not isinstance(value, bool) and value > 0 and value == value
+
+    if not isinstance(metadata, dict):
+        return "must be a JSON object"
+    labels = metadata.get("labels")
+    if not labels:
+        return "no labels recorded"
+    if not isinstance(labels, list) or not all(isinstance(label, str) and label for label in labels):
+        return "labels must be a list of names"
+    size = metadata.get("size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(positive(v, int) for v in size)):
+        return f"size must be [height, width] in pixels, got {size!r}"
+    if metadata.get("frames") is not None and not positive(metadata["frames"], int):
+        return f"frames must be a whole number above 0, got {metadata['frames']!r}"
+    if metadata.get("fps") is not None and not positive(metadata["fps"], (int, float)):
+        return f"fps must be a number above 0, got {metadata['fps']!r}"
+    signature = metadata.get("signature")
+    if signature is not None:
+        if not isinstance(signature, dict):
+            return "signature must be an object"
+        try:
+            check_signature("signature", signature)
+        except WeightsError as exc:
+            return str(exc)
+    return None
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
@@ -38,11 +72,11 @@ class SavedModelClassifier(Classifier):
             raise ModelError(f"{self.path}: a SavedModel without {METADATA_FILE} (labels and input spec unknown)")
         try:
             self.metadata: dict[str, Any] = json.loads(meta_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{meta_file}: unreadable ({exc})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{meta_file}: unreadable ({brief(exc)})") from None
+        if (problem := metadata_problem(self.metadata)) is not None:
+            raise ModelError(f"{meta_file}: {problem}")
         self.labels = list(self.metadata.get("labels") or [])
-        if not self.labels:
-            raise ModelError(f"{meta_file}: no labels recorded")
         height, width = self.metadata.get("size") or (172, 172)
         fps = float(self.metadata.get("fps") or 0) or None
         frames = int(self.metadata.get("frames") or 8)

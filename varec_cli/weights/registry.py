@@ -296,10 +296,10 @@ def _check_entry_fields(where: str, name: str, raw: Mapping[str, Any]) -> None:
     if "signature" in raw:
         if not isinstance(raw["signature"], Mapping):
             raise bad("signature", "a table")
-        _check_signature(f"{where}: models.{name}.signature", raw["signature"])
+        check_signature(f"{where}: models.{name}.signature", raw["signature"])
 
 
-def _check_signature(where: str, signature: Mapping[str, Any]) -> None:
+def check_signature(where: str, signature: Mapping[str, Any]) -> None:
     """A SavedModel signature table, checked as strictly as the entry: a typo here would otherwise be
     ignored (the default used instead) or surface as a traceback at the first clip."""
     unknown = sorted(set(signature) - set(_SIGNATURE_KEYS))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from varec_cli import paths
-from varec_cli.errors import ModelError, OfflineError, WeightsError
+from varec_cli.errors import ModelError, OfflineError, VarecError, WeightsError
 from varec_cli.weights import archive, cache, download
 from varec_cli.weights.registry import Entry, Registry, load_registry, unknown_name_message
 
@@ -337,6 +337,22 @@ def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None =
     if not entry.is_classifier:
         raise WeightsError(f"{arg} is a {entry.kind} entry, not a model that classifies videos")
     return ensure_cached(arg, registry=registry, progress=progress)
+
+
+def local_model_path(name_or_path: str | os.PathLike) -> Path | None:
+    """Where resolve_model_path would find `name_or_path` when it is on this machine already: the path
+    itself, or the cached copy the cache index records for that name (not verified again, nothing
+    fetched); None otherwise. For work worth starting before the model is opened, which must not
+    download or hash anything."""
+    candidate = Path(str(name_or_path)).expanduser()
+    if candidate.exists():
+        return candidate
+    try:
+        record = cache.get_record(str(name_or_path))
+    except VarecError:  # an unreadable cache index: opening the model will say so
+        return None
+    path = cache.record_path(record) if record else None
+    return path if path is not None and path.exists() else None
 
 
 def backbone_entry(backbone: str, registry: Registry | None = None) -> Entry:
