@@ -373,7 +373,7 @@ def test_download_all_shipped_entries_from_local_stand_ins(cli, server, tmp_path
 def test_a_savedmodel_download_announces_the_size_of_the_model_not_of_its_label_list(
     cli, server, tmp_path, monkeypatch
 ):
-    from varec_cli.weights.download import human_bytes
+    from varec_cli.text import human_bytes
 
     labels = load_registry(user_path=False).get("movinet-a2-stream").labels
     files = {"movinet-a2-stream": (fake_savedmodel_tar(), ""), labels: (labels_text(600), "")}

@@ -31,9 +31,9 @@ from varec_cli.files import write_atomically
 from varec_cli.models.classifier import Classifier
 from varec_cli.video.display import display_unavailable
 from varec_cli.video.overlay import Box
+from varec_cli.video.writer import DEFAULT_FPS
 
 DEFAULT_WINDOW_SECONDS = 2.0  # when the model knows neither its clip span nor its frame rate
-ASSUMED_FPS = 25.0  # for videos whose container gives no frame rate (the writer uses the same)
 BATCH_WINDOWS = 8  # windows classified per model call
 
 ProgressCallback = Callable[[str, int, "int | None"], None]  # (stage, frames done, frames expected)
@@ -144,8 +144,7 @@ def _nearest(store: dict[int, np.ndarray], index: int) -> np.ndarray:
 def clip_frames(classifier: Classifier, window_frames: int, fps: float) -> int:
     """Frames sampled from a window, as `varec predict` samples a video of that length: the model's
     fixed count, or for models that take frames at a rate (ClipSpec.fps) that rate over the window."""
-    spec = classifier.spec
-    return spec.frames_for(window_frames / fps) if spec.fps else spec.frames
+    return classifier.spec.frames_for(window_frames / fps)
 
 
 def _analyse_windows(
@@ -441,8 +440,8 @@ def annotate_video(
 
     fps = info.fps
     if fps <= 0:
-        fps = ASSUMED_FPS
-        warn(f"{video}: the container gives no frame rate; assuming {ASSUMED_FPS:g} fps")
+        fps = DEFAULT_FPS
+        warn(f"{video}: the container gives no frame rate; assuming {DEFAULT_FPS:g} fps")
     window_frames, stride_frames = window_and_stride_frames(classifier, fps, window, stride)
     size = (info.height, info.width)
     from varec_cli.video.writer import encoded_size, odd_size_warning, square_pixels_warning

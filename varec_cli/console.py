@@ -83,5 +83,6 @@ def warn(message: str) -> None:
 
 
 def error_line(message: str) -> None:
-    """One `error: ...` line on stderr for a failure that does not stop the command."""
+    """One `error: ...` line on stderr: a failure the command goes on after (one bad video of
+    several), or, from cli.py, the one that ended it."""
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)

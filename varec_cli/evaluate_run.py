@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from varec_cli.datasets.base import PARTS
 from varec_cli.errors import DatasetError, ModelError, VarecError
 from varec_cli.text import counted
 from varec_cli.training import Reporter
-
-SUBSETS = ("test", "val", "train")
 
 
 @dataclass
@@ -133,8 +132,8 @@ def evaluate_models(
         raise VarecError("no model given: pass --model PATH (repeat it to compare models)")
     if clips < 1:
         raise VarecError("--clips must be at least 1")
-    if subset not in SUBSETS:
-        raise VarecError(f"unknown subset {subset!r}; choose one of: {', '.join(SUBSETS)}")
+    if subset not in PARTS:
+        raise VarecError(f"unknown subset {subset!r}; choose one of: {', '.join(PARTS)}")
     dataset = load_dataset(dataset_name, split=split, val_fraction=val_fraction, seed=seed)
     samples = list(getattr(dataset, subset))
     if not samples:

@@ -19,7 +19,6 @@ import numpy as np
 
 from varec_cli.errors import VarecError
 
-JSON_KEYS = ("model", "top1", "top5", "mean_class_accuracy", "videos", "skipped", "per_class")
 _CELL_TEXT_MAX_CLASSES = 20
 
 
@@ -49,7 +48,8 @@ class Metrics:
         return self.confusion.sum(axis=1)
 
     def to_json(self, model: str, skipped: int = 0) -> dict:
-        """The machine-readable summary: exactly JSON_KEYS, plus `per_type` when there is one."""
+        """The machine-readable summary (`evaluate --json`, one line per model): these keys, plus
+        `per_type` when there is one."""
         data = {
             "model": str(model),
             "top1": float(self.top1),

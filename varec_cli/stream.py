@@ -27,12 +27,12 @@ import numpy as np
 
 from varec_cli.errors import Terminated, VarecError, VideoError, stop_code
 from varec_cli.video.quiet import native_messages_silenced
+from varec_cli.video.writer import DEFAULT_FPS
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 OPEN_TIMEOUT_MS = 5000  # a network stream that has not opened by then fails
 READ_TIMEOUT_MS = 5000  # a network stream silent for that long counts as dropped
 RECONNECT_DELAYS = (0.5, 1.0, 2.0)  # a dropped live source is reopened after each of these, then given up
-FALLBACK_FPS = 25.0  # when a source does not say its frame rate (the writer's default too)
 LOSSLESS_QUEUE = 2  # frames decoded ahead of inference for a file played as fast as it decodes
 WINDOW_TITLE = "varec stream"
 NO_LABEL = "..."  # shown below the threshold (the overlay's Hershey font has no ellipsis glyph)
@@ -95,8 +95,9 @@ def _sane_fps(value: float, kind: str) -> float | None:
     """The source's frame rate, or None where it is not believable: a file up to 1000 fps (what
     `predict` and `annotate` accept: high-speed footage), a camera or a stream up to 240 (drivers and
     RTSP servers report clock rates such as 1000 or 90000 instead)."""
-    limit = 1000 if kind == "file" else 240
-    return float(value) if value and np.isfinite(value) and 0 < value <= limit else None
+    from varec_cli.video.reader import plausible_fps
+
+    return plausible_fps(value, limit=1000 if kind == "file" else 240) or None
 
 
 @dataclass
@@ -486,7 +487,7 @@ def run_stream(
     if not 0.0 <= options.threshold <= 1.0:
         raise VarecError("--threshold must be between 0 and 1")
     source = opened.source
-    fps = opened.fps or FALLBACK_FPS
+    fps = opened.fps or DEFAULT_FPS
     live = opened.live or options.realtime
     summary = StreamSummary(source=str(source), recording=options.output)
     spec = classifier.spec

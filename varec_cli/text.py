@@ -6,3 +6,15 @@ from __future__ import annotations
 def counted(count: int, noun: str) -> str:
     """`1 frame`, `2 frames`, `0 frames`: a count with its noun (a regular plural)."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def human_bytes(n: int | float | None) -> str:
+    """`1.4 MB`: a size in decimal units, as disks and downloads show them; `?` when unknown."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")

@@ -180,15 +180,15 @@ def decode_floor(path: Path, num_frames: int) -> int:
     one (in decode order) that holds a sample, skipping non-reference frames that are not samples
     (as varec does), and converting nothing. On a clip with one keyframe that is the least any
     sampler returning these pixels decodes. Returns the clip's keyframe count."""
-    from varec_cli.video.reader import _AvPlan, _open_av, _set_av_threads, sample_frame_indices, usable_cores
+    from varec_cli.video.reader import _AvPlan, open_av_container, set_av_decoder_threads, sample_frame_indices, usable_cores
 
-    container = _open_av(path)  # as varec opens it: a 32-byte probe
+    container = open_av_container(path)  # as varec opens it: a 32-byte probe
     try:
         stream = container.streams.video[0]
         plan = _AvPlan.of([p for p in container.demux(stream) if p.size])
         samples = {int(plan.order[rank]) for rank in np.unique(sample_frame_indices(len(plan.packets), num_frames))}
         context = stream.codec_context
-        _set_av_threads(context, usable_cores())
+        set_av_decoder_threads(context, usable_cores())
         for position, packet in enumerate(plan.packets[: max(samples) + 1]):
             context.skip_frame = "DEFAULT" if position in samples else "NONREF"
             context.decode(packet)

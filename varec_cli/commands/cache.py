@@ -37,7 +37,7 @@ def cache_command(
             return
         from rich.table import Table
 
-        from varec_cli.weights.download import human_bytes
+        from varec_cli.text import human_bytes
 
         def build(columns):
             table = Table(show_edge=False)

@@ -14,8 +14,8 @@ def download_progress() -> Iterator[Callable[[str], Callable[[int, Optional[int]
     """Yields `progress_for(label)`, a factory of weights-download progress callbacks.
 
     On a terminal: a rich bar per download on stderr (size, speed, ETA). Elsewhere (logs, pipes):
-    one plain line per download on stderr. Other commands that may fetch a model lazily
-    (predict, annotate, stream, train) can use it the same way:
+    one plain line per download on stderr. The commands that may fetch a model first (predict,
+    annotate, stream, evaluate, info) use it through `commands/_models.open_model`:
 
         with download_progress() as progress_for:
             path = resolve_model_path(name, progress=progress_for(name))
@@ -30,7 +30,7 @@ def download_progress() -> Iterator[Callable[[str], Callable[[int, Optional[int]
             def callback(done: int, total: Optional[int]) -> None:
                 if label not in announced:
                     announced.add(label)
-                    from varec_cli.weights.download import human_bytes
+                    from varec_cli.text import human_bytes
 
                     size = f" ({human_bytes(total)})" if total else ""
                     print(f"downloading {label}{size} ...", file=sys.stderr, flush=True)

@@ -8,7 +8,9 @@ from typing import List, Literal, Optional
 
 import typer
 
-Subset = Literal["test", "val", "train"]
+from varec_cli.datasets.base import PARTS
+
+Subset = Literal[PARTS]
 
 
 def evaluate_command(
@@ -55,8 +57,8 @@ def evaluate_command(
 
             written = write_report(
                 report,
-                {_report_name(e.model, run): e.metrics for e in run.evaluations},
-                {_report_name(e.model, run): e.skipped for e in run.evaluations},
+                {_unique_name(e.model, run, lambda path: path.stem): e.metrics for e in run.evaluations},
+                {_unique_name(e.model, run, lambda path: path.stem): e.skipped for e in run.evaluations},
             )
     if as_json:
         for evaluation in run.evaluations:
@@ -78,16 +80,11 @@ def evaluate_command(
         reporter.info(f"report: {len(written)} files in {report}")
 
 
-def _unique_name(model: str, run) -> str:
-    """The model's file name, or its full path where two models share a file name."""
-    names = [Path(e.model).name for e in run.evaluations]
-    return Path(model).name if names.count(Path(model).name) == 1 else model
-
-
-def _report_name(model: str, run) -> str:
-    """Report files are named after the model file's stem (`gru.keras` → `gru_confusion.csv`)."""
-    stems = [Path(e.model).stem for e in run.evaluations]
-    return Path(model).stem if stems.count(Path(model).stem) == 1 else model
+def _unique_name(model: str, run, part=lambda path: path.name) -> str:
+    """The model's file name (`part` of its path: report files take the stem, `gru.keras` →
+    `gru_confusion.csv`), or the model as given where two models of the run share that name."""
+    names = [part(Path(e.model)) for e in run.evaluations]
+    return part(Path(model)) if names.count(part(Path(model))) == 1 else model
 
 
 def _pct(value) -> str:

@@ -12,7 +12,7 @@ def models_command(
 ) -> None:
     """List downloadable models and weights: kind, classes, input, size, cached, digest."""
     from varec_cli import console
-    from varec_cli.weights.download import human_bytes
+    from varec_cli.text import human_bytes
     from varec_cli.weights.resolve import models_table
 
     rows = models_table()

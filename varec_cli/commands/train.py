@@ -7,11 +7,14 @@ from typing import Literal, Optional
 
 import typer
 
+from varec_cli.models.backbones import BACKBONES, RNNS
 from varec_cli.text import counted
+from varec_cli.training import STRATEGIES
 
-Backbone = Literal["scratch", "mobilenet_v2", "resnet50", "resnet152v2", "efficientnetv2-b0"]
-Rnn = Literal["lstm", "gru", "bilstm"]
-Strategy = Literal["none", "mirrored", "multiworker"]
+# typer offers these as choices; the library's own lists, so the two never differ
+Backbone = Literal[tuple(BACKBONES)]
+Rnn = Literal[RNNS]
+Strategy = Literal[STRATEGIES]
 
 
 def train_command(

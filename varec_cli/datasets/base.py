@@ -11,6 +11,7 @@ UCF101_URL = "https://www.crcv.ucf.edu/data/UCF101.php"
 HMDB51_URL = "https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/"
 
 LAYOUTS = ("ucf101", "hmdb51", "folder", "folder-splits")
+PARTS = ("test", "val", "train")  # a Dataset's lists of samples, as `evaluate --subset` names them
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ from varec_cli.errors import DatasetError
 from varec_cli.text import counted
 from varec_cli.video import VIDEO_EXTENSIONS, find_videos
 
-PARTS = ("train", "val", "test")
-
 
 def looks_like_splits(root: Path) -> bool:
     return (root / "train").is_dir()

@@ -16,8 +16,7 @@ import numpy as np
 
 from varec_cli.errors import ModelError, brief
 from varec_cli.models.classifier import Classifier, ClipSpec, StreamSession
-
-METADATA_FILE = "varec-model.json"
+from varec_cli.weights.archive import SAVEDMODEL_METADATA
 
 
 def is_savedmodel_dir(path: Path) -> bool:
@@ -67,9 +66,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 class SavedModelClassifier(Classifier):
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        meta_file = self.path / METADATA_FILE
+        meta_file = self.path / SAVEDMODEL_METADATA
         if not meta_file.is_file():
-            raise ModelError(f"{self.path}: a SavedModel without {METADATA_FILE} (labels and input spec unknown)")
+            raise ModelError(f"{self.path}: a SavedModel without {SAVEDMODEL_METADATA} (labels and input spec unknown)")
         try:
             self.metadata: dict[str, Any] = json.loads(meta_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

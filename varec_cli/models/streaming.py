@@ -5,8 +5,8 @@ feature vectors in a ring buffer; the sequence head (RNN + softmax) then reads t
 features from that buffer, spaced in time as the model's training clips were. One prediction costs
 about one CNN pass instead of `frames` of them.
 
-Every per-frame call goes through `compiled_call`: a compiled function traced once for fixed
-single-sample shapes. An eager `model(x)` or `model.predict(x)` per frame costs several times more
+Every per-frame call is compiled, traced once for fixed single-sample shapes: `compiled_call` on any
+backend, and on TensorFlow the encoder and head fused into one step (`tensorflow_step_call`). An eager `model(x)` or `model.predict(x)` per frame costs several times more
 (measured in docs/stream.md).
 """
 

@@ -20,6 +20,7 @@ DEFAULT_BACKBONE = "mobilenet_v2"
 DEFAULT_RNN = "gru"
 DEFAULT_FRAMES = 16
 DEFAULT_UNITS = 256
+STRATEGIES = ("none", "mirrored", "multiworker")  # how training spreads over devices (fit.make_placement)
 
 
 class Reporter:

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from varec_cli.errors import VarecError
+from varec_cli.training import STRATEGIES
 
 STATE_FILE = "state.json"
 BEST_WEIGHTS = "best.weights.h5"
-STRATEGIES = ("none", "mirrored", "multiworker")
 
 
 def _tf():
@@ -483,7 +483,7 @@ class FitOutcome:
 def _save_weights(model, path: Path, copies: int) -> None:
     """model.save_weights (+ optimizer state), after checking there is room for `copies` of it: HDF5
     failing mid-write on a full disk leaves a file handle that crashes the interpreter at exit."""
-    from varec_cli.weights.download import human_bytes
+    from varec_cli.text import human_bytes
 
     variables = [*model.weights, *(model.optimizer.variables if model.optimizer else [])]
     needed = (sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables) * 11 // 10 + (1 << 20)) * copies

@@ -371,7 +371,7 @@ def extract_features(
     ok = np.zeros(n, bool)
     skipped: list[tuple[Path, str]] = []
 
-    def skip(index: int, path: Path, error: str) -> None:
+    def skip(path: Path, error: str) -> None:
         skipped.append((path, error))
         if on_skip:
             on_skip(path, error)
@@ -384,7 +384,7 @@ def extract_features(
             continue
         if cached.error is not None:
             cache.failed += 1
-            skip(index, Path(path), cached.error)
+            skip(Path(path), cached.error)
         else:
             cache.hits += 1
             features[index] = cached.features
@@ -418,7 +418,7 @@ def extract_features(
             cache.failed += 1
             cache.failed_this_run += 1
             cache.put_failure(result.path, result.error)
-            skip(index, result.path, result.error)
+            skip(result.path, result.error)
             if on_progress:
                 on_progress(1)
             continue

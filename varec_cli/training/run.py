@@ -274,7 +274,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     dataset = load_dataset(config.dataset, split=config.split, val_fraction=config.val_fraction, seed=config.seed)
     if not dataset.train:
         raise VarecError(f"dataset {dataset.name} ({dataset.root}) has no training videos")
-    for note in getattr(dataset, "notes", []) or []:
+    for note in dataset.notes:
         reporter.info(note)
 
     init_meta = None
@@ -295,7 +295,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     if len(labels) < 2:
         raise VarecError(f"dataset {dataset.name} has {len(labels)} class; a classifier needs at least 2")
     train_items, val_items = _items(dataset.train, remap), _items(dataset.val, remap)
-    val_by = getattr(dataset, "val_by", "clip" if dataset.val else "none")
+    val_by = dataset.val_by
 
     reporter.info(f"training on {placement.description}")
     reporter.info(
@@ -510,7 +510,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
 
     dropout = float(head.get_layer("dropout").rate)  # an --init head keeps its own
     model = _clean_copy(
-        assemble_model(encoder, head, arch.frames, arch.size), arch, feature_dim, len(labels), units, dropout
+        assemble_model(encoder, head, arch.frames, arch.size), arch, len(labels), units, dropout
     )
 
     best = next((row for row in outcome.history if row["epoch"] == outcome.best_epoch), {})
@@ -592,7 +592,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     )
 
 
-def _clean_copy(model, arch: _Architecture, feature_dim: int, num_classes: int, units: int, dropout: float):
+def _clean_copy(model, arch: _Architecture, num_classes: int, units: int, dropout: float):
     """The trained network rebuilt, uncompiled and in float32, for the model file.
 
     Float32: a model trained with mixed precision on a GPU then loads and runs anywhere (CPUs have slow
@@ -603,11 +603,11 @@ def _clean_copy(model, arch: _Architecture, feature_dim: int, num_classes: int, 
     from varec_cli.runtime import import_keras
 
     keras = import_keras()
-    from varec_cli.models.architecture import assemble_model, build_frame_encoder, build_sequence_head
+    from varec_cli.models.architecture import build_model
 
     keras.mixed_precision.set_global_policy("float32")
-    encoder = build_frame_encoder(arch.backbone, arch.size)
-    head = build_sequence_head(arch.frames, feature_dim, num_classes, rnn=arch.rnn, units=units, dropout=dropout)
-    copy = assemble_model(encoder, head, arch.frames, arch.size)
+    copy = build_model(
+        num_classes, backbone=arch.backbone, rnn=arch.rnn, frames=arch.frames, size=arch.size, units=units, dropout=dropout
+    )
     copy.set_weights(model.get_weights())
     return copy

@@ -21,11 +21,11 @@ def open_frame_capture(path: str | Path):
     get(CAP_PROP_FPS / _FRAME_COUNT / _FRAME_WIDTH / _FRAME_HEIGHT / _SAR_NUM / _SAR_DEN),
     isOpened() and release(). OpenCV's when it decodes the first frame, else PyAV's; VideoError when
     neither can."""
-    from varec_cli.video.reader import _open
+    from varec_cli.video.reader import open_opencv_capture
 
     path = Path(path)
     try:
-        cap = _open(path)
+        cap = open_opencv_capture(path)
     except VideoError as cannot_open:
         fallback = AvFrameCapture.open(path)
         if fallback is None:
@@ -84,11 +84,11 @@ class AvFrameCapture(_GrabThenRetrieve):
     def __init__(self, container, stream):
         from av.video.reformatter import VideoReformatter
 
-        from varec_cli.video.reader import _set_av_threads, usable_cores
+        from varec_cli.video.reader import set_av_decoder_threads, usable_cores
 
         self._container = container
         self._stream = stream
-        _set_av_threads(stream.codec_context, usable_cores())
+        set_av_decoder_threads(stream.codec_context, usable_cores())
         self._frames = self._decode()
         self._frame = None
         self._turns = 0  # the first frame's display rotation, in counterclockwise quarter turns
@@ -97,9 +97,9 @@ class AvFrameCapture(_GrabThenRetrieve):
     @classmethod
     def open(cls, path: Path) -> AvFrameCapture | None:
         """A capture whose first frame decodes, or None."""
-        from varec_cli.video.reader import _open_av
+        from varec_cli.video.reader import open_av_container
 
-        container = _open_av(path)
+        container = open_av_container(path)
         if container is None:
             return None
         if not container.streams.video or container.streams.video[0].codec_context is None:
@@ -115,12 +115,12 @@ class AvFrameCapture(_GrabThenRetrieve):
         return capture
 
     def _decode(self):
-        from varec_cli.video.reader import _send_av
+        from varec_cli.video.reader import decode_av_packet
 
         context = self._stream.codec_context
         try:
             for packet in self._container.demux(self._stream):
-                yield from _send_av(context, packet)  # the last, empty packet drains the decoder
+                yield from decode_av_packet(context, packet)  # the last, empty packet drains the decoder
         except Exception:  # noqa: BLE001 - PyAV raises more than FFmpegError on damaged files (IndexError
             return  # on a stream that appears mid-file): the video ends where demuxing fails
 

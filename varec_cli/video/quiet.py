@@ -17,7 +17,7 @@ _cv2_level: int | None = None
 
 
 @contextlib.contextmanager
-def stderr_fd_silenced(enabled: bool = True):
+def stderr_fd_silenced():
     """File descriptor 2 to /dev/null for the block (C and C++ libraries write there directly).
     Kept audible with VAREC_DEBUG=1.
 
@@ -26,7 +26,7 @@ def stderr_fd_silenced(enabled: bool = True):
     /dev/null as "the real stderr" and leaves it in place.
     """
     global _silenced_depth, _saved_stderr
-    if not enabled or paths.debug():
+    if paths.debug():
         yield
         return
     with _silenced_lock:

@@ -1,7 +1,8 @@
 """Reading clips: THE frame sampler and the decode strategies behind it (the hot path).
 
-Every consumer (predict, annotate, stream, training, evaluation) samples with
-`sample_frame_indices` and turns decoded BGR frames into model input with `to_model_frame`.
+Every consumer of whole clips (predict, annotate, training, evaluation) samples with
+`sample_frame_indices`; every consumer of frames, `stream` too (its ring buffer spaces frames in
+time), turns decoded BGR frames into model input with `to_model_frame`.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class StatedLength:
 def stated_length(path: str | os.PathLike) -> StatedLength:
     """What the container of `path` says of its video stream's length (StatedLength() when PyAV
     cannot open it). An mp4 cut off after its index, which is at the front, still states it whole."""
-    container = _open_av(Path(path))
+    container = open_av_container(Path(path))
     if container is None:
         return StatedLength()
     try:
@@ -172,7 +173,7 @@ def _check_file(path: Path) -> None:
         raise VideoError(f"{path}: no permission to read it")
 
 
-def _open(path: Path, threads: int | None = None):
+def open_opencv_capture(path: Path, threads: int | None = None):
     """An OpenCV capture of `path`; `threads` sets FFmpeg's decoding threads (default: one per CPU)."""
     import cv2
 
@@ -205,9 +206,7 @@ def _decode_threads(info: VideoInfo) -> int | None:
 def _capture_info(path: Path, cap) -> VideoInfo:
     import cv2
 
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    if not np.isfinite(fps) or fps <= 0 or fps > 1000:
-        fps = 0.0
+    fps = plausible_fps(cap.get(cv2.CAP_PROP_FPS))
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     return VideoInfo(
         path=Path(path),
@@ -240,7 +239,7 @@ def _fourcc(value: float) -> str:
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """What the container says about a video (frame count may be wrong; see read_clips)."""
-    cap = _open(Path(path))
+    cap = open_opencv_capture(Path(path))
     try:
         return _capture_info(Path(path), cap)
     finally:
@@ -552,7 +551,7 @@ def read_clips(
         if clips is not None:
             return clips
         strategy = "auto"  # av cannot read this one (see _read_av): OpenCV's choice
-    cap = _open(path)
+    cap = open_opencv_capture(path)
     try:
         info = _capture_info(path, cap)
         jpeg = strategy in ("auto", "jpeg") and _is_jpeg_stream(info, cap)
@@ -562,7 +561,7 @@ def read_clips(
                 return clips
         if strategy == "auto" and _decode_threads(info):
             cap.release()
-            cap = _open(path, threads=_decode_threads(info))
+            cap = open_opencv_capture(path, threads=_decode_threads(info))
         return _read_trusting_header(path, cap, info, num_frames, size, views, strategy)
     finally:
         cap.release()
@@ -588,7 +587,7 @@ def _av_threads(width: int, height: int, cores: int) -> int:
     return max(1, cores)
 
 
-def _set_av_threads(context, cores: int) -> None:
+def set_av_decoder_threads(context, cores: int) -> None:
     context.thread_count = _av_threads(context.width, context.height, cores)
     if context.thread_count != 1:
         context.thread_type = "AUTO"
@@ -603,7 +602,7 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
 
     if path.stat().st_size > AV_MAX_FILE_BYTES:
         return None
-    container = _open_av(path)
+    container = open_av_container(path)
     if container is None:
         return None
     try:
@@ -640,7 +639,7 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
     return clips
 
 
-def _open_av(path: Path):
+def open_av_container(path: Path):
     """A PyAV container with a 32-byte probe (the decoder reads the stream's parameters from the
     bitstream itself), or None when PyAV cannot open the file."""
     import av
@@ -657,7 +656,7 @@ def _av_fps(stream, pts: list[int]) -> float:
     if fps := av_stated_rate(stream):
         return fps
     if len(pts) > 1 and stream.time_base and max(pts) > min(pts):
-        return _plausible_fps((len(pts) - 1) / float((max(pts) - min(pts)) * stream.time_base))
+        return plausible_fps((len(pts) - 1) / float((max(pts) - min(pts)) * stream.time_base))
     return 0.0
 
 
@@ -665,14 +664,16 @@ def av_stated_rate(stream) -> float:
     """A PyAV stream's frame rate as stated: the container's average rate, else the codec's (MPEG-TS/PS
     carry none the short probe sees); 0.0 when neither is plausible."""
     for rate in (stream.average_rate, stream.codec_context.framerate):
-        if fps := _plausible_fps(rate):
+        if fps := plausible_fps(rate):
             return fps
     return 0.0
 
 
-def _plausible_fps(rate) -> float:
+def plausible_fps(rate, limit: float = 1000.0) -> float:
+    """`rate` as frames per second, or 0.0 where it is not believable: above `limit` (up to 1000 fps,
+    the default, is high-speed footage; beyond, a clock rate reported instead of a frame rate)."""
     fps = float(rate or 0.0)
-    return fps if np.isfinite(fps) and 0 < fps <= 1000 else 0.0
+    return fps if np.isfinite(fps) and 0 < fps <= limit else 0.0
 
 
 @dataclass
@@ -781,14 +782,14 @@ def _decode_av(path: Path, context, packets: list, targets: np.ndarray, size, *,
     ranks = [int(t) for t in targets]
     groups = plan.groups(ranks, cores)
     if not _worth_sharing(groups, context.width * context.height > AV_SINGLE_THREAD_PIXELS):
-        _set_av_threads(context, cores)
+        set_av_decoder_threads(context, cores)
         return _decode_av_run(context, plan, ranks, size)
     threads = max(1, cores // len(groups))
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=len(groups) - 1, thread_name_prefix="varec-av") as pool:
         others = [pool.submit(_decode_av_own_decoder, path, plan, g.ranks, size, threads) for g in groups[1:]]
-        _set_av_threads(context, threads)
+        set_av_decoder_threads(context, threads)
         results = [_decode_av_run(context, plan, groups[0].ranks, size)] + [future.result() for future in others]
     if any(result is None for result in results):
         return None
@@ -796,7 +797,7 @@ def _decode_av(path: Path, context, packets: list, targets: np.ndarray, size, *,
     for result in results:
         frames.update(result)
     if len(frames) < len(ranks):  # one decoder from the start, as with one core
-        _send_av(context, None)
+        decode_av_packet(context, None)
         context.flush_buffers()
         return _decode_av_run(context, plan, ranks, size)
     return frames
@@ -806,18 +807,18 @@ def _decode_av_own_decoder(path: Path, plan: _AvPlan, targets: list[int], size, 
     """_decode_av_run on a decoder of its own, from a second opening of the file: its codec
     parameters, the stream headers included (FFmpeg copies headers found only in the first packet
     into them), are the ones the first decoder started from."""
-    container = _open_av(path)
+    container = open_av_container(path)
     if container is None:
         return {}
     try:
         context = container.streams.video[0].codec_context
-        _set_av_threads(context, threads)
+        set_av_decoder_threads(context, threads)
         return _decode_av_run(context, plan, targets, size)
     finally:
         container.close()
 
 
-def _send_av(context, packet) -> list:
+def decode_av_packet(context, packet) -> list:
     import av
 
     try:
@@ -839,7 +840,7 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
 
     A frame-threaded decoder waits for its next packet while its caller converts a frame, and then
     the conversions and the decoding share the cores. So for a decoder on several threads (see
-    _set_av_threads) the sampled frames are held, up to AV_HELD_BYTES, and converted in batches on
+    set_av_decoder_threads) the sampled frames are held, up to AV_HELD_BYTES, and converted in batches on
     as many threads (see _convert_av_frames); on one thread each is converted as it comes.
     Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples, reads one
     after another: 142 ms converting as they come, 137 held and converted on one thread, 127-132 on
@@ -851,7 +852,7 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
     # One swscale context for many frames: frame.to_ndarray(format=...) builds one per frame, with a
     # thread pool (measured: 3.5 ms a frame at 320x240, against 0.1 ms reused on one thread).
     reformatter = VideoReformatter()
-    convert_threads = max(1, context.thread_count)  # as many as decode (set by _set_av_threads)
+    convert_threads = max(1, context.thread_count)  # as many as decode (set by set_av_decoder_threads)
     hold_limit = 0  # frames held before converting; 0: none held yet
     packets, order = plan.packets, plan.order
     wanted = {int(plan.pts[order[t]]): t for t in targets}
@@ -863,7 +864,7 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
 
     def send(packet) -> None:
         nonlocal rotated, hold_limit
-        for frame in _send_av(context, packet):
+        for frame in decode_av_packet(context, packet):
             rank = wanted.get(frame.pts)
             if rank is None or rank in frames or rank in held or rank not in taking:
                 continue
@@ -983,7 +984,7 @@ def _read_scanned(path: Path, cap, info: VideoInfo, jpeg: bool, num_frames, size
     left = np.array([t for t in targets.tolist() if t not in frames], dtype=np.int64)
     if len(left):  # everything but a JPEG stream, or JPEG packets imdecode refused: decode them
         threads = _decode_threads(info)
-        decoder = _open(path, threads=threads) if threads else cap
+        decoder = open_opencv_capture(path, threads=threads) if threads else cap
         try:
             decoded, complete = _decode_planned(decoder, left, plan_seeks(left, scan.keyframes), size)
         finally:

@@ -14,7 +14,7 @@ from varec_cli.video.quiet import native_messages_silenced
 # Tried in order. H.264 ('avc1') is what every player opens, but pip's OpenCV wheels usually have
 # no H.264 encoder; MPEG-4 Part 2 ('mp4v') always works. AVI: Motion-JPEG, then Xvid.
 CODECS_BY_EXTENSION = {".mp4": ("avc1", "mp4v"), ".m4v": ("avc1", "mp4v"), ".avi": ("MJPG", "XVID")}
-DEFAULT_FPS = 25.0  # written when the input does not say
+DEFAULT_FPS = 25.0  # assumed (annotate, stream) and written when the input does not say
 
 
 def video_suffix(path: str | os.PathLike) -> str:

@@ -9,6 +9,8 @@ Layout under the cache root (`paths.cache_dir()`)::
     models/index.lock               guards index.json
     compiled/<stem>-<key>.tfgraph   a model file's frozen inference graph (models/frozen.py), rebuilt
     compiled/<stem>-<key>.json      from the model file whenever missing: safe to delete any time
+    features/<backbone>-.../        `varec train`'s backbone features per clip (training/loader.py),
+                                    computed again whenever missing: safe to delete any time
 
 Each index record says where the artefact is, the sha256 and md5 of the download, how the download
 was verified ("published sha256", "published md5" or "recorded" = trust on first use) and the
@@ -139,7 +141,7 @@ def disk_size(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, timeout: float | None = None, on_busy: Callable[[], None] | None = None) -> Iterator[None]:
+def file_lock(path: Path, *, on_busy: Callable[[], None] | None = None) -> Iterator[None]:
     """An exclusive inter-process lock held on `path` (created if missing) for the `with` block.
 
     The operating system drops the lock when the process dies, so a crashed download never
@@ -157,7 +159,6 @@ def file_lock(path: Path, *, timeout: float | None = None, on_busy: Callable[[],
                 f"cannot take the lock {path} ({exc.strerror or exc}): fetching into the weights cache needs "
                 "it writable; VAREC_CACHE_DIR sets where the cache is"
             ) from None
-    start = time.monotonic()
     try:
         if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             import msvcrt
@@ -167,8 +168,6 @@ def file_lock(path: Path, *, timeout: float | None = None, on_busy: Callable[[],
                     msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
                     break
                 except OSError:
-                    if timeout is not None and time.monotonic() - start > timeout:
-                        raise WeightsError(f"timed out waiting for the lock {path}") from None
                     time.sleep(0.1)
             try:
                 yield
@@ -178,23 +177,12 @@ def file_lock(path: Path, *, timeout: float | None = None, on_busy: Callable[[],
         else:
             import fcntl
 
-            def try_lock() -> bool:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-                except BlockingIOError:
-                    return False
-
-            if not try_lock():
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
                 if on_busy is not None:
                     on_busy()  # another process holds it: say so before waiting, perhaps minutes
-                if timeout is None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                else:
-                    while not try_lock():
-                        if time.monotonic() - start > timeout:
-                            raise WeightsError(f"timed out waiting for the lock {path}") from None
-                        time.sleep(0.1)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:

@@ -7,7 +7,6 @@ callback (`total_bytes` is None when the server does not say). `requests` is imp
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 import time
@@ -20,6 +19,7 @@ from urllib.request import url2pathname
 from varec_cli import __version__, paths
 from varec_cli.errors import OfflineError, WeightsError
 from varec_cli.files import temp_file
+from varec_cli.text import human_bytes
 
 ProgressCallback = Callable[[int, "int | None"], None]
 
@@ -65,17 +65,6 @@ class _Rejected(Exception):
     def __init__(self, error: WeightsError):
         super().__init__(str(error))
         self.error = error
-
-
-def human_bytes(n: int | float | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def check_free_space(directory: Path, needed_bytes: int | None) -> None:
@@ -395,17 +384,6 @@ def fetch_to_temp(
     if len(usable) == 1 and failures:
         raise DownloadError(f"cannot download {what} from {detail}{tail}")
     raise DownloadError(f"cannot download {what} from any of its {len(usable)} URLs ({detail}){tail}")
-
-
-def fetch(urls: Sequence[str], dest: Path, **kwargs) -> Fetched:
-    """fetch_to_temp() into dest's folder, then an atomic rename onto `dest`."""
-    fetched = fetch_to_temp(urls, dest.parent, **kwargs)
-    try:
-        os.replace(fetched.path, dest)
-    except BaseException:
-        _unlink(fetched.path)
-        raise
-    return Fetched(path=dest, url=fetched.url, sha256=fetched.sha256, md5=fetched.md5, bytes=fetched.bytes)
 
 
 def _unlink(path: Path) -> None:

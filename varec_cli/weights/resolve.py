@@ -21,7 +21,6 @@ from varec_cli.weights import archive, cache, download
 from varec_cli.weights.registry import Entry, Registry, load_registry, unknown_name_message
 
 ProgressCallback = download.ProgressCallback
-BACKBONES = ("mobilenet_v2", "resnet50", "resnet152v2", "efficientnetv2-b0")
 _PATH_SUFFIXES = (".keras", ".h5", ".hdf5", ".gz", ".tgz", ".tar", ".pb", ".zip", ".json")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -137,18 +136,18 @@ def _check_format(entry: Entry, path: Path, url: str) -> None:
             raise WeightsError(f"{what}: expected {entry.classes} labels, found {len(labels)}; nothing was kept")
 
 
-def labels_of(entry: Entry, registry: Registry, *, progress: ProgressCallback | None = None) -> list[str] | None:
+def labels_of(entry: Entry, registry: Registry) -> list[str] | None:
     """A classifier entry's class names: inline, or read from its (fetched, verified) labels entry."""
     if entry.labels is None:
         return None
     if isinstance(entry.labels, tuple):
         return list(entry.labels)
     labels_entry = registry.labels_for(entry)
-    path = ensure_cached(labels_entry.name, registry=registry, progress=progress)
+    path = ensure_cached(labels_entry.name, registry=registry)
     return _read_labels(path, labels_entry.name)
 
 
-def savedmodel_metadata(entry: Entry, registry: Registry, labels: list[str] | None, url: str) -> dict[str, Any]:
+def savedmodel_metadata(entry: Entry, labels: list[str] | None, url: str) -> dict[str, Any]:
     """What the SavedModel adapter needs, written as varec-model.json beside saved_model.pb."""
     size = entry.size
     return {
@@ -190,10 +189,8 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
     """Download, verify and install `entry` (its entry lock is held by the caller)."""
     old = cache.get_record(entry.name)
     sha256, md5 = entry.sha256, entry.md5
-    if sha256:
-        verified, source = "published sha256", "published"
-    elif md5:
-        verified, source = "published md5", "published"
+    if entry.published_digest:
+        verified, source = f"published {entry.published_digest[0]}", "published"
     elif old and old.get("verified") == "recorded" and old.get("download_sha256"):
         # Trust on first use: later downloads (--force, a lost file) must match the first one.
         sha256, verified, source = old["download_sha256"], "recorded", "recorded"
@@ -218,7 +215,7 @@ def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | 
         )
         try:
             if entry.kind == "savedmodel":
-                meta = savedmodel_metadata(entry, registry, labels, fetched.url)
+                meta = savedmodel_metadata(entry, labels, fetched.url)
                 path = archive.install_savedmodel(
                     fetched.path, directory / "savedmodel", meta, shown=f"{entry.name} (from {fetched.url})"
                 )
@@ -396,10 +393,8 @@ def models_table(registry: Registry | None = None) -> list[dict[str, Any]]:
         record = index.get(name)
         state, path = _cached_copy(entry, record)
         cached = state == "yes"
-        if entry.sha256:
-            digest = "published sha256"
-        elif entry.md5:
-            digest = "published md5"
+        if entry.published_digest:
+            digest = f"published {entry.published_digest[0]}"
         elif record and record.get("verified") == "recorded":
             digest = "recorded"
         else:
