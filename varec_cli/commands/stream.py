@@ -37,6 +37,7 @@ def stream_command(
     goes to stderr at the end. Ctrl-C stops cleanly (the recording is kept) and exits 130; SIGTERM and
     SIGHUP stop the same way (exit 143, 129).
     """
+    from varec_cli import console
     from varec_cli.commands._models import open_model
     from varec_cli.stream import StreamOptions, open_source, parse_source, run_stream
     from varec_cli.video.display import display_configured, display_unavailable
@@ -55,7 +56,7 @@ def stream_command(
         reason = display_unavailable()
         display = reason is None
         if reason:
-            typer.echo(f"warning: {reason}; streaming without a window (labels on stdout)", err=True)
+            console.warn(f"{reason}; streaming without a window (labels on stdout)")
     opened = open_source(parsed)  # before the model: a missing camera fails within seconds
     try:
         if output is not None:
@@ -64,10 +65,10 @@ def stream_command(
 
             check_encodable(opened.source, *opened.size)  # before the model loads
             if (odd := odd_size_warning(opened.source, *opened.size)) is not None:
-                typer.echo(f"warning: {odd}", err=True)
+                console.warn(odd)
             aspect = pixel_aspect(opened.capture)
             if (squeezed := square_pixels_warning(opened.source, *opened.size, aspect, output)) is not None:
-                typer.echo(f"warning: {squeezed}", err=True)
+                console.warn(squeezed)
         classifier = open_model(model, "stream")
     except BaseException:
         opened.close()
@@ -92,7 +93,7 @@ def stream_command(
 
     summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
     for warning in summary.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        console.warn(warning)
     typer.echo(_summary_text(summary, threshold), err=True)  # plain: rich would wrap long paths
     if summary.interrupted:
         raise typer.Exit(summary.exit_code)
