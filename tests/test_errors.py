@@ -22,8 +22,8 @@ def test_missing_video(cli, tiny_model, tmp_path):
 
 
 def test_empty_file(cli, tiny_model, tmp_path):
-    (tmp_path / "empty.avi").touch()
-    _assert_one_line_error(cli("predict", tmp_path / "empty.avi", "-m", tiny_model), "empty.avi", "empty")
+    (tmp_path / "zero.avi").touch()
+    _assert_one_line_error(cli("predict", tmp_path / "zero.avi", "-m", tiny_model), "zero.avi", "file is empty")
 
 
 def test_text_file_named_avi(cli, tiny_model, tmp_path):
