@@ -49,10 +49,26 @@ def test_frame_order_changes_the_prediction(tiny_model, tmp_path):
 
 
 def test_clips_option_averages_views(cli, tiny_model, tmp_path):
+    """`--clips 3` scores a video by the mean of the model's probabilities over its 3 temporal views,
+    each view computed here on its own from the frames the reader samples for it."""
+    from varec_cli.video.reader import read_clips
+
     avi = write_motion_video(tmp_path / "long.avi", "right", count=40)
-    one = _json_lines(cli("predict", avi, "-m", tiny_model, "--json").stdout)[0]
-    three = _json_lines(cli("predict", avi, "-m", tiny_model, "--json", "--clips", "3").stdout)[0]
-    assert one["predictions"] != three["predictions"]
+    result = cli("predict", avi, "-m", tiny_model, "--json", "--clips", "3")
+    assert result.exit_code == 0, result.output
+    (record,) = _json_lines(result.stdout)
+    scores = {p["label"]: p["score"] for p in record["predictions"]}
+
+    classifier = load_classifier(tiny_model)
+    views = read_clips(avi, classifier.spec.frames, classifier.spec.size, views=3).frames
+    assert len(views) == 3
+    per_view = np.stack([classifier.predict_clips(view[None])[0] for view in views])
+    # The views differ by far more than the tolerance below: the mean is not any one view.
+    assert np.abs(per_view - per_view.mean(axis=0)).max(axis=1).min() > 1e-4, per_view
+    expected = dict(zip(classifier.labels, per_view.mean(axis=0)))
+    assert set(scores) == set(expected)  # the default top 5: every label of the model
+    for label, score in scores.items():  # JSON scores are rounded to 6 decimals
+        assert score == pytest.approx(expected[label], abs=1e-5), (label, scores, expected)
 
 
 def test_table_output(cli, tiny_model, tmp_path):
