@@ -211,14 +211,26 @@ def test_a_graph_no_classifier_uses_any_more_leaves_tensorflow(tmp_path, clips):
     assert not context.context().has_function(name)
 
 
-def test_a_graph_that_cannot_be_forgotten_on_disk_is_still_forgotten_here(tiny_model):
+def test_a_graph_that_cannot_be_forgotten_on_disk_is_still_forgotten_here(tmp_path, clips):
     """Discarding is best effort on disk, as caching is: a cache that cannot be changed (here its
-    folder is a file) must not turn a fall-back to the Keras model into an error."""
+    folder is a file) must not turn a fall-back to the Keras model into an error, and this process
+    must still let go of the graph: the next classifier of the file builds the Keras model."""
     from varec_cli.models import frozen
 
-    identity = frozen.file_identity(tiny_model)
+    path = _save_tiny(tmp_path / "m.keras", seed=14)
+    load_classifier(path).predict_clips(clips)  # frozen and cached
+    held = load_classifier(path)  # keeps the loaded graph alive (the process's table holds it weakly)
+    assert held._model is None  # served by the cached graph
+    identity = frozen.file_identity(path)
     _, description = frozen.entry_paths(identity)
-    description.parent.parent.mkdir(parents=True, exist_ok=True)
-    description.parent.write_text("not a folder")
+    assert frozen._loaded.get(description.name) is held._clip_function
+
+    cache.compiled_dir().rename(tmp_path / "compiled-aside")
+    cache.compiled_dir().write_text("not a folder")  # nothing can be removed from the cache now
     frozen.discard(identity)  # raised NotADirectoryError before
-    assert description.parent.is_file()
+    assert cache.compiled_dir().is_file()
+    assert description.name not in frozen._loaded
+
+    after = load_classifier(path)
+    assert after._model is not None  # not handed the forgotten graph: the Keras model is built
+    np.testing.assert_allclose(after.predict_clips(clips), _keras_reference(path, clips), rtol=1e-4, atol=1e-6)
