@@ -11,7 +11,6 @@ import pytest
 
 from varec_cli import paths
 from varec_cli.datasets import (
-    Dataset,
     Sample,
     action_types,
     detect_layout,
@@ -455,12 +454,6 @@ def test_a_class_keeps_its_validation_clips_when_other_classes_come_or_go(tmp_pa
     assert before.labels.index("left") != after.labels.index("left")
     for name in ("left", "right"):
         assert val_of(before, name) == val_of(after, name) and len(val_of(before, name)) == 3
-
-
-def test_dataset_is_a_plain_record(tmp_path):
-    ds = Dataset("x", tmp_path, "folder", ["a"], [], [], [])
-    assert ds.num_classes == 1 and ds.counts() == {"train": 0, "val": 0, "test": 0}
-    assert ds.action_types() is None
 
 
 def test_phone_and_camcorder_videos_are_found_but_not_typescript(tmp_path):
