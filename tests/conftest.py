@@ -45,6 +45,9 @@ def tiny_model(tmp_path_factory):
     from varec_cli.models.architecture import build_model
     from varec_cli.models.modelfile import ModelMetadata, save_model
 
+    from varec_cli.runtime import import_keras
+
+    import_keras().utils.set_random_seed(0)  # the same weights every run: no test depends on a lucky draw
     labels = ["moving_left", "moving_right", "standing_still"]
     model = build_model(len(labels), backbone="scratch", rnn="gru", frames=6, size=32, units=16)
     path = tmp_path_factory.mktemp("models") / "tiny.keras"

@@ -175,29 +175,29 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
 
 
 def test_a_long_cpu_run_tunes_the_head_and_its_model_file_stays_plain(cli, trained, tmp_path, monkeypatch):
-    """A run planned long enough (fit.TUNED_HEAD_MIN_STEPS) trains the head alone with its GRU unrolled
+    """A run planned long enough (tf_fit.TUNED_HEAD_MIN_STEPS) trains the head alone with its GRU unrolled
     and compiled with XLA, and says so; its model file keeps the plain GRU (cuDNN on a GPU)."""
     import zipfile
 
-    from varec_cli.training import fit
+    from varec_cli.training import tf_fit
 
     root = write_ucf101_motion_dataset(
         tmp_path / "data", {"GoLeft": "left", "GoRight": "right"}, seed=7, train_groups=4, test_groups=1, clips=3,
         count=10, size=32,
     )
     trained_as = []
-    real_fit = fit.fit
+    real_fit = tf_fit.fit
 
     def fit_watched(model, *args, **kwargs):  # the real fit, noting how the model it trains is set up
         trained_as.append((model.jit_compile, model.get_layer("gru").unroll))
         return real_fit(model, *args, **kwargs)
 
-    monkeypatch.setattr(fit, "fit", fit_watched)
+    monkeypatch.setattr(tf_fit, "fit", fit_watched)
     common = ["--dataset", root, "--init", trained["model"], "--epochs", "3", "--batch-size", "8"]
     plain = cli("train", *common, "--output", tmp_path / "plain.keras")
     assert plain.exit_code == 0, plain.output
     assert "for the CPU" not in plain.stderr  # 3 epochs of 3 steps: not worth a longer first epoch
-    monkeypatch.setattr(fit, "TUNED_HEAD_MIN_STEPS", 9)
+    monkeypatch.setattr(tf_fit, "TUNED_HEAD_MIN_STEPS", 9)
     tuned = cli("train", *common, "--output", tmp_path / "tuned.keras")
     assert tuned.exit_code == 0, tuned.output
     assert "GRU head unrolled and compiled with XLA for the CPU (9 steps planned" in tuned.stderr
@@ -215,24 +215,24 @@ def test_a_head_tuned_for_the_cpu_learns_what_the_plain_head_learns(rnn, monkeyp
     the same batches give the same losses (no dropout here: XLA draws other random numbers)."""
     from varec_cli.models.architecture import build_sequence_head
     from varec_cli.runtime import import_keras
-    from varec_cli.training import fit
+    from varec_cli.training import tf_fit
 
     keras = import_keras()
-    monkeypatch.setattr(fit, "TUNED_HEAD_MIN_STEPS", 0)
+    monkeypatch.setattr(tf_fit, "TUNED_HEAD_MIN_STEPS", 0)
     features = np.random.default_rng(0).random((24, 6, 16), np.float32).astype(np.float16)
     labels = np.arange(24) % 3
-    placement = fit.make_strategy("none")
+    placement = tf_fit.make_strategy("none")
 
     def losses(tuned: bool) -> np.ndarray:
         keras.utils.set_random_seed(0)
         head = build_sequence_head(6, 16, 3, rnn=rnn, units=8, dropout=0.0)
-        jit_compile, unrolled = fit.tune_head_for_cpu(head, 6, placement, 9) if tuned else ("auto", False)
+        jit_compile, unrolled = tf_fit.tune_head_for_cpu(head, 6, placement, 9) if tuned else ("auto", False)
         head.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
                      jit_compile=jit_compile)
         layer = head.layers[1]
         assert (layer.forward_layer if rnn == "bilstm" else layer).unroll is unrolled is tuned
         assert head.jit_compile is (tuned and rnn == "gru")  # XLA slows an LSTM
-        data = fit.features_dataset(features, labels, 8, shuffle=True, seed=0)
+        data = tf_fit.features_dataset(features, labels, 8, shuffle=True, seed=0)
         return np.array(head.fit(data, epochs=4, steps_per_epoch=3, shuffle=False, verbose=0).history["loss"])
 
     plain, tuned = losses(False), losses(True)
@@ -349,7 +349,7 @@ def test_init_refuses_a_different_shape(cli, trained, tmp_path):
 
 
 def test_unfinished_run_is_not_overwritten_without_resume(cli, trained, tmp_path):
-    from varec_cli.training.fit import ResumeState
+    from varec_cli.training.tf_fit import ResumeState
 
     output = tmp_path / "m.keras"
     checkpoints = tmp_path / "m.checkpoints"
@@ -485,7 +485,7 @@ def test_evaluating_another_official_split_than_the_model_trained_on_warns(cli, 
 
 
 def test_a_run_killed_before_its_state_is_written_keeps_the_best_weights_the_state_names(cli, trained, tmp_path, monkeypatch):
-    from varec_cli.training.fit import ResumeState
+    from varec_cli.training.tf_fit import ResumeState
 
     save = ResumeState.save
 
@@ -604,7 +604,7 @@ def test_a_resumed_run_goes_on_with_the_order_its_epochs_would_have_had(tmp_path
     clips in the same order (and not epoch 0's again), for cached features and for decoded clips."""
     from synthetic import write_motion_video
 
-    from varec_cli.training import fit as tf_fit
+    from varec_cli.training import tf_fit
 
     count, batch = 10, 4
     steps = tf_fit.batches_per_epoch(count, batch)
@@ -658,7 +658,7 @@ def test_ctrl_c_after_an_epoch_says_how_to_resume(cli, trained, tmp_path, monkey
 
 
 def test_the_best_epoch_rule():
-    from varec_cli.training.fit import _Monitor
+    from varec_cli.training.tf_fit import _Monitor
 
     with_val = _Monitor(has_val=True)
     assert with_val.better({"val_accuracy": 0.8, "val_loss": 0.5}, {"val_accuracy": 0.7, "val_loss": 0.1})

@@ -72,7 +72,7 @@ each time) on a 720p H.264 clip, with a 16-frame, 224 px model of 101 classes: *
 (2.6 M parameters in the backbone) and **scratch** (the small CNN) + GRU, random weights (speed is
 what is measured). The floor is `python -c "import tensorflow"`: no varec command can start faster.
 The first time a model file classifies clips, varec freezes it into one graph and caches that
-(`models/frozen.py`); every later run loads the graph instead of rebuilding the Keras model. The
+(`models/tf_frozen.py`); every later run loads the graph instead of rebuilding the Keras model. The
 rows without a note are such later runs (the usual case: the cache is filled in the warm-up round);
 **first run** rows start each time from an empty cache.
 The ratio is the command's time divided by the floor's, the median over interleaved rounds (lower is

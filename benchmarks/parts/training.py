@@ -103,7 +103,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
 
     keras = import_keras()
     from varec_cli.models.architecture import assemble_training_model, build_frame_encoder, build_sequence_head
-    from varec_cli.training import fit as tf_fit
+    from varec_cli.training import tf_fit
     from varec_cli.training import loader
 
     keras.utils.set_random_seed(0)
@@ -230,18 +230,18 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
 One training epoch of varec's GRU head ({UNITS} units, batch {BATCH_SIZE}, Adam) on generated clips
 (tests/synthetic.py: squares moving left or right, {SOURCE_SIZE} px videos of {SOURCE_FRAMES} frames,
 sampled and resized to {SIZE} px as `varec train` does), built from varec's own pieces
-(`training/loader.py`, `training/fit.py`, `models/architecture.py`), random weights (speed is what is
+(`training/loader.py`, `training/tf_fit.py`, `models/architecture.py`), random weights (speed is what is
 measured). **{BASE}** (the baseline) is the epoch without the cache: `loader.ClipSource` decodes
 every clip again (`memory_limit=0`, as once a dataset outgrows its 1 GiB of memory) and the assembled
 model `varec train` fits end to end (`assemble_training_model`: the frozen frame encoder on the clips'
 frames folded into one batch, then the head) trains on them. **{CACHED}** is the epoch of
 `varec train` with a frozen backbone: the head alone on the features `loader.extract_features` put in
 the `FeatureCache`, set up as `varec train` sets it up on a CPU for a run of real length
-(`fit.tune_head_for_cpu`: the GRU unrolled and compiled with XLA when a run plans at least
-`fit.TUNED_HEAD_MIN_STEPS` steps; UCF101 at the defaults plans about {LONG_RUN_STEPS}). Both are
+(`tf_fit.tune_head_for_cpu`: the GRU unrolled and compiled with XLA when a run plans at least
+`tf_fit.TUNED_HEAD_MIN_STEPS` steps; UCF101 at the defaults plans about {LONG_RUN_STEPS}). Both are
 Keras epochs as `history.csv` times them (start to end of the epoch), the second of a
 {EPOCHS_PER_CALL}-epoch fit, as epochs after the first of a run are (the input pipeline going);
-**{CACHED_CKPT}** adds varec's per-epoch checkpoint (`fit.EpochCheckpoint`: the weights and optimizer
+**{CACHED_CKPT}** adds varec's per-epoch checkpoint (`tf_fit.EpochCheckpoint`: the weights and optimizer
 state written after every epoch), what a user actually waits. **{FILL}** is the one-off first-run
 cost: decode + encode every clip into an empty cache. **{DECODE}** is `loader.decode_videos` alone.
 Cells are clips per second (clips in the epoch ÷ median time), and the ratio is how many times faster

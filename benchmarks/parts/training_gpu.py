@@ -24,7 +24,7 @@ BATCH_SIZE = 16  # varec train's default
 UNITS = 256
 CLASSES = 101
 FINE_TUNE_LAYERS = 20  # the value docs/training.md fine-tunes with
-MIXED = "mixed_float16"  # what varec train uses on a GPU (training/fit.py: configure_precision)
+MIXED = "mixed_float16"  # what varec train uses on a GPU (training/tf_fit.py: configure_precision)
 
 BASE = "frozen backbone, float32"
 FROZEN_MIXED = "frozen backbone, mixed float16"

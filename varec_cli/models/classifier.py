@@ -83,12 +83,12 @@ class KerasClassifier(Classifier):
     batch_size = 8
 
     def __init__(self, path: str | os.PathLike):
-        from varec_cli.models import frozen
+        from varec_cli.models import tf_frozen
         from varec_cli.models.modelfile import read_metadata
 
         self.path = Path(path)
-        worth = self.path.is_file() and frozen.worth_freezing(self.path)
-        identity = frozen.file_identity(self.path) if worth else None
+        worth = self.path.is_file() and tf_frozen.worth_freezing(self.path)
+        identity = tf_frozen.file_identity(self.path) if worth else None
         self.metadata = read_metadata(self.path)
         self._identity = identity if identity and tensorflow_backend() else None  # frozen graphs are TensorFlow's
         self.name = self.path.name
@@ -100,7 +100,7 @@ class KerasClassifier(Classifier):
         self._head = None
         self._lock = threading.RLock()  # one set-up (load, split, freeze) however many threads ask
         # Clip inference runs a frozen graph of the model where the backend is TensorFlow (see
-        # models/frozen.py). A cached one spares building the Keras model at all; without one, the
+        # models/tf_frozen.py). A cached one spares building the Keras model at all; without one, the
         # model is loaded now, so that a broken file fails here rather than at the first clip.
         self._clip_function = self._cached_frozen_function()
         if self._clip_function is None:
@@ -126,9 +126,9 @@ class KerasClassifier(Classifier):
     def _cached_frozen_function(self):
         if self._identity is None:
             return None
-        from varec_cli.models import frozen
+        from varec_cli.models import tf_frozen
 
-        return frozen.load_cached(self._identity)
+        return tf_frozen.load_cached(self._identity)
 
     def _clips_function(self):
         """The function predict_clips runs on a batch of uint8 clips: the frozen graph (cached, or
@@ -142,9 +142,9 @@ class KerasClassifier(Classifier):
         encoder, head = self.halves()
         spec = self.spec
         if self._identity is not None:
-            from varec_cli.models import frozen
+            from varec_cli.models import tf_frozen
 
-            frozen_clips = frozen.freeze_and_cache(self._identity, encoder, head, spec.frames, spec.height, spec.width)
+            frozen_clips = tf_frozen.freeze_and_cache(self._identity, encoder, head, spec.frames, spec.height, spec.width)
             if frozen_clips is not None:
                 return frozen_clips
 
@@ -178,13 +178,13 @@ class KerasClassifier(Classifier):
         return np.concatenate(outputs).astype(np.float32)
 
     def _run(self, run, batch: np.ndarray) -> np.ndarray:
-        from varec_cli.models import frozen
+        from varec_cli.models import tf_frozen
 
         try:
             return run(batch)
-        except frozen.UnusableGraph:  # e.g. traced where a GPU's cuDNN kernels were visible
+        except tf_frozen.UnusableGraph:  # e.g. traced where a GPU's cuDNN kernels were visible
             with self._lock:
-                frozen.discard(self._identity)
+                tf_frozen.discard(self._identity)
                 self._identity = None  # this process keeps to the Keras model
                 self._clip_function = None
             return self._clips_function()(batch)

@@ -4,7 +4,7 @@
     from varec_cli.training import TrainConfig, train
     result = train(TrainConfig(dataset="ucf101", split=1, output=Path("ucf101-gru.keras")))
 
-Modules: loader.py (parallel decoding, the backbone-feature cache), fit.py (TensorFlow: strategy,
+Modules: loader.py (parallel decoding, the backbone-feature cache), tf_fit.py (TensorFlow: strategy,
 precision, tf.data, the Keras fit loop, checkpoints for --resume), history.py (CSV + PNG of the
 curves), run.py (the whole run, provenance included). Importing this package is cheap: the heavy
 frameworks load when `train()` runs.
@@ -20,7 +20,7 @@ DEFAULT_BACKBONE = "mobilenet_v2"
 DEFAULT_RNN = "gru"
 DEFAULT_FRAMES = 16
 DEFAULT_UNITS = 256
-STRATEGIES = ("none", "mirrored", "multiworker")  # how training spreads over devices (fit.make_placement)
+STRATEGIES = ("none", "mirrored", "multiworker")  # how training spreads over devices (tf_fit.make_strategy)
 
 
 class Reporter:

@@ -196,7 +196,7 @@ class ClipSource:
 
     def batches(self, batch_size: int, *, order) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One epoch of (clips (B, frames, H, W, 3) uint8, labels (B,) int32) batches, the items in
-        `order` (indices into `items`: fit.epoch_order's for training)."""
+        `order` (indices into `items`: tf_fit.epoch_order's for training)."""
         clips, labels = [], []
         for clip, label in self.clips([int(i) for i in order]):
             clips.append(clip)

@@ -63,7 +63,7 @@ def _check_config(config: TrainConfig) -> None:
     if output.is_dir():
         raise ModelError(f"{output}: is a folder; -o names the model file to write, e.g. {output / 'model.keras'}")
     check_folder_writable(output.parent, "-o")
-    from varec_cli.training.fit import ResumeState
+    from varec_cli.training.tf_fit import ResumeState
 
     if config.resume and output.exists() and ResumeState.load(checkpoint_dir(output)) is None:
         raise VarecError(  # a finished run: starting over would replace it
@@ -204,7 +204,7 @@ def _fingerprint(config: TrainConfig, dataset, arch: _Architecture, labels: list
 
 
 def _resume_state(config: TrainConfig, fingerprint: dict, output: Path, reporter: Reporter):
-    from varec_cli.training.fit import ResumeState
+    from varec_cli.training.tf_fit import ResumeState
 
     directory = checkpoint_dir(output)
     state = ResumeState.load(directory)
@@ -264,7 +264,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     started = time.perf_counter()
     output = Path(config.output).expanduser()
 
-    from varec_cli.training import fit as tf_fit
+    from varec_cli.training import tf_fit
 
     # The strategy comes first: MultiWorkerMirroredStrategy must exist before any other TF work.
     placement = tf_fit.make_strategy(config.strategy)
@@ -568,9 +568,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             provenance=provenance,
         )
         save_model(model, output, metadata)
-        from varec_cli.models import frozen
+        from varec_cli.models import tf_frozen
 
-        frozen.prepare(output, model, arch.frames, *size)  # the first `varec predict` with it starts fast
+        tf_frozen.prepare(output, model, arch.frames, *size)  # the first `varec predict` with it starts fast
         history_csv, history_png = history_paths(output)
         write_csv(history_csv, outcome.history)
         write_plot(

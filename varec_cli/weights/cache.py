@@ -7,7 +7,7 @@ Layout under the cache root (`paths.cache_dir()`)::
     models/<name>.lock              held while one process fetches or checks <name>
     models/index.json               what was verified, and how, for each cached name
     models/index.lock               guards index.json
-    compiled/<stem>-<key>.tfgraph   a model file's frozen inference graph (models/frozen.py), rebuilt
+    compiled/<stem>-<key>.tfgraph   a model file's frozen inference graph (models/tf_frozen.py), rebuilt
     compiled/<stem>-<key>.json      from the model file whenever missing: safe to delete any time
     features/<backbone>-.../        `varec train`'s backbone features per clip (training/loader.py),
                                     computed again whenever missing: safe to delete any time
@@ -51,7 +51,7 @@ def models_dir() -> Path:
 
 
 COMPILED_NAME = "(compiled)"  # how `varec cache list` names the compiled graphs, and `clear` takes them
-COMPILED_SUFFIX = ".tfgraph"  # a compiled graph; beside it, a .json description (models/frozen.py)
+COMPILED_SUFFIX = ".tfgraph"  # a compiled graph; beside it, a .json description (models/tf_frozen.py)
 
 
 def compiled_dir() -> Path:

@@ -1,4 +1,4 @@
-"""Clip inference through the frozen-graph cache (models/frozen.py): same predictions as the Keras
+"""Clip inference through the frozen-graph cache (models/tf_frozen.py): same predictions as the Keras
 model, invalidated when the model file changes, rebuilt when damaged, visible in `varec cache`."""
 
 import os
@@ -139,10 +139,10 @@ def test_clearing_a_cached_name_drops_its_compiled_graph(tmp_path, clips):
 
 
 def test_a_model_file_above_the_size_limit_keeps_the_keras_model(tmp_path, clips, monkeypatch):
-    from varec_cli.models import frozen
+    from varec_cli.models import tf_frozen
 
     path = _save_tiny(tmp_path / "m.keras", seed=7)
-    monkeypatch.setattr(frozen, "MAX_MODEL_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(tf_frozen, "MAX_MODEL_BYTES", path.stat().st_size - 1)
     classifier = load_classifier(path)
     np.testing.assert_allclose(classifier.predict_clips(clips), _keras_reference(path, clips), rtol=1e-4, atol=1e-6)
     assert _graphs() == [] and load_classifier(path)._model is not None
@@ -215,21 +215,21 @@ def test_a_graph_that_cannot_be_forgotten_on_disk_is_still_forgotten_here(tmp_pa
     """Discarding is best effort on disk, as caching is: a cache that cannot be changed (here its
     folder is a file) must not turn a fall-back to the Keras model into an error, and this process
     must still let go of the graph: the next classifier of the file builds the Keras model."""
-    from varec_cli.models import frozen
+    from varec_cli.models import tf_frozen
 
     path = _save_tiny(tmp_path / "m.keras", seed=14)
     load_classifier(path).predict_clips(clips)  # frozen and cached
     held = load_classifier(path)  # keeps the loaded graph alive (the process's table holds it weakly)
     assert held._model is None  # served by the cached graph
-    identity = frozen.file_identity(path)
-    _, description = frozen.entry_paths(identity)
-    assert frozen._loaded.get(description.name) is held._clip_function
+    identity = tf_frozen.file_identity(path)
+    _, description = tf_frozen.entry_paths(identity)
+    assert tf_frozen._loaded.get(description.name) is held._clip_function
 
     cache.compiled_dir().rename(tmp_path / "compiled-aside")
     cache.compiled_dir().write_text("not a folder")  # nothing can be removed from the cache now
-    frozen.discard(identity)  # raised NotADirectoryError before
+    tf_frozen.discard(identity)  # raised NotADirectoryError before
     assert cache.compiled_dir().is_file()
-    assert description.name not in frozen._loaded
+    assert description.name not in tf_frozen._loaded
 
     after = load_classifier(path)
     assert after._model is not None  # not handed the forgotten graph: the Keras model is built
