@@ -285,3 +285,23 @@ def run_python(
     return subprocess.run(
         [python, *args], cwd=REPO, env=python_env(env), capture_output=True, text=True, timeout=timeout
     )
+
+
+def save_random_model(
+    path: Path, backbone: str, frames: int, size: int, classes: int, *, units: int = 256,
+    clip_seconds: float | None = None,
+) -> Path:
+    """A varec model file of random weights (speed is what the benchmarks measure), GRU head."""
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.backbones import backbone_spec
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    labels = [f"action_{i:03d}" for i in range(classes)]
+    model = build_model(len(labels), backbone=backbone, rnn="gru", frames=frames, size=size, units=units)
+    spec = backbone_spec(backbone)
+    metadata = ModelMetadata(
+        labels=labels, frames=frames, size=(size, size), backbone=backbone, preprocessing=spec.preprocessing,
+        rnn="gru", feature_dim=spec.feature_dim, clip_seconds=clip_seconds,
+        provenance={"note": "random weights, built by benchmarks/ for timing"},
+    )
+    return save_model(model, path, metadata)

@@ -30,23 +30,12 @@ CLASSES = 101  # as UCF101
 def build(out_dir: str) -> None:
     from pathlib import Path
 
-    from varec_cli.models.architecture import build_model
-    from varec_cli.models.backbones import backbone_spec
-    from varec_cli.models.modelfile import ModelMetadata, save_model
+    from harness import save_random_model  # the script's folder is on sys.path
 
-    labels = [f"action_{i:03d}" for i in range(CLASSES)]
     for name, (backbone, frames, size) in MODELS.items():
         path = Path(out_dir) / f"{name}-{frames}x{size}.keras"
-        if path.exists():
-            continue
-        model = build_model(len(labels), backbone=backbone, rnn="gru", frames=frames, size=size)
-        spec = backbone_spec(backbone)
-        metadata = ModelMetadata(
-            labels=labels, frames=frames, size=(size, size), backbone=backbone,
-            preprocessing=spec.preprocessing, rnn="gru", feature_dim=spec.feature_dim,
-            provenance={"note": "random weights, built by benchmarks/ for timing"},
-        )
-        save_model(model, path, metadata)
+        if not path.exists():
+            save_random_model(path, backbone, frames, size, CLASSES)
 
 
 def probe(video: str, model: str) -> None:

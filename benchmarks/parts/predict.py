@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from harness import BENCH_DIR, Context, PartResult, Row, Target, duration_rows, interleaved, median, part, run_python
-from parts.clips import describe, make_clip, real_clips
+from parts.clips import clip_720p, describe
 
 PROBE = str(BENCH_DIR / "predict_probe.py")
 MODELS = ("mobilenet_v2", "scratch")
@@ -24,13 +24,6 @@ PHASES = {  # probe key: row label
     "output": "top-k + JSON",
 }
 TARGET_RATIO = 1.5
-
-
-def _clip(ctx: Context) -> Path:
-    for path in real_clips():
-        if path.name == "bigbuckbunny.mp4":
-            return path
-    return make_clip(ctx.work_dir / "clips" / "mp4v_1280x720_5s.mp4", "mp4v", 1280, 720, 125)
 
 
 def _models(ctx: Context) -> dict[str, Path]:
@@ -84,7 +77,7 @@ includes Python's own shutdown with TensorFlow loaded (~0.5 s), which `varec pre
 )
 def run(ctx: Context) -> PartResult:
     result = PartResult()
-    clip = _clip(ctx)
+    clip = clip_720p(ctx)
     label, _details = describe(clip)
     models = _models(ctx)
 

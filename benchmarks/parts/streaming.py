@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from harness import Context, PartResult, Row, Target, interleaved, median, paired_ratio, part, run_python, spread
-from harness import throughput_rows
-from parts.clips import describe, make_clip, real_clips
+from harness import save_random_model, throughput_rows
+from parts.clips import clip_720p, describe
 
 FPS = 25.0
 TARGET = 0.8
@@ -59,30 +59,11 @@ def build_models(ctx: Context) -> dict[str, Path]:
         if path.exists():
             continue
         ctx.log(f"  building {path.name} (random weights)")
-        from varec_cli.models.architecture import build_model
-        from varec_cli.models.backbones import backbone_spec
-        from varec_cli.models.modelfile import ModelMetadata, save_model
-
-        backbone = backbone_spec(spec["backbone"])
-        labels = [f"action_{i:03d}" for i in range(spec["classes"])]
-        model = build_model(
-            len(labels), backbone=spec["backbone"], rnn="gru", frames=spec["frames"], size=spec["size"],
-            units=spec["units"],
+        save_random_model(
+            path, spec["backbone"], spec["frames"], spec["size"], spec["classes"], units=spec["units"],
+            clip_seconds=spec["clip_seconds"],
         )
-        metadata = ModelMetadata(
-            labels=labels, frames=spec["frames"], size=(spec["size"], spec["size"]), backbone=spec["backbone"],
-            preprocessing=backbone.preprocessing, rnn="gru", feature_dim=backbone.feature_dim,
-            clip_seconds=spec["clip_seconds"], provenance={"note": "random weights, built by benchmarks/ for timing"},
-        )
-        save_model(model, path, metadata)
     return paths
-
-
-def source_clip(ctx: Context) -> Path:
-    for path in real_clips():
-        if path.name == "bigbuckbunny.mp4":
-            return path
-    return make_clip(ctx.work_dir / "clips" / "mp4v_1280x720_5s.mp4", "mp4v", 1280, 720, 125)
 
 
 def model_frames(clip: Path, size: int, count: int = 64) -> list[np.ndarray]:
@@ -289,7 +270,7 @@ def run(ctx: Context) -> PartResult:
     # Each compiled_call is a tf.function of its own; tracing eight of them (two models, each with the
     # whole-model baseline) makes TensorFlow warn about retracing, which is expected here.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    clip = source_clip(ctx)
+    clip = clip_720p(ctx)
     clip_label, _ = describe(clip)
     paths = build_models(ctx)
     for name, path in paths.items():
