@@ -310,3 +310,16 @@ def test_a_damaged_stream_reads_the_same_whatever_the_cores(tmp_path, second_dec
                 assert (clips.strategy, clips.frame_count) == (one.strategy, one.frame_count)
                 np.testing.assert_array_equal(clips.frames, one.frames)
     assert second_decoders
+
+
+def test_the_cut_short_warning_reads_right_for_one_frame_and_under_a_second(tmp_path):
+    from varec_cli.video.reader import cut_short_warning
+
+    video = write_av_video(tmp_path / "whole.mp4", _frames(100), options=X264)  # 4.0 s at 25 fps
+    one = cut_short_warning(video, 1, 25.0, "classified from")
+    assert one.endswith(": only 0.04 s of the 4.0 s its container states decode (is it cut short or damaged?); "
+                        "classified from the one frame that does")
+    many = cut_short_warning(video, 50, 25.0, "labelled")
+    assert many.endswith("only 2.0 s of the 4.0 s its container states decode (is it cut short or damaged?); "
+                         "labelled the 50 frames that do")
+    assert cut_short_warning(video, 100, 25.0, "labelled") is None

@@ -8,6 +8,11 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def seconds(value: float) -> str:
+    """`4.0 s`, and `0.04 s` below a second, where one decimal would say `0.0 s` of what is there."""
+    return f"{value:.{2 if 0 < value < 1 else 1}f} s"
+
+
 def human_bytes(n: int | float | None) -> str:
     """`1.4 MB`: a size in decimal units, as disks and downloads show them; `?` when unknown."""
     if n is None:

@@ -25,7 +25,7 @@ def predict_command(
     from varec_cli import console, runtime
     from varec_cli.commands._models import open_model
     from varec_cli.predict import classify_videos, collect_videos, prefetch_clips
-    from varec_cli.text import counted
+    from varec_cli.text import counted, seconds
 
     runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
     videos_found, problems = collect_videos(videos)
@@ -52,7 +52,7 @@ def predict_command(
                 # The video's name on a line of its own: a table title would wrap to the table's width.
                 out.print(
                     f"[bold]{escape(str(result.video))}[/bold]  ({counted(result.frames, 'frame')}, "
-                    f"{result.seconds:.1f} s)",
+                    f"{seconds(result.seconds)})",
                     markup=True, soft_wrap=True,
                 )
                 out.print(_prediction_table(result))

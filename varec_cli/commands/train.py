@@ -92,8 +92,8 @@ def train_command(
 
 def _say_how_to_resume(output) -> None:
     """After Ctrl-C: the epochs done are not lost, and here is how to go on."""
-    from varec_cli.training.tf_fit import ResumeState
     from varec_cli.training.run import checkpoint_dir
+    from varec_cli.training.tf_fit import ResumeState
 
     directory = checkpoint_dir(Path(output).expanduser())
     state = ResumeState.load(directory)

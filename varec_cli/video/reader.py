@@ -151,14 +151,15 @@ def cut_short_warning(
     container states (falls_short), or None. `done`: what the command did with those frames
     (`classified from`, ...); `shown`: how to name the file (default: `path`); `stated`: the
     container's statement when the caller has it (Clips.stated), saving a second opening of the file."""
-    from varec_cli.text import counted
+    from varec_cli.text import counted, seconds
 
     stated = stated_length(path) if stated is None else stated
     if not falls_short(frames, fps, stated):
         return None
     return (
-        f"{path if shown is None else shown}: only {frames / fps:.1f} s of the {stated.seconds:.1f} s its container "
-        f"states decode (is it cut short or damaged?); {done} the {counted(frames, 'frame')} that do"
+        f"{path if shown is None else shown}: only {seconds(frames / fps)} of the {seconds(stated.seconds)} "
+        f"its container states decode (is it cut short or damaged?); {done} the "
+        + (f"{counted(frames, 'frame')} that do" if frames != 1 else "one frame that does")
     )
 
 
