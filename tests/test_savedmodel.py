@@ -270,3 +270,67 @@ def test_an_unreachable_label_list_is_reported_for_the_model_asked_for(cli, regi
     assert result.stderr.startswith("error: toy-movinet: cannot download toy-labels from "), result.stderr
     assert result.stderr.rstrip().endswith("or use a model of your own (--model PATH)")
     assert registry.requests_for("/movinet/a0/base") == []  # the model itself was not fetched for nothing
+
+
+# --- stream and annotate through the CLI, with the registry's default SavedModels -----------------
+
+RED, BLUE = (0, 0, 230), (230, 0, 0)  # BGR, as the video files hold them
+
+
+def _colour_video(path, colours, fps):
+    """One solid frame per entry of `colours` (BGR triples)."""
+    frames = []
+    for bgr in colours:
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:] = bgr
+        frames.append(frame)
+    return write_video(path, frames, fps=fps)
+
+
+def _stream_lines(stdout: str) -> list[tuple[str, str, str]]:
+    """`mm:ss.d  label  probability` lines as (time, label, probability) strings."""
+    lines = [tuple(line.split("  ")) for line in stdout.splitlines()]
+    assert all(len(line) == 3 for line in lines), stdout
+    return lines
+
+
+def test_stream_uses_the_default_stream_model_and_carries_its_states(cli, registry, tmp_path):
+    """2 s of red, then 4 s of blue at 10 fps. The stand-in stream model answers the mean colour of
+    every frame it was fed, at 5 fps: 10 red frames (0.0-1.8 s), then blue outweighs them with the
+    11th blue one, at 2.0 + 10 x 0.2 = 4.0 s. A model whose states were lost would turn blue at 2.0 s."""
+    video = _colour_video(tmp_path / "red-blue.avi", [RED] * 20 + [BLUE] * 40, fps=10)
+    result = cli("stream", "--source", video, "--no-display", "--smooth", "1")
+    assert result.exit_code == 0, result.output
+    lines = [(time, label) for time, label, _ in _stream_lines(result.stdout)]
+    assert lines == [("00:00.0", "red"), ("00:04.0", "blue")]
+    assert result.stderr.startswith("downloading toy-movinet-stream")
+    assert "60 captured, 60 processed" in result.stderr and "ended (end of the video)" in result.stderr
+    assert len(registry.requests_for("/movinet/a0/stream")) == 1 and registry.requests_for("/movinet/a0/base") == []
+
+
+def test_stream_feeds_the_model_frames_at_its_rate(cli, registry, tmp_path):
+    """A 15 fps source of red, blue, blue, red, blue, blue, ...: at its 5 fps the model is fed frames
+    0, 3, 6, ..., all red, and is sure of it. Fed every frame, it would see twice as much blue."""
+    video = _colour_video(tmp_path / "flicker.avi", [RED, BLUE, BLUE] * 10, fps=15)
+    result = cli("stream", "--source", video, "--model", "toy-movinet-stream", "--no-display")
+    assert result.exit_code == 0, result.output
+    assert _stream_lines(result.stdout) == [("00:00.0", "red", "1.00")]
+
+
+def test_annotate_labels_each_stretch_with_the_default_model(cli, registry, tmp_path):
+    """3 s of red, then 3 s of blue at 10 fps. The default window of a model that takes frames at a
+    rate is frames / fps (12 / 5 = 2.4 s: 24 frames here), the stride half of it; the change shows up
+    within a stride of where it happens."""
+    from varec_cli.video.reader import count_frames
+
+    video = _colour_video(tmp_path / "red-blue.avi", [RED] * 30 + [BLUE] * 30, fps=10)
+    output = tmp_path / "labelled.avi"
+    result = cli("annotate", video, "-o", output, "--timeline", "-")
+    assert result.exit_code == 0, result.output
+    segments = json.loads(result.stdout)
+    assert [s["label"] for s in segments] == ["red", "blue"]
+    assert segments[0]["start"] == 0.0 and segments[-1]["end"] == 6.0
+    assert abs(segments[1]["start"] - 3.0) <= 1.2
+    assert "windows of 24 frames every 12" in result.stderr
+    assert "downloading toy-movinet (the default annotate model)" in result.stderr
+    assert count_frames(output) == 60
