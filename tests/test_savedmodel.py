@@ -334,3 +334,82 @@ def test_annotate_labels_each_stretch_with_the_default_model(cli, registry, tmp_
     assert "windows of 24 frames every 12" in result.stderr
     assert "downloading toy-movinet (the default annotate model)" in result.stderr
     assert count_frames(output) == 60
+
+
+def _build_per_frame_stream_standin(root):
+    """A stream model without memory: logits = 10 x the mean RGB of the frame just fed (its one state
+    passes through unchanged), so that what `--smooth` averages is all that ties frames together."""
+    import tensorflow as tf
+
+    class PerFrame(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([5], tf.int32)])
+        def init_states(self, input_shape):
+            return {"state_unused": tf.zeros([1, 1])}
+
+        @tf.function(
+            input_signature=[
+                {
+                    "image": tf.TensorSpec([None, None, None, None, 3], tf.float32),
+                    "state_unused": tf.TensorSpec([None, 1], tf.float32),
+                }
+            ]
+        )
+        def __call__(self, inputs):
+            return 10.0 * tf.reduce_mean(inputs["image"], axis=[1, 2, 3]), {"state_unused": inputs["state_unused"]}
+
+    model = PerFrame()
+    tf.saved_model.save(model, str(root / "per-frame"), signatures={"init_states": model.init_states})
+    return root / "per-frame"
+
+
+@pytest.fixture(scope="module")
+def per_frame_archive(tmp_path_factory):
+    return _tar_gz(_build_per_frame_stream_standin(tmp_path_factory.mktemp("per-frame")))
+
+
+@pytest.fixture
+def per_frame_model(registry, per_frame_archive):
+    """`toy-per-frame-stream` added to the registry: a stream model that answers each frame alone."""
+    import os
+    from pathlib import Path
+
+    registry.files["/per-frame/stream"] = per_frame_archive
+    path = Path(os.environ["VAREC_REGISTRY"])
+    path.write_text(
+        path.read_text()
+        + textwrap.dedent(
+            f"""
+            [models.toy-per-frame-stream]
+            kind = "savedmodel"
+            url = "{registry.url('/per-frame/stream')}?tf-hub-format=compressed"
+            labels = "toy-labels"
+            classes = 3
+            frames = 12
+            size = 32
+            stream = true
+            """
+        )
+    )
+    return "toy-per-frame-stream"
+
+
+def test_stream_smooth_averages_the_last_n_predictions(cli, per_frame_model, tmp_path):
+    """At 5 fps: 2 s of red, a 2-frame blue flash, 2 s of red, then blue. Each frame alone is its
+    colour with probability ~1. --smooth 1 follows every frame; --smooth 5 averages the last 5: the
+    flash (2 of 5) never wins, and the lasting blue wins at its 3rd frame (4.4 + 0.4 s), with 3/5 = 0.60."""
+    colours = [RED] * 10 + [BLUE] * 2 + [RED] * 10 + [BLUE] * 10  # frame i at i / 5 s
+    video = _colour_video(tmp_path / "flash.avi", colours, fps=5)
+
+    def lines(*smooth):
+        result = cli("stream", "--source", video, "--model", per_frame_model, "--no-display", *smooth)
+        assert result.exit_code == 0, result.output
+        return _stream_lines(result.stdout)
+
+    assert lines("--smooth", "1") == [
+        ("00:00.0", "red", "1.00"), ("00:02.0", "blue", "1.00"), ("00:02.4", "red", "1.00"), ("00:04.4", "blue", "1.00")
+    ]
+    assert lines("--smooth", "5") == [("00:00.0", "red", "1.00"), ("00:04.8", "blue", "0.60")]
+    # The default, 3: a flash of 2 frames shows, a frame late and ending a frame late, at 2/3.
+    assert lines() == [
+        ("00:00.0", "red", "1.00"), ("00:02.2", "blue", "0.67"), ("00:02.6", "red", "0.67"), ("00:04.6", "blue", "0.67")
+    ]
