@@ -330,6 +330,44 @@ def test_pretrained_backbone_gets_imagenet_weights_from_the_weights_cache(cli, t
         assert "Traceback" not in bad.stderr and not (tmp_path / "bad.keras").exists()
 
 
+def test_fine_tune_layers_trains_the_backbones_last_layers_end_to_end(cli, tmp_path):
+    """--fine-tune-layers K: the whole network is trained on decoded clips (no feature cache), and of
+    the backbone only its last K weighted layers change. The control, the same run with K = 0: the
+    backbone stays as initialised (same --seed, same start) and the head learns on cached features.
+    MobileNetV2 with random weights (--backbone-weights none: nothing to fetch) at 32 px, 4 frames."""
+    import keras
+
+    from varec_cli.models.architecture import split_model
+    from varec_cli.models.modelfile import load_model
+
+    root = write_ucf101_motion_dataset(tmp_path / "data", train_groups=2, test_groups=1, clips=2, count=8, size=32)
+    common = ["train", "--dataset", root, "--backbone", "mobilenet_v2", "--backbone-weights", "none", "--frames",
+              "4", "--size", "32", "--units", "8", "--epochs", "1", "--batch-size", "4", "--val-fraction", "0.5"]
+    tuned = cli(*common, "--fine-tune-layers", "3", "--output", tmp_path / "tuned.keras")
+    assert tuned.exit_code == 0, tuned.output
+    assert "feature cache" not in tuned.stderr and "saved " in tuned.stderr
+    frozen = cli(*common, "--output", tmp_path / "frozen.keras")
+    assert frozen.exit_code == 0, frozen.output
+    assert "feature cache: 0 clips from cache, 8 decoded and encoded" in frozen.stderr
+
+    shown = cli("info", tmp_path / "tuned.keras")
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split("  ")[0]: line.split()[-1] for line in shown.stdout.splitlines() if line.startswith("trained: ")}
+    assert rows["trained: fine tune layers"] == "3" and rows["trained: feature cache"] == "no"
+    assert read_metadata(tmp_path / "frozen.keras").provenance["feature_cache"] is True  # the control's
+
+    def weighted_backbone_layers(path):
+        encoder, _ = split_model(load_model(path)[0])
+        (cnn,) = [layer for layer in encoder.layers if isinstance(layer, keras.Model)]
+        return [layer for layer in cnn.layers if layer.weights]
+
+    pairs = list(zip(weighted_backbone_layers(tmp_path / "tuned.keras"),
+                     weighted_backbone_layers(tmp_path / "frozen.keras")))
+    changed = [index for index, (a, b) in enumerate(pairs)
+               if any(not np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))]
+    assert changed == [len(pairs) - 3, len(pairs) - 2, len(pairs) - 1], [pairs[i][0].name for i in changed]
+
+
 def _scalar_tags(directory: Path) -> set[str]:
     import tensorflow as tf
     from tensorflow.core.util import event_pb2
