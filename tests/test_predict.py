@@ -378,6 +378,44 @@ def test_a_reader_that_stops_reading_ends_predict_quietly(tiny_model, tmp_path, 
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
+@pytest.mark.parametrize("stop, code", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_termination_signal_mid_run_stops_predict_like_ctrl_c(tiny_model, tmp_path, stop, code):
+    """`timeout`, `docker stop` (SIGTERM) or a closed terminal (SIGHUP) while predict works through
+    several videos: the results printed so far stay, then `terminated (SIG...)` and exit 128 + the
+    signal's number, no traceback. The process is held (in the main thread) as it starts the second video."""
+    import signal
+
+    videos = [write_motion_video(tmp_path / f"clip{i}.avi", "left", seed=i) for i in range(3)]
+    script = (
+        "import sys, time\n"
+        "import varec_cli.predict as predict\n"
+        "classify, calls = predict.classify_video, []\n"
+        "def held_at_the_second(*args, **kwargs):\n"
+        "    calls.append(args[1])\n"
+        "    if len(calls) == 2:\n"
+        "        print('ready', file=sys.stderr, flush=True); time.sleep(60)\n"
+        "    return classify(*args, **kwargs)\n"
+        "predict.classify_video = held_at_the_second\n"
+        "from varec_cli.cli import main\n"
+        "sys.argv = ['varec'] + sys.argv[1:]\n"
+        "main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "predict", *map(str, videos), "--model", str(tiny_model), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr.readline().strip() == "ready"
+        proc.send_signal(getattr(signal, stop))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, (out, err)
+    assert [record["video"] for record in _json_lines(out)] == [str(videos[0])]
+    assert err.strip() == f"terminated ({stop})"  # nothing else: no traceback
+
+
 def test_a_file_cut_short_is_classified_with_a_warning(cli, tiny_model, tmp_path):
     frames = moving_square_frames("right", count=100, size=64)
     whole = write_av_video(tmp_path / "whole.mp4", frames, container_options={"movflags": "faststart"})
