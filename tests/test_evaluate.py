@@ -174,3 +174,28 @@ def test_rate_based_models_are_fed_like_predict_feeds_them(setup):
     assert evaluation.skipped == 1 and evaluation.metrics.videos == 8
     assert model.seen == [model.spec.frames_for(10 / 12.0)] * 8  # 10-frame videos at 12 fps
     assert evaluation.metrics.per_class == {"ApplyEyeMakeup": 0.0, "Archery": 1.0, "Basketball": 0.0}
+
+
+def test_the_per_class_table_is_shown_up_to_20_classes_and_beyond_only_with_per_class(cli, tmp_path):
+    """The per-class table is one row per class: shown by itself for at most 20 classes, beyond that
+    (the full UCF101 and HMDB51) only with --per-class."""
+    def dataset_and_model(count):
+        classes = {f"Class{i:02d}": "left" if i % 2 else "right" for i in range(1, count + 1)}
+        root = write_ucf101_motion_dataset(tmp_path / f"ucf{count}", classes, train_groups=1, test_groups=1,
+                                           clips=1, count=6, size=32)
+        return root, _save_untrained(tmp_path / f"m{count}.keras", list(classes), "gru")
+
+    def per_class_rows(root, model, *flag):
+        result = cli("evaluate", "--dataset", root, "--model", model, *flag)
+        assert result.exit_code == 0, result.output
+        assert "top-1" in result.stdout  # the summary table, always
+        rows = [line.split()[0] for line in result.stdout.splitlines() if line.split()[:1] and
+                line.split()[0].startswith("Class")]
+        assert ("accuracy per class" in result.stdout) == bool(rows), result.stdout
+        return rows
+
+    root, model = dataset_and_model(21)
+    assert per_class_rows(root, model) == []
+    assert per_class_rows(root, model, "--per-class") == [f"Class{i:02d}" for i in range(1, 22)]
+    root, model = dataset_and_model(20)
+    assert per_class_rows(root, model) == [f"Class{i:02d}" for i in range(1, 21)]
