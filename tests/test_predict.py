@@ -127,6 +127,31 @@ def test_info_describes_the_model(cli, tiny_model):
     assert data["rnn"] == "gru" and data["classes"] == 3 and data["parameters"] > 1000
 
 
+def test_info_shortens_a_long_label_list_and_labels_shows_it_all(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped: the table as wide as its content, no row folded
+    from varec_cli.models.architecture import build_model
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    labels = [f"action_{i:02d}" for i in range(1, 16)]
+    model = save_model(
+        build_model(len(labels), backbone="scratch", rnn="gru", frames=4, size=32, units=4),
+        tmp_path / "fifteen.keras",
+        ModelMetadata(labels=labels, frames=4, size=(32, 32), backbone="scratch", preprocessing="unit", rnn="gru",
+                      feature_dim=128),
+    )
+
+    def labels_row(*flag):
+        result = cli("info", model, *flag)
+        assert result.exit_code == 0, result.output
+        (row,) = [line for line in result.stdout.splitlines() if line.split()[:1] == ["labels"]]
+        assert "action_" not in result.stdout.replace(row, "")  # on that row alone
+        return row.split(None, 1)[1].strip()
+
+    assert labels_row() == ", ".join(labels[:10]) + ", ... (5 more)"
+    assert labels_row("--labels") == ", ".join(labels)
+    assert json.loads(cli("info", model, "--json").stdout)["labels"] == labels
+
+
 def test_unusable_metadata_is_one_line_for_every_command(cli, tiny_model, tmp_path):
     video = write_motion_video(tmp_path / "clip.avi", "left")
     cases = {
