@@ -134,6 +134,23 @@ def test_evaluating_the_val_subset_with_other_split_options_warns(cli, trained, 
     assert "trained on all of this dataset's training part (--val-fraction 0)" in val_warnings(all_of_it)[0]
 
 
+def test_evaluating_the_val_subset_with_another_seed_warns(cli, trained):
+    """The model was trained with --val-fraction 0.2 --seed 0: another --seed draws another validation
+    split, one that holds clips it trained on. The warning names what to give; the same seed, none."""
+    def warnings(*options):
+        result = cli("evaluate", "--dataset", trained["root"], "--model", trained["model"], "--subset", "val", *options)
+        assert result.exit_code == 0, result.output
+        assert "top-1" in result.stdout  # scored all the same
+        return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+    (warning,) = warnings("--val-fraction", "0.2", "--seed", "1")
+    assert f"{trained['model'].name} was trained on this dataset with --seed 0: give the same" in warning, warning
+    assert "--val-fraction" not in warning
+    (both,) = warnings("--seed", "7")
+    assert "with --val-fraction 0.2 --seed 0: give the same" in both, both
+    assert warnings("--val-fraction", "0.2", "--seed", "0") == []
+
+
 def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothing(cli, trained, tmp_path):
     """--init a trained model on a dataset with other class names: a new output layer over the kept
     GRU; the frozen encoder's features are cached, so the second run decodes no video."""
