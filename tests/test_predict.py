@@ -457,6 +457,51 @@ def test_a_file_cut_short_is_classified_with_a_warning(cli, tiny_model, tmp_path
     assert len(warnings) == 1 and "cut.mp4" in warnings[0] and "whole.mp4" not in warnings[0]
 
 
+def _colour_codes(text: str) -> list[str]:
+    """The ANSI SGR sequences in `text` that set a colour (foreground or background; bold and the
+    like are no colour)."""
+    import re
+
+    def sets_colour(params: str) -> bool:
+        codes = [int(code) for code in params.split(";") if code.isdigit()]
+        return any(30 <= c <= 38 or 40 <= c <= 48 or 90 <= c <= 97 or 100 <= c <= 107 for c in codes)
+
+    return [m.group(0) for m in re.finditer(r"\x1b\[([0-9;]*)m", text) if sets_colour(m.group(1))]
+
+
+def test_no_color_takes_the_colours_out_of_a_terminal_output(cli, tiny_model, tmp_path, monkeypatch):
+    """On a terminal (FORCE_COLOR: rich's way to treat the captured streams as one) warnings are
+    yellow and progress bars coloured; with NO_COLOR set, neither stream carries a colour."""
+    from synthetic import set_avi_frame_count
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    cut = write_motion_video(tmp_path / "cut.avi", "left", count=12)
+    set_avi_frame_count(cut, 48)  # its header states 4 s, 1 s decodes: a warning
+    root = tmp_path / "data"  # a dataset with a test part, one of whose videos is broken: a warning
+    for part in ("train", "test"):
+        for direction in ("left", "right"):
+            (root / part / f"moving_{direction}").mkdir(parents=True)
+            write_motion_video(root / part / f"moving_{direction}" / f"{direction}.avi", direction)
+    (root / "test" / "moving_left" / "broken.avi").write_bytes(b"\0" * 64)
+
+    def run(*args):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        assert "warning:" in result.stderr
+        return result
+
+    coloured = [run("predict", cut, "-m", tiny_model), run("evaluate", "-d", root, "-m", tiny_model)]
+    for result in coloured:  # the control: colours are there to take out
+        assert "\x1b[33mwarning:" in result.stderr and _colour_codes(result.stderr), repr(result.stderr)
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = [run("predict", cut, "-m", tiny_model), run("evaluate", "-d", root, "-m", tiny_model)]
+    for result in plain:
+        assert _colour_codes(result.stdout) == [] and _colour_codes(result.stderr) == [], repr(result.output)
+    assert "moving_left" in plain[0].stdout and "top-1" in plain[1].stdout  # the same results, uncoloured
+
+
 def test_a_model_with_python_code_in_it_is_refused_in_one_line(cli, tmp_path):
     import keras
 
