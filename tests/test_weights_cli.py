@@ -130,6 +130,19 @@ def test_download_then_cache_list_and_clear(cli, toy_registry, server):
     assert "not cached" in cli("cache", "clear", "toy").stderr
 
 
+def test_a_name_given_twice_is_fetched_and_listed_once(cli, toy_registry, server):
+    result = cli("download", "toy", "toy")
+    assert result.exit_code == 0, result.output
+    path = cache.entry_dir("toy") / "toy.keras"
+    assert [line.split()[:2] for line in result.stdout.splitlines()] == [["toy", str(path)]], result.stdout
+    assert result.stderr.count("downloading toy") == 1
+    assert len(server.requests_for("/toy.keras")) == 1
+    assert path.read_bytes() == KERAS
+    forced = cli("download", "--force", "toy", "toy")  # fetched again: once
+    assert forced.exit_code == 0 and len(forced.stdout.splitlines()) == 1, forced.output
+    assert len(server.requests_for("/toy.keras")) == 2
+
+
 def test_on_a_terminal_the_result_line_comes_after_the_progress_bar(toy_registry, server):
     """With stdout and stderr on one terminal, a line printed while the bar is live is redrawn over."""
     import os
