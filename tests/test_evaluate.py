@@ -199,3 +199,7 @@ def test_the_per_class_table_is_shown_up_to_20_classes_and_beyond_only_with_per_
     assert per_class_rows(root, model, "--per-class") == [f"Class{i:02d}" for i in range(1, 22)]
     root, model = dataset_and_model(20)
     assert per_class_rows(root, model) == [f"Class{i:02d}" for i in range(1, 21)]
+    # the dataset's classes count, not the model's: models of 21 and 25 labels on the 20-class dataset
+    wider = _save_untrained(tmp_path / "wider.keras", [f"Class{i:02d}" for i in range(1, 26)], "gru")
+    for model in (tmp_path / "m21.keras", wider):
+        assert per_class_rows(root, model) == [f"Class{i:02d}" for i in range(1, 21)]

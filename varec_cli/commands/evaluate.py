@@ -71,7 +71,7 @@ def evaluate_command(
                 run, "accuracy per action type", "action type", lambda m: dict(sorted((m.per_type or {}).items()))
             )
         ]
-        if per_class or len(run.evaluations[0].metrics.labels) <= 20:
+        if per_class or len(run.dataset.labels) <= 20:  # the classes scored, whatever the models know
             tables.append(_accuracy_table(run, "accuracy per class", "class", lambda m: m.per_class))
         for table in tables:
             if table is not None:
