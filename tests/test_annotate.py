@@ -524,7 +524,7 @@ def test_a_one_frame_video_is_counted_in_the_singular(cli, tiny_model, tmp_path)
     assert streamed.exit_code == 0, streamed.output
     assert "0 predictions" in streamed.stderr and "(1 frame)" in streamed.stderr
     predicted = cli("predict", video, "-m", tiny_model)
-    assert "(1 frame, 0.0 s)" in predicted.stdout
+    assert "(1 frame, 0.04 s)" in predicted.stdout  # 1 frame at 25 fps
 
 
 @pytest.mark.parametrize("header", [73, 40])
