@@ -212,11 +212,20 @@ def test_a_model_file_whose_metadata_does_not_decompress_is_one_line(cli, tiny_m
     start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
     data[start : start + 8] = b"\xff" * 8  # deflate data that is not deflate
     damaged.write_bytes(bytes(data))
+    flipped = tmp_path / "flipped.keras"  # varec stores varec.json uncompressed: damage shows as a bad CRC
+    data = bytearray(tiny_model.read_bytes())
+    with zipfile.ZipFile(tiny_model) as archive:
+        member = archive.getinfo("varec.json")
+    assert member.compress_type == zipfile.ZIP_STORED
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    data[start + 2] ^= 0x01
+    flipped.write_bytes(bytes(data))
     video = write_motion_video(tmp_path / "clip.avi", "left")
-    for command in (("info", damaged), ("predict", video, "-m", damaged)):
-        result = cli(*command)
-        assert result.exit_code == 1 and result.stderr.startswith(f"error: {damaged}: its varec metadata cannot be read (")
-        assert result.stderr.endswith("is the file damaged?\n") and result.stderr.count("\n") == 1
+    for model in (damaged, flipped):
+        for command in (("info", model), ("predict", video, "-m", model)):
+            result = cli(*command)
+            assert result.exit_code == 1 and result.stderr.startswith(f"error: {model}: its varec metadata cannot be read (")
+            assert result.stderr.endswith("is the file damaged?\n") and result.stderr.count("\n") == 1
 
 
 def _strict_json(text: str):
@@ -281,6 +290,13 @@ def test_results_are_not_dropped_when_stderr_is_what_broke(tiny_model, tmp_path)
     assert proc.returncode == 1  # one video failed: the exit code says so, as the error line was lost
     (record,) = _json_lines((tmp_path / "out.txt").read_text())
     assert record["video"].endswith("v.avi") and record["predictions"]
+
+
+def test_a_model_path_under_an_unknown_users_home_is_no_such_file(cli, tmp_path):
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    for command in (("predict", video, "-m", "~no_such_user_varec/m.keras"), ("info", "~no_such_user_varec/m.keras")):
+        result = cli(*command)
+        assert result.exit_code == 1 and result.stderr == "error: ~no_such_user_varec/m.keras: no such model file\n"
 
 
 def test_a_url_is_pointed_to_stream(cli, tiny_model):

@@ -323,3 +323,16 @@ def test_the_cut_short_warning_reads_right_for_one_frame_and_under_a_second(tmp_
     assert many.endswith("only 2.0 s of the 4.0 s its container states decode (is it cut short or damaged?); "
                          "labelled the 50 frames that do")
     assert cut_short_warning(video, 100, 25.0, "labelled") is None
+
+
+def test_a_cut_file_read_again_from_its_true_count_keeps_what_its_container_states(tmp_path):
+    from synthetic import moving_square_frames
+
+    whole = write_av_video(tmp_path / "whole.mp4", moving_square_frames("right", count=100, size=64),
+                           container_options={"movflags": "faststart"})
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: (data.index(b"mdat") + len(data)) // 2])
+    clips = read_clips(cut, 8, (32, 32))
+    assert clips.strategy == "grab"  # av found packets it could not decode, and read the file again
+    assert clips.stated == stated_length(cut) and clips.stated.frames == 100

@@ -410,6 +410,26 @@ def test_a_second_ctrl_c_while_the_recording_is_finalised_does_not_lose_it(tiny_
     assert "ended (Ctrl-C)" in err and 6 <= count_frames(tmp_path / "rec.avi") < 40
 
 
+def test_a_closed_stderr_stops_no_stream_whatever_its_encoding(tiny_model, tmp_path):
+    """click writes through its own text layer where stderr's encoding is ASCII: the labels still come."""
+    import os
+    import subprocess
+    import sys
+
+    video = write_index_video(tmp_path / "index.avi", 20, fps=10.0)
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads stderr: the warnings and the summary have nowhere to go
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "varec_cli", "stream", "-s", str(video), "-m", str(tiny_model), "--no-display",
+             "--threshold", "0"],
+            stdout=subprocess.PIPE, stderr=writer, text=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        )
+    finally:
+        os.close(writer)
+    assert result.returncode == 0 and result.stdout.strip(), result.stdout
+
+
 def test_a_closed_output_pipe_ends_the_stream_and_keeps_the_recording(tiny_model, tmp_path):
     """`varec stream -o rec.avi | head -1`: once the reader of the labels is gone, the stream ends as
     on q, with its recording finalised, instead of failing silently and losing it."""

@@ -824,3 +824,37 @@ def test_a_clip_cut_short_is_used_with_a_warning_in_every_run(cli, trained, tmp_
                     "--val-fraction", "0")
     (warning,) = cut_warnings(evaluated)
     assert "right_cut.mp4: only" in warning
+
+
+def test_a_cached_cut_short_warning_names_the_clip_as_this_run_does_and_old_entries_learn_it(tmp_path, monkeypatch):
+    from synthetic import moving_square_frames, write_av_video
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    whole = write_av_video(tmp_path / "whole.mp4", moving_square_frames("right", count=100, size=64),
+                           container_options={"movflags": "faststart"})
+    data = whole.read_bytes()
+    (folder / "cut.mp4").write_bytes(data[: (data.index(b"mdat") + len(data)) // 2])
+    cache = loader.FeatureCache(tmp_path / "cache", backbone="scratch", weights="w", frames=4, size=(16, 16),
+                                precision="float32")
+
+    def warnings_of(items) -> list[str]:
+        said: list[str] = []
+        loader.extract_features(items, _mean_colour, cache, frames=4, size=(16, 16), feature_dim=3,
+                                on_warning=said.append)
+        return said
+
+    monkeypatch.chdir(tmp_path)
+    (first,) = warnings_of([(Path("clips/cut.mp4"), 0)])
+    assert first.startswith("clips/cut.mp4: only ") and cache.misses == 1
+    monkeypatch.chdir(folder)  # the same file, named otherwise: served from the cache, named as now
+    (again,) = warnings_of([(Path("cut.mp4"), 0)])
+    assert cache.hits == 1 and again == first.replace("clips/cut.mp4", "cut.mp4", 1)
+    (entry,) = cache.directory.rglob("*.npz")
+    with np.load(entry) as kept:
+        old = {"features": kept["features"], "seconds": kept["seconds"]}
+    buffer = __import__("io").BytesIO()
+    np.savez(buffer, **old)  # as written before warnings were kept: computed again, once
+    entry.write_bytes(buffer.getvalue())
+    assert warnings_of([(Path("cut.mp4"), 0)]) == [again] and cache.misses == 2
+    assert warnings_of([(Path("cut.mp4"), 0)]) == [again] and cache.misses == 2 and cache.hits == 2

@@ -137,34 +137,28 @@ def _carry_on_when_stderr_goes_away() -> None:
     import io
     import os
 
-    class StderrThatMayGoAway(io.TextIOWrapper):
-        def write(self, text: str) -> int:
-            try:
-                return super().write(text)
-            except BrokenPipeError:
-                self.gone()
-                return len(text)
+    class StderrThatMayGoAway(io.FileIO):
+        """The bytes layer, so that a text layer of anyone's over `sys.stderr.buffer` (click makes its
+        own where stderr's encoding is ASCII) goes through it too."""
 
-        def flush(self) -> None:
+        def write(self, data) -> int:
             try:
-                super().flush()
+                return super().write(data)
             except BrokenPipeError:
-                self.gone()
-
-        def gone(self) -> None:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(devnull, self.fileno())
-            finally:
-                os.close(devnull)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(devnull, self.fileno())
+                finally:
+                    os.close(devnull)
+                return len(data)
 
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
         return  # not a file (an embedding host's stream): leave it be
     sys.stderr.flush()
-    sys.stderr = StderrThatMayGoAway(
-        io.FileIO(fd, "w", closefd=False), encoding=sys.stderr.encoding, errors="backslashreplace",
+    sys.stderr = io.TextIOWrapper(
+        StderrThatMayGoAway(fd, "w", closefd=False), encoding=sys.stderr.encoding, errors="backslashreplace",
         line_buffering=True, write_through=True,
     )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VarecError
+from varec_cli.paths import expand_user
 
 _CELL_TEXT_MAX_CLASSES = 20
 
@@ -255,7 +256,7 @@ def write_report(
     """
     if not metrics_by_model:
         raise ValueError("write_report needs at least one model's metrics")
-    out = Path(directory).expanduser()
+    out = expand_user(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

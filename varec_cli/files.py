@@ -15,6 +15,8 @@ import os
 import secrets
 from pathlib import Path
 
+from varec_cli.paths import expand_user
+
 _FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
 
 
@@ -51,7 +53,7 @@ def check_folder_writable(directory: str | os.PathLike, what: str) -> Path:
     (decoding a dataset) so that a bad path fails at once. Creates nothing."""
     from varec_cli.errors import VarecError
 
-    out = Path(directory).expanduser()
+    out = expand_user(directory)
     existing = out
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

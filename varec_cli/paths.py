@@ -8,6 +8,15 @@ from pathlib import Path
 APP_NAME = "varec"
 
 
+def expand_user(value: str | os.PathLike) -> Path:
+    """`~/x` and `~user/x` expanded; a `~name` naming no user kept as it is (a path that does not
+    exist, said as such where it is used), rather than Python's RuntimeError."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        return Path(value)
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -16,7 +25,7 @@ def cache_dir() -> Path:
     """Where downloaded weights live: VAREC_CACHE_DIR, else the per-user cache dir."""
     env = os.environ.get("VAREC_CACHE_DIR")
     if env:
-        return Path(env).expanduser()
+        return expand_user(env)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir(APP_NAME))
@@ -26,7 +35,7 @@ def data_dir() -> Path:
     """Where dataset names such as `ucf101` resolve: VAREC_DATA_DIR, else user data dir + /datasets."""
     env = os.environ.get("VAREC_DATA_DIR")
     if env:
-        return Path(env).expanduser()
+        return expand_user(env)
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME)) / "datasets"
@@ -35,7 +44,7 @@ def data_dir() -> Path:
 def user_registry_path() -> Path | None:
     """An extra registry TOML whose entries add to or override the shipped ones."""
     env = os.environ.get("VAREC_REGISTRY")
-    return Path(env).expanduser() if env else None
+    return expand_user(env) if env else None
 
 
 def offline() -> bool:

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from varec_cli.paths import expand_user
+
 
 def annotate_command(
     video: Path = typer.Argument(..., metavar="VIDEO", help="The video to annotate."),
@@ -58,7 +60,7 @@ def annotate_command(
         raise typer.BadParameter("must be a positive number", param_hint="--font-scale")
     timeline_to_stdout = timeline == "-"
     timeline_file = Path(timeline) if timeline and not timeline_to_stdout else None
-    model_file = Path(model).expanduser() if model else None
+    model_file = expand_user(model) if model else None
     if timeline_file is not None and model_file is not None and model_file.exists() and same_file(timeline_file, model_file):
         raise typer.BadParameter(f"{timeline} is the model file; give another file for the timeline", param_hint="--timeline")
 

@@ -8,6 +8,7 @@ from typing import Literal, Optional
 import typer
 
 from varec_cli.models.backbones import BACKBONES, RNNS
+from varec_cli.paths import expand_user
 from varec_cli.text import counted
 from varec_cli.training import STRATEGIES
 
@@ -95,7 +96,7 @@ def _say_how_to_resume(output) -> None:
     from varec_cli.training.run import checkpoint_dir
     from varec_cli.training.tf_fit import ResumeState
 
-    directory = checkpoint_dir(Path(output).expanduser())
+    directory = checkpoint_dir(expand_user(output))
     state = ResumeState.load(directory)
     if state is not None and state.epoch > 0:
         typer.echo(

@@ -18,6 +18,7 @@ from varec_cli.datasets import folder, hmdb51, ucf101
 from varec_cli.datasets.base import HMDB51_URL, LAYOUTS, UCF101_URL, Dataset, Sample
 from varec_cli.datasets.splits import OFFICIAL_SPLITS, check_split, check_val_fraction, group_of, split_validation
 from varec_cli.errors import DatasetError
+from varec_cli.paths import expand_user
 from varec_cli.video import VIDEO_EXTENSIONS, is_video
 
 __all__ = [
@@ -50,7 +51,7 @@ def resolve_dataset_root(name_or_path: str | Path) -> tuple[str, Path, str | Non
     ):
         name = text.lower()
         return name, paths.data_dir() / name, name
-    root = Path(text).expanduser()
+    root = expand_user(text)
     return root.name or text, root, None
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from varec_cli.errors import ModelError
+from varec_cli.paths import expand_user
 from varec_cli.runtime import tensorflow_backend
 
 
@@ -253,6 +254,6 @@ def open_classifier(
     classifier = load_classifier(resolve_model_path(given, progress=progress))
     # What the user called it: a registry name (not the cache's file name), or the file's or folder's
     # name (not the name a SavedModel folder records inside).
-    path = Path(given).expanduser()
+    path = expand_user(given)
     classifier.name = path.resolve().name if path.exists() else given
     return classifier

@@ -88,11 +88,14 @@ def read_metadata(path: str | os.PathLike) -> ModelMetadata:
             if METADATA_MEMBER not in names:
                 what = "a Keras model without varec metadata" if "config.json" in names else "a zip archive"
                 raise ModelError(f"{path}: not a varec model ({what})")
-            data = json.loads(archive.read(METADATA_MEMBER))
+            try:
+                raw = archive.read(METADATA_MEMBER)
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+                # a bad CRC (varec stores it uncompressed), bad deflate data, encrypted, odd compression
+                raise ModelError(f"{path}: its varec metadata cannot be read ({brief(exc)}); is the file damaged?") from None
+            data = json.loads(raw)
     except zipfile.BadZipFile:
         raise ModelError(f"{path}: not a varec model (not a .keras archive)") from None
-    except (zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:  # damaged, encrypted, odd compression
-        raise ModelError(f"{path}: its varec metadata cannot be read ({brief(exc)}); is the file damaged?") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelError(f"{path}: its varec metadata is corrupt") from None
     if not isinstance(data, dict):

@@ -296,10 +296,10 @@ class FeatureCache:
                 with np.load(npz) as data:
                     features = data["features"].astype(np.float32)
                     seconds = float(data["seconds"])
-                    warning = str(data["warning"]) if "warning" in data.files else None
+                    said = str(data["warning"])  # KeyError: an entry from before warnings were kept
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a damaged file
                 return None  # recompute it
-            return CachedClip(features, seconds, warning=warning)
+            return CachedClip(features, seconds, warning=f"{path}: {said}" if said else None)
         fail = entry.with_suffix(".fail.json")
         if fail.exists():
             try:
@@ -319,9 +319,11 @@ class FeatureCache:
             self.write_error = self.write_error or (exc.strerror or str(exc))
 
     def put(self, path: Path, features: np.ndarray, seconds: float, warning: str | None = None) -> None:
+        """`warning` is kept without the path it starts with: a later run may name the file otherwise
+        (relative to another folder), and get() puts that name in front."""
+        said = (warning or "").removeprefix(f"{path}: ")
         entry = io.BytesIO()
-        kept = {"warning": np.str_(warning)} if warning is not None else {}
-        np.savez(entry, features=np.asarray(features, np.float16), seconds=np.float64(seconds), **kept)
+        np.savez(entry, features=np.asarray(features, np.float16), seconds=np.float64(seconds), warning=np.str_(said))
         self._write(self._entry(path).with_suffix(".npz"), entry.getvalue())
 
     def put_failure(self, path: Path, error: str) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
 from varec_cli.errors import ModelError, VarecError
+from varec_cli.paths import expand_user
 from varec_cli.text import counted
 from varec_cli.training import (
     DEFAULT_BACKBONE,
@@ -56,7 +57,7 @@ class _Architecture:
 def _check_config(config: TrainConfig) -> None:
     from varec_cli.files import check_folder_writable
 
-    output = Path(config.output).expanduser()
+    output = expand_user(config.output)
     if output.suffix != ".keras":
         raise ModelError(f"{config.output}: a varec model file must end in .keras")
     # Checked now, not after hours of training: the checkpoints and the model go there.
@@ -141,7 +142,7 @@ def _backbone_weights(backbone: str, choice: str | None, reporter: Reporter) -> 
         if done_stage:
             reporter.stage_end()
         return Path(path), f"imagenet ({Path(path).name})"
-    path = Path(choice).expanduser()
+    path = expand_user(choice)
     if not path.is_file():
         raise VarecError(f"--backbone-weights {choice}: no such file (give imagenet, none or a .h5 weights file)")
     return path, f"file {path.name}"
@@ -262,7 +263,7 @@ def _items(samples, remap: dict[int, int] | None) -> list[tuple[Path, int]]:
 def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     _check_config(config)
     started = time.perf_counter()
-    output = Path(config.output).expanduser()
+    output = expand_user(config.output)
 
     from varec_cli.training import tf_fit
 
@@ -477,7 +478,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     outcome = tf_fit.fit(
         trainable, train_data, val_data, placement=placement, epochs=config.epochs, steps=steps, endless=frozen,
         checkpoint_dir=ckpt_dir, state=state, reporter=reporter, patience=config.patience,
-        tensorboard=Path(config.tensorboard).expanduser() if config.tensorboard else None,
+        tensorboard=expand_user(config.tensorboard) if config.tensorboard else None,
         on_epoch=remember,
     )
     if outcome.diverged_epoch:

@@ -634,8 +634,9 @@ def _read_av(path: Path, num_frames, size, views, *, cores: int, jpeg_too: bool 
         return None
     info = VideoInfo(path, len(packets), fps, context.width, context.height, context.name)
     if len(frames) < len(np.unique(indices)):  # fewer decodable frames than packets (a truncated file)
-        return _resample_sequentially(path, num_frames, size, views, info, "grab")
-    clips = _assemble(path, frames, indices, len(packets), fps, "av")
+        clips = _resample_sequentially(path, num_frames, size, views, info, "grab")
+    else:
+        clips = _assemble(path, frames, indices, len(packets), fps, "av")
     clips.stated = stated
     return clips
 

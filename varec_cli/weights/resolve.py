@@ -322,7 +322,7 @@ def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None =
     ModelError; anything else is a registry name, fetched into the cache if needed.
     """
     arg = str(name_or_path)
-    candidate = Path(arg).expanduser()
+    candidate = paths.expand_user(arg)
     if candidate.exists():
         return candidate
     if _looks_like_path(arg) and not _names_an_entry(arg):
@@ -341,7 +341,7 @@ def local_model_path(name_or_path: str | os.PathLike) -> Path | None:
     itself, or the cached copy the cache index records for that name (not verified again, nothing
     fetched); None otherwise. For work worth starting before the model is opened, which must not
     download or hash anything."""
-    candidate = Path(str(name_or_path)).expanduser()
+    candidate = paths.expand_user(str(name_or_path))
     if candidate.exists():
         return candidate
     try:
