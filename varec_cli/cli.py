@@ -137,29 +137,40 @@ def _carry_on_when_stderr_goes_away() -> None:
     import io
     import os
 
-    class StderrThatMayGoAway(io.FileIO):
+    class StderrThatMayGoAway(io.BufferedWriter):
         """The bytes layer, so that a text layer of anyone's over `sys.stderr.buffer` (click makes its
-        own where stderr's encoding is ASCII) goes through it too."""
+        own where stderr's encoding is ASCII) goes through it too. Buffered in C, as Python's own
+        stderr is: a signal while writing neither loses nor repeats a line."""
 
         def write(self, data) -> int:
             try:
                 return super().write(data)
             except BrokenPipeError:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                try:
-                    os.dup2(devnull, self.fileno())
-                finally:
-                    os.close(devnull)
+                self._gone()
                 return len(data)
+
+        def flush(self) -> None:
+            try:
+                super().flush()
+            except BrokenPipeError:
+                self._gone()
+                super().flush()  # what was waiting goes to /dev/null
+
+        def _gone(self) -> None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.fileno())
+            finally:
+                os.close(devnull)
 
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
         return  # not a file (an embedding host's stream): leave it be
     sys.stderr.flush()
-    sys.stderr = io.TextIOWrapper(
-        StderrThatMayGoAway(fd, "w", closefd=False), encoding=sys.stderr.encoding, errors="backslashreplace",
-        line_buffering=True, write_through=True,
+    sys.stderr = io.TextIOWrapper(  # line-buffered, as Python's own stderr
+        StderrThatMayGoAway(io.FileIO(fd, "w", closefd=False)), encoding=sys.stderr.encoding,
+        errors="backslashreplace", line_buffering=True,
     )
 
 
