@@ -44,7 +44,6 @@ def tiny_model(tmp_path_factory):
     """An untrained scratch CNN + GRU varec model (labels left/right/still), saved to disk."""
     from varec_cli.models.architecture import build_model
     from varec_cli.models.modelfile import ModelMetadata, save_model
-
     from varec_cli.runtime import import_keras
 
     import_keras().utils.set_random_seed(0)  # the same weights every run: no test depends on a lucky draw

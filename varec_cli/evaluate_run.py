@@ -19,8 +19,8 @@ import numpy as np
 
 from varec_cli.datasets.base import PARTS
 from varec_cli.errors import DatasetError, ModelError, VarecError
+from varec_cli.reporting import Reporter
 from varec_cli.text import counted
-from varec_cli.training import Reporter
 
 
 @dataclass

@@ -191,7 +191,7 @@ def decode_floor(path: Path, num_frames: int) -> int:
     one (in decode order) that holds a sample, skipping non-reference frames that are not samples
     (as varec does), and converting nothing. On a clip with one keyframe that is the least any
     sampler returning these pixels decodes. Returns the clip's keyframe count."""
-    from varec_cli.video.reader import _AvPlan, open_av_container, set_av_decoder_threads, sample_frame_indices, usable_cores
+    from varec_cli.video.reader import _AvPlan, open_av_container, sample_frame_indices, set_av_decoder_threads, usable_cores
 
     container = open_av_container(path)  # as varec opens it: a 32-byte probe
     try:

@@ -103,8 +103,7 @@ def measure_backbone(ctx: Context, backbone: str, frames: int, items: list[tuple
 
     keras = import_keras()
     from varec_cli.models.architecture import assemble_training_model, build_frame_encoder, build_sequence_head
-    from varec_cli.training import tf_fit
-    from varec_cli.training import loader
+    from varec_cli.training import loader, tf_fit
 
     keras.utils.set_random_seed(0)
     size = (SIZE, SIZE)

@@ -1,4 +1,4 @@
-"""Rendering library progress (training.Reporter) with rich on stderr, for `train` and `evaluate`.
+"""Rendering library progress (reporting.Reporter) with rich on stderr, for `train` and `evaluate`.
 
 On a terminal: live bars for stages and epochs. Elsewhere (pipes, CI logs): plain lines only, one
 per epoch, so logs stay readable.
@@ -7,7 +7,7 @@ per epoch, so logs stay readable.
 from __future__ import annotations
 
 from varec_cli import console
-from varec_cli.training import Reporter
+from varec_cli.reporting import Reporter
 
 
 def _fmt_logs(logs: dict[str, float]) -> str:

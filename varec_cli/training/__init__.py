@@ -16,40 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from varec_cli.reporting import Reporter  # where it is defined; importable from here as before
+
 DEFAULT_BACKBONE = "mobilenet_v2"
 DEFAULT_RNN = "gru"
 DEFAULT_FRAMES = 16
 DEFAULT_UNITS = 256
 STRATEGIES = ("none", "mirrored", "multiworker")  # how training spreads over devices (tf_fit.make_strategy)
 
-
-class Reporter:
-    """Progress sink for library code (training, evaluation). The default ignores everything; the CLI
-    subclasses it to draw rich progress on stderr. Library code never prints."""
-
-    def info(self, message: str) -> None:
-        """A fact worth a line: where training runs, clip counts, a cache hit rate."""
-
-    def warning(self, message: str) -> None:
-        """Something went wrong but the run goes on (a video skipped)."""
-
-    def stage(self, name: str, total: int | None) -> None:
-        """A counted stage begins (decoding, feature extraction, evaluation)."""
-
-    def advance(self, n: int = 1) -> None:
-        """`n` more items of the current stage are done."""
-
-    def stage_end(self) -> None:
-        """The current stage is over."""
-
-    def epoch_begin(self, epoch: int, epochs: int, steps: int | None) -> None:
-        """Epoch `epoch` (1-based) of `epochs` starts; `steps` batches when known."""
-
-    def batch_end(self, step: int, logs: dict[str, float]) -> None:
-        """Batch `step` (1-based) is done; running loss/accuracy in `logs`."""
-
-    def epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        """Epoch `epoch` is done; its train and validation metrics, and `seconds`."""
+__all__ = ["Reporter", "TrainConfig", "TrainResult", "train"]
 
 
 @dataclass
