@@ -858,3 +858,19 @@ def test_a_cached_cut_short_warning_names_the_clip_as_this_run_does_and_old_entr
     entry.write_bytes(buffer.getvalue())
     assert warnings_of([(Path("cut.mp4"), 0)]) == [again] and cache.misses == 2
     assert warnings_of([(Path("cut.mp4"), 0)]) == [again] and cache.misses == 2 and cache.hits == 2
+
+
+def test_a_checkpoint_the_disk_has_no_room_for_is_refused_before_writing(tmp_path):
+    from varec_cli.errors import VarecError
+    from varec_cli.models.architecture import build_model
+    from varec_cli.training.tf_fit import _save_weights
+
+    model = build_model(2, backbone="scratch", rnn="gru", frames=2, size=32, units=4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")  # as training saves it: with Adam's state
+    target = tmp_path / "epoch.weights.h5"
+    with pytest.raises(VarecError, match=r"^not enough free disk space in .* for the training checkpoint: need about "
+                                         r"[\d.]+ [KMGT]?B, [\d.]+ [KMGT]?B free$"):
+        _save_weights(model, target, copies=10**12)  # as many copies as no disk holds
+    assert not target.exists()
+    _save_weights(model, target, copies=1)
+    assert target.stat().st_size > 0

@@ -62,3 +62,14 @@ def check_folder_writable(directory: str | os.PathLike, what: str) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise VarecError(f"{what} {out}: no permission to write in {existing}")
     return out
+
+
+def short_of_space(directory: str | os.PathLike, needed_bytes: int) -> str | None:
+    """`need about 1.2 GB, 300.0 MB free` when `directory` (which must exist) has less room than
+    `needed_bytes`, else None: checked before a write that a full disk would leave half done."""
+    import shutil
+
+    from varec_cli.text import human_bytes
+
+    free = shutil.disk_usage(directory).free
+    return f"need about {human_bytes(needed_bytes)}, {human_bytes(free)} free" if free < needed_bytes else None

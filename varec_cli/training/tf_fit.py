@@ -483,16 +483,12 @@ class FitOutcome:
 def _save_weights(model, path: Path, copies: int) -> None:
     """model.save_weights (+ optimizer state), after checking there is room for `copies` of it: HDF5
     failing mid-write on a full disk leaves a file handle that crashes the interpreter at exit."""
-    from varec_cli.text import human_bytes
+    from varec_cli.files import short_of_space
 
     variables = [*model.weights, *(model.optimizer.variables if model.optimizer else [])]
     needed = (sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables) * 11 // 10 + (1 << 20)) * copies
-    free = shutil.disk_usage(path.parent).free
-    if free < needed:
-        raise VarecError(
-            f"not enough free disk space in {path.parent} for the training checkpoint: it needs about "
-            f"{human_bytes(needed)}, {human_bytes(free)} is free"
-        )
+    if (short := short_of_space(path.parent, needed)) is not None:
+        raise VarecError(f"not enough free disk space in {path.parent} for the training checkpoint: {short}")
     try:
         model.save_weights(path)
     except BaseException:

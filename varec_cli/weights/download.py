@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,8 +17,7 @@ from urllib.request import url2pathname
 
 from varec_cli import __version__, paths
 from varec_cli.errors import OfflineError, WeightsError
-from varec_cli.files import temp_file
-from varec_cli.text import human_bytes
+from varec_cli.files import short_of_space, temp_file
 
 ProgressCallback = Callable[[int, "int | None"], None]
 
@@ -72,11 +70,9 @@ def check_free_space(directory: Path, needed_bytes: int | None) -> None:
     if not needed_bytes:
         return
     directory.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(directory).free
-    if free < needed_bytes + FREE_SPACE_MARGIN_BYTES:
+    if (short := short_of_space(directory, needed_bytes + FREE_SPACE_MARGIN_BYTES)) is not None:
         raise WeightsError(
-            f"not enough free disk space in {directory}: need about {human_bytes(needed_bytes)}, "
-            f"{human_bytes(free)} free; free some space or set VAREC_CACHE_DIR to a larger disk"
+            f"not enough free disk space in {directory}: {short}; free some space or set VAREC_CACHE_DIR to a larger disk"
         )
 
 
