@@ -338,18 +338,21 @@ def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None =
 
 def local_model_path(name_or_path: str | os.PathLike) -> Path | None:
     """Where resolve_model_path would find `name_or_path` when it is on this machine already: the path
-    itself, or the cached copy the cache index records for that name (not verified again, nothing
-    fetched); None otherwise. For work worth starting before the model is opened, which must not
-    download or hash anything."""
-    candidate = paths.expand_user(str(name_or_path))
+    itself, or the registry entry's cached copy as the listings judge it (_cached_copy: not hashed,
+    nothing fetched); None otherwise. For work worth starting before the model is opened, which must
+    not download or hash anything."""
+    arg = str(name_or_path)
+    candidate = paths.expand_user(arg)
     if candidate.exists():
         return candidate
     try:
-        record = cache.get_record(str(name_or_path))
-    except VarecError:  # an unreadable cache index: opening the model will say so
+        registry = load_registry()
+        if arg not in registry:
+            return None
+        state, path = _cached_copy(registry.get(arg), cache.get_record(arg))
+    except VarecError:  # a broken registry or cache index: opening the model will say so
         return None
-    path = cache.record_path(record) if record else None
-    return path if path is not None and path.exists() else None
+    return path if state == "yes" else None
 
 
 def backbone_entry(backbone: str, registry: Registry | None = None) -> Entry:
