@@ -503,17 +503,20 @@ def test_without_clip_seconds_every_frame_enters_the_window(tiny_model, tmp_path
     assert session.push(frames[0]) is None
 
 
+@pytest.mark.parametrize("whole_step_under_xla", [False, True], ids=["head-under-xla", "all-under-xla"])
 @pytest.mark.parametrize("rnn", ["gru", "lstm", "bilstm"])
-def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn):
-    """On TensorFlow a stream step packs its inputs and runs the head under XLA; other backends run
-    build_step_model through Keras. Both must give the same feature and probabilities."""
+def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn, whole_step_under_xla):
+    """On TensorFlow a stream step packs its inputs and runs the head, or the whole step, under
+    XLA; other backends run build_step_model through Keras. All must give the same feature and
+    probabilities."""
     from varec_cli.models.architecture import build_model, split_model
     from varec_cli.models.streaming import build_step_model, keras_predict_step_call, tensorflow_step_call
 
     frames, size = 5, 32
     encoder, head = split_model(build_model(4, backbone="scratch", rnn=rnn, frames=frames, size=size, units=8))
     dim = int(encoder.output_shape[-1])
-    fused = tensorflow_step_call(encoder, head, (1, size, size, 3), (1, frames - 1, dim))
+    shapes = ((1, size, size, 3), (1, frames - 1, dim))
+    fused = tensorflow_step_call(encoder, head, *shapes, jit_compile=whole_step_under_xla)
     portable = keras_predict_step_call(build_step_model(encoder, head, frames))
     rng = np.random.default_rng(0)
     for _ in range(3):
@@ -523,6 +526,41 @@ def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn):
         assert [a.shape for a in got] == [(1, dim), (1, 4)]
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+
+def _taking(seconds: float, result: str):
+    """A call that takes `seconds` (by the clock, as a real model's call would) and says which it is."""
+
+    def call(*arrays):
+        until = time.perf_counter() + seconds
+        while time.perf_counter() < until:
+            pass
+        return [result]
+
+    return call
+
+
+def test_xla_is_kept_only_where_it_is_faster():
+    from varec_cli.models.streaming import XLA_TRY_BELOW_S, faster_with_xla
+
+    quick_plain = _taking(XLA_TRY_BELOW_S / 2, "plain")
+    assert faster_with_xla(quick_plain, lambda: _taking(0, "xla"), [])() == ["xla"]
+    assert faster_with_xla(quick_plain, lambda: _taking(XLA_TRY_BELOW_S, "xla"), [])() == ["plain"]
+
+    def cannot_compile():
+        raise ValueError("an op XLA does not support")
+
+    assert faster_with_xla(quick_plain, cannot_compile, [])() == ["plain"]
+
+
+def test_xla_is_not_even_built_for_a_slow_call():
+    from varec_cli.models.streaming import XLA_TRY_BELOW_S, faster_with_xla
+
+    built = []
+    slow_plain = _taking(XLA_TRY_BELOW_S * 1.5, "plain")
+    assert faster_with_xla(slow_plain, lambda: built.append(1) or _taking(0, "xla"), [])() == ["plain"]
+    assert built == []
 
 
 # --- live behaviour: a real model slowed down, or a stand-in classifier where none is needed ---

@@ -6,8 +6,10 @@ features from that buffer, spaced in time as the model's training clips were. On
 about one CNN pass instead of `frames` of them.
 
 Every per-frame call is compiled, traced once for fixed single-sample shapes: `compiled_call` on any
-backend, and on TensorFlow the encoder and head fused into one step (`tensorflow_step_call`). An eager `model(x)` or `model.predict(x)` per frame costs several times more
-(measured in docs/stream.md).
+backend, and on TensorFlow the encoder and head fused into one step (`tensorflow_step_call`). An
+eager `model(x)` or `model.predict(x)` per frame costs several times more (measured in
+docs/stream.md). On TensorFlow a call that takes under XLA_TRY_BELOW_S is also compiled whole by XLA,
+and the faster of the two kept (`faster_with_xla`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from varec_cli.runtime import tensorflow_backend
 
 CompiledCall = Callable[..., list]
 
+# A TensorFlow call faster than this is mostly per-op dispatch, which XLA compiles away (the scratch
+# stream model at 32 px: its encoder 0.34 → 0.17 ms a frame, its whole step 0.57 → 0.22 ms); slower
+# ones are convolutions, where TensorFlow's oneDNN kernels beat XLA's on a CPU (scratch at 224 px 1.2
+# → 1.6 ms; MobileNetV2 15 → 68 ms, and over a second to compile), so XLA is not even tried for them.
+XLA_TRY_BELOW_S = 1e-3
+XLA_TIMING_CALLS = 15  # timed calls per candidate, after one untimed call
+
 
 def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCall:
     """`model` in inference mode as one compiled function for inputs of exactly `input_shapes`
@@ -33,25 +42,64 @@ def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCal
     other Keras backend gets the model's own compiled predict step (`keras_predict_step_call`).
     """
     if tensorflow_backend():
-        return tensorflow_compiled_call(model, input_shapes)
+        zeros = [np.zeros(shape, np.float32) for shape in input_shapes]
+        return faster_with_xla(
+            tensorflow_compiled_call(model, input_shapes),
+            lambda: tensorflow_compiled_call(model, input_shapes, jit_compile=True),
+            zeros,
+        )
     return keras_predict_step_call(model)
 
 
-def tensorflow_compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCall:
+def faster_with_xla(plain: CompiledCall, make_xla: Callable[[], CompiledCall], example: Sequence) -> CompiledCall:
+    """`plain`, or the XLA build of the same call where `plain` takes under XLA_TRY_BELOW_S and the
+    XLA one is at least 10% faster on `example`, timed here (XLA's edge depends on the model's size
+    and the machine). Both give the same outputs up to float rounding. XLA is not tried for a slower
+    call: see XLA_TRY_BELOW_S."""
+    plain_seconds = _seconds_per_call(plain, example)
+    if plain_seconds >= XLA_TRY_BELOW_S:
+        return plain
+    try:
+        xla = make_xla()
+        xla_seconds = _seconds_per_call(xla, example)
+    except Exception:  # an op XLA cannot compile: keep the plain call
+        return plain
+    return xla if xla_seconds < 0.9 * plain_seconds else plain
+
+
+def _seconds_per_call(call: CompiledCall, example: Sequence) -> float:
+    """Median seconds of XLA_TIMING_CALLS calls, after one that traces or compiles; one call's
+    seconds when that one is already too slow for XLA (a big model starts no slower)."""
+    import time
+
+    call(*example)
+    times = []
+    for _ in range(XLA_TIMING_CALLS):
+        started = time.perf_counter()
+        call(*example)
+        times.append(time.perf_counter() - started)
+        if times[0] >= XLA_TRY_BELOW_S:
+            break
+    return float(np.median(times))
+
+
+def tensorflow_compiled_call(
+    model, input_shapes: Sequence[tuple[int, ...]], *, jit_compile: bool = False
+) -> CompiledCall:
     """TensorFlow only: a `tf.function` with a fixed input signature, traced once and reused.
 
     Unlike `predict_on_batch` it skips the data adapter and the distribution-strategy wrapper on
     every call; called as its one concrete function, with tensors, it skips the `tf.function`'s own
     argument matching too (measured per frame: the scratch stream model's encoder 0.72 → 0.47 ms,
-    MobileNetV2's 16.7 → 16.1 ms). No XLA (`jit_compile`): on CPU it made MobileNetV2 about 5x
-    slower here.
+    MobileNetV2's 16.7 → 16.1 ms). `jit_compile`: the whole call compiled by XLA (see
+    faster_with_xla for when that pays).
     """
     import tensorflow as tf
 
     signature = [tf.TensorSpec(shape, tf.float32) for shape in input_shapes]
     single = len(signature) == 1
 
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=signature, jit_compile=jit_compile)
     def run(*inputs):
         return model(inputs[0] if single else list(inputs), training=False)
 
@@ -103,9 +151,11 @@ def build_step_model(encoder, head, frames: int):
     return keras.Model(inputs, [feature, head(sequence)], name="stream_step")
 
 
-def tensorflow_step_call(encoder, head, frame_shape: tuple[int, ...], past_shape: tuple[int, ...]) -> CompiledCall:
+def tensorflow_step_call(
+    encoder, head, frame_shape: tuple[int, ...], past_shape: tuple[int, ...], *, jit_compile: bool = False
+) -> CompiledCall:
     """TensorFlow only: build_step_model's step as one `tf.function`, with the head compiled by XLA
-    inside it (the CNN stays on TensorFlow's own kernels: XLA made MobileNetV2 ~5x slower on CPU).
+    inside it; `jit_compile`: the whole step, CNN included (see faster_with_xla for when that pays).
 
     Two things a tiny model's step is mostly made of, measured on the scratch stream model:
     - an RNN over a short window is many tiny ops in a loop; fused by XLA it costs a fraction of
@@ -122,9 +172,9 @@ def tensorflow_step_call(encoder, head, frame_shape: tuple[int, ...], past_shape
     feature_dim = int(past_shape[-1])
 
     def make(fuse: bool):
-        head_call = tf.function(lambda window: head(window, training=False), jit_compile=fuse)
+        head_call = tf.function(lambda window: head(window, training=False), jit_compile=fuse and not jit_compile)
 
-        @tf.function(input_signature=[tf.TensorSpec((1, frame_size + past_size), tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec((1, frame_size + past_size), tf.float32)], jit_compile=jit_compile)
         def run(packed):
             frame = tf.reshape(packed[:, :frame_size], frame_shape)
             past = tf.reshape(packed[:, frame_size:], past_shape)
@@ -138,6 +188,8 @@ def tensorflow_step_call(encoder, head, frame_shape: tuple[int, ...], past_shape
     try:
         run = make(fuse=True)
     except Exception:  # an op XLA does not support: the same step without fusion
+        if jit_compile:
+            raise
         run = make(fuse=False)
 
     def call(frame, past):
@@ -163,7 +215,11 @@ class _StreamFunctions:
         self.encode = compiled_call(encoder, [frame_shape])
         self.head = compiled_call(head, [(1, spec.frames, self.feature_dim)])
         if spec.frames > 1 and tensorflow_backend():
-            self.step = tensorflow_step_call(encoder, head, frame_shape, past_shape)
+            self.step = faster_with_xla(
+                tensorflow_step_call(encoder, head, frame_shape, past_shape),
+                lambda: tensorflow_step_call(encoder, head, frame_shape, past_shape, jit_compile=True),
+                [np.zeros(frame_shape, np.float32), np.zeros(past_shape, np.float32)],
+            )
         else:
             step_model = build_step_model(encoder, head, spec.frames)
             self.step = compiled_call(step_model, [frame_shape] if spec.frames == 1 else [frame_shape, past_shape])
