@@ -31,7 +31,8 @@ CompiledCall = Callable[..., list]
 # ones are convolutions, where TensorFlow's oneDNN kernels beat XLA's on a CPU (scratch at 224 px 1.2
 # → 1.6 ms; MobileNetV2 15 → 68 ms, and over a second to compile), so XLA is not even tried for them.
 XLA_TRY_BELOW_S = 1e-3
-XLA_TIMING_CALLS = 15  # timed calls per candidate, after one untimed call
+XLA_WARM_CALLS = 3  # untimed calls per candidate first
+XLA_TIMING_CALLS = 15  # then timed calls
 
 
 def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCall:
@@ -68,19 +69,21 @@ def faster_with_xla(plain: CompiledCall, make_xla: Callable[[], CompiledCall], e
 
 
 def _seconds_per_call(call: CompiledCall, example: Sequence) -> float:
-    """Median seconds of XLA_TIMING_CALLS calls, after one that traces or compiles; one call's
-    seconds when that one is already too slow for XLA (a big model starts no slower)."""
+    """The fastest of XLA_TIMING_CALLS calls (the least disturbed by whatever else runs), after
+    XLA_WARM_CALLS that trace, compile and warm caches; one call's time when that one is far too
+    slow for XLA (a big model starts no slower)."""
     import time
 
-    call(*example)
-    times = []
+    for _ in range(XLA_WARM_CALLS):
+        call(*example)
+    fastest = float("inf")
     for _ in range(XLA_TIMING_CALLS):
         started = time.perf_counter()
         call(*example)
-        times.append(time.perf_counter() - started)
-        if times[0] >= XLA_TRY_BELOW_S:
+        fastest = min(fastest, time.perf_counter() - started)
+        if fastest >= 10 * XLA_TRY_BELOW_S:
             break
-    return float(np.median(times))
+    return fastest
 
 
 def tensorflow_compiled_call(
