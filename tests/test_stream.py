@@ -481,6 +481,45 @@ def test_ring_buffer_reproduces_the_whole_clip_prediction(tiny_model, tmp_path):
     np.testing.assert_allclose(outputs[11], whole, atol=1e-3)
 
 
+@pytest.mark.parametrize("rnn", ["gru", "gru-reset-before", "lstm", "bilstm"])
+def test_the_projected_stream_head_gives_the_keras_head_s_probabilities(rnn):
+    """The stream head computes the RNN's input projections for the whole window at once and writes
+    its loop out; each layer kind, each direction and both GRU variants must give what the Keras
+    layers give."""
+    from varec_cli.models.architecture import build_sequence_head
+    from varec_cli.models.stream_head import projected_head
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(1)
+    frames, features = 7, 40
+    if rnn == "gru-reset-before":  # Keras 2's GRU default, in models converted from it
+        window = keras.Input((frames, features))
+        x = keras.layers.GRU(12, reset_after=False)(window)
+        head = keras.Model(window, keras.layers.Dense(5, activation="softmax")(x))
+    else:
+        head = build_sequence_head(frames, features, 5, rnn=rnn, units=12)
+    projected = projected_head(head, min_kernel_bytes=0)
+    assert projected is not head
+    windows = np.random.default_rng(2).standard_normal((3, frames, features)).astype(np.float32) * 2
+    want = np.asarray(head(windows, training=False))
+    np.testing.assert_allclose(np.asarray(projected(windows, training=False)), want, rtol=1e-5, atol=1e-6)
+    # A window with the frames in another order is another prediction: the loop's order matters.
+    assert not np.allclose(np.asarray(projected(windows[:, ::-1], training=False)), want, atol=1e-4)
+
+
+def test_a_stream_through_the_projected_head_matches_the_whole_clip_prediction(tiny_model, tmp_path, monkeypatch):
+    from varec_cli.models import stream_head
+
+    monkeypatch.setattr(stream_head, "PROJECT_MIN_KERNEL_BYTES", 0)  # the tiny model's kernel is small
+    classifier = load_classifier(tiny_model)
+    video = write_video(tmp_path / "r.avi", moving_square_frames("right", count=12), 12.0)
+    whole = classifier.predict_clips(read_clips(video, 6, (32, 32)).frames)[0]
+    session = classifier.start_stream(fps=12.0)
+    assert isinstance(session._functions.sequence_head.layers[1], stream_head.ProjectedRecurrence)
+    outputs = [session.push(to_model_frame(f, (32, 32)), timestamp=i / 12) for i, f in enumerate(iter_frames(video))]
+    np.testing.assert_allclose(outputs[11], whole, atol=1e-3)  # as in the test above
+
 def test_frame_spacing():
     assert frame_spacing(1.0, 6, 12.0) == pytest.approx((1.0 - 1 / 12) / 5)  # every 2.2 frames at 12 fps
     assert frame_spacing(2.0, 16, None) == pytest.approx(2.0 / 15)

@@ -209,7 +209,10 @@ class _StreamFunctions:
     """The compiled calls a session needs, built (and traced) once per classifier."""
 
     def __init__(self, classifier: KerasClassifier):
+        from varec_cli.models.stream_head import projected_head
+
         encoder, head = classifier.halves()
+        self.sequence_head = head = projected_head(head)
         spec = classifier.spec
         self.frames = spec.frames
         self.feature_dim = int(encoder.output_shape[-1])
