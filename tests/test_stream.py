@@ -499,6 +499,8 @@ def test_the_projected_stream_head_gives_the_keras_head_s_probabilities(rnn):
         head = keras.Model(window, keras.layers.Dense(5, activation="softmax")(x))
     else:
         head = build_sequence_head(frames, features, 5, rnn=rnn, units=12)
+    rng = np.random.default_rng(3)  # trained-like weights: every bias non-zero, each gate its own
+    head.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.3 for w in head.get_weights()])
     projected = projected_head(head, min_kernel_bytes=0)
     assert projected is not head
     windows = np.random.default_rng(2).standard_normal((3, frames, features)).astype(np.float32) * 2
@@ -507,6 +509,24 @@ def test_the_projected_stream_head_gives_the_keras_head_s_probabilities(rnn):
     # A window with the frames in another order is another prediction: the loop's order matters.
     assert not np.allclose(np.asarray(projected(windows[:, ::-1], training=False)), want, atol=1e-4)
 
+
+@pytest.mark.parametrize("kind", ["bidirectional-sum", "gru-backwards", "dense-twice"])
+def test_a_head_the_projection_does_not_cover_is_left_as_it_is(kind):
+    from varec_cli.models.stream_head import projected_head
+    from varec_cli.runtime import import_keras
+
+    keras = import_keras()
+    window = keras.Input((5, 10))
+    if kind == "bidirectional-sum":
+        x = keras.layers.Bidirectional(keras.layers.LSTM(6), merge_mode="sum")(window)
+    elif kind == "gru-backwards":
+        x = keras.layers.GRU(6, go_backwards=True)(window)
+    else:
+        x = keras.layers.GRU(6)(window)
+        square = keras.layers.Dense(6, activation="tanh")
+        x = square(square(x))  # one layer applied twice
+    head = keras.Model(window, keras.layers.Dense(3, activation="softmax")(x))
+    assert projected_head(head, min_kernel_bytes=0) is head
 
 def test_a_stream_through_the_projected_head_matches_the_whole_clip_prediction(tiny_model, tmp_path, monkeypatch):
     from varec_cli.models import stream_head
@@ -568,39 +588,45 @@ def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn, whole_st
 
 
 
-def _taking(seconds: float, result: str):
-    """A call that takes `seconds` (by the clock, as a real model's call would) and says which it is."""
+def _taking(seconds: float, outputs=(0.0,)):
+    """A call that takes `seconds` (by the clock, as a real model's call would) and counts its calls."""
 
     def call(*arrays):
+        call.calls += 1
         until = time.perf_counter() + seconds
         while time.perf_counter() < until:
             pass
-        return [result]
+        return [np.asarray(outputs, np.float32)]
 
+    call.calls = 0
     return call
 
 
-def test_xla_is_kept_only_where_it_is_faster():
+def test_xla_is_kept_only_where_it_is_faster_and_gives_the_same_outputs():
     from varec_cli.models.streaming import XLA_TRY_BELOW_S, faster_with_xla
 
-    quick_plain = _taking(XLA_TRY_BELOW_S / 2, "plain")
-    assert faster_with_xla(quick_plain, lambda: _taking(0, "xla"), [])() == ["xla"]
-    assert faster_with_xla(quick_plain, lambda: _taking(XLA_TRY_BELOW_S, "xla"), [])() == ["plain"]
+    quick_plain = _taking(XLA_TRY_BELOW_S / 2)
+    xla = _taking(0)
+    assert faster_with_xla(quick_plain, lambda: xla, []) is xla
+    assert faster_with_xla(quick_plain, lambda: _taking(XLA_TRY_BELOW_S), []) is quick_plain
+    assert faster_with_xla(quick_plain, lambda: _taking(0, outputs=(0.5,)), []) is quick_plain  # wrong: not kept
 
     def cannot_compile():
         raise ValueError("an op XLA does not support")
 
-    assert faster_with_xla(quick_plain, cannot_compile, [])() == ["plain"]
+    assert faster_with_xla(quick_plain, cannot_compile, []) is quick_plain
 
 
-def test_xla_is_not_even_built_for_a_slow_call():
-    from varec_cli.models.streaming import XLA_TRY_BELOW_S, faster_with_xla
+def test_xla_is_not_even_built_for_a_slow_call_and_a_big_one_is_called_twice():
+    from varec_cli.models.streaming import XLA_SURELY_SLOW_S, XLA_TRY_BELOW_S, faster_with_xla
 
     built = []
-    slow_plain = _taking(XLA_TRY_BELOW_S * 1.5, "plain")
-    assert faster_with_xla(slow_plain, lambda: built.append(1) or _taking(0, "xla"), [])() == ["plain"]
+    slow_plain = _taking(XLA_TRY_BELOW_S * 1.5)
+    assert faster_with_xla(slow_plain, lambda: built.append(1) or _taking(0), []) is slow_plain
     assert built == []
-
+    big = _taking(XLA_SURELY_SLOW_S * 1.2)
+    assert faster_with_xla(big, lambda: built.append(1) or _taking(0), []) is big
+    assert built == [] and big.calls == 2  # the call that traces, one to time: start-up stays short
 
 # --- live behaviour: a real model slowed down, or a stand-in classifier where none is needed ---
 

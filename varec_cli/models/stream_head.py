@@ -18,6 +18,7 @@ Imported only where Keras already is (it imports Keras at the top).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 PROJECT_MIN_KERNEL_BYTES = 1 << 20
@@ -44,7 +45,13 @@ def projected_head(head, min_kernel_bytes: int | None = None):
     x = ProjectedRecurrence(recurrent[0])(inputs)
     for layer in chain[1:]:
         x = layer(x)
-    return keras.Model(inputs, x, name=f"{head.name}_projected")
+    projected = keras.Model(inputs, x, name=f"{head.name}_projected")
+    # A head this module misreads (a layer applied twice, a subclass that computes otherwise) must
+    # not change a label: both heads on the same windows, else the Keras one.
+    windows = np.random.default_rng(0).standard_normal((2, *window.shape[1:])).astype("float32")
+    want = ops.convert_to_numpy(head(windows, training=False))
+    got = ops.convert_to_numpy(projected(windows, training=False))
+    return projected if got.shape == want.shape and np.allclose(got, want, rtol=1e-4, atol=1e-5) else head
 
 
 def _input_kernel_bytes(layer) -> int:
@@ -86,7 +93,7 @@ class ProjectedRecurrence(layers.Layer):
     inference mode, with its weights (see the top of this module)."""
 
     def __init__(self, recurrent, **kwargs):
-        super().__init__(name=f"{recurrent.name}_projected", **kwargs)
+        super().__init__(name=f"{recurrent.name}_projected", dtype=recurrent.dtype_policy, **kwargs)
         self.recurrent = recurrent
 
     def call(self, window):

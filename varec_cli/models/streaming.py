@@ -31,8 +31,9 @@ CompiledCall = Callable[..., list]
 # ones are convolutions, where TensorFlow's oneDNN kernels beat XLA's on a CPU (scratch at 224 px 1.2
 # → 1.6 ms; MobileNetV2 15 → 68 ms, and over a second to compile), so XLA is not even tried for them.
 XLA_TRY_BELOW_S = 1e-3
-XLA_WARM_CALLS = 3  # untimed calls per candidate first
+XLA_WARM_CALLS = 2  # untimed calls per candidate after the one that traces
 XLA_TIMING_CALLS = 15  # then timed calls
+XLA_SURELY_SLOW_S = 5 * XLA_TRY_BELOW_S
 
 
 def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCall:
@@ -43,11 +44,10 @@ def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCal
     other Keras backend gets the model's own compiled predict step (`keras_predict_step_call`).
     """
     if tensorflow_backend():
-        zeros = [np.zeros(shape, np.float32) for shape in input_shapes]
         return faster_with_xla(
             tensorflow_compiled_call(model, input_shapes),
             lambda: tensorflow_compiled_call(model, input_shapes, jit_compile=True),
-            zeros,
+            example_inputs(input_shapes),
         )
     return keras_predict_step_call(model)
 
@@ -55,35 +55,50 @@ def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCal
 def faster_with_xla(plain: CompiledCall, make_xla: Callable[[], CompiledCall], example: Sequence) -> CompiledCall:
     """`plain`, or the XLA build of the same call where `plain` takes under XLA_TRY_BELOW_S and the
     XLA one is at least 10% faster on `example`, timed here (XLA's edge depends on the model's size
-    and the machine). Both give the same outputs up to float rounding. XLA is not tried for a slower
+    and the machine), and gives the same outputs up to float rounding. XLA is not tried for a slower
     call: see XLA_TRY_BELOW_S."""
-    plain_seconds = _seconds_per_call(plain, example)
+    plain_seconds, plain_outputs = _seconds_per_call(plain, example)
     if plain_seconds >= XLA_TRY_BELOW_S:
         return plain
     try:
         xla = make_xla()
-        xla_seconds = _seconds_per_call(xla, example)
+        xla_seconds, xla_outputs = _seconds_per_call(xla, example)
     except Exception:  # an op XLA cannot compile: keep the plain call
         return plain
-    return xla if xla_seconds < 0.9 * plain_seconds else plain
+    same = len(xla_outputs) == len(plain_outputs) and all(
+        np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(xla_outputs, plain_outputs)
+    )
+    return xla if same and xla_seconds < 0.9 * plain_seconds else plain
 
 
-def _seconds_per_call(call: CompiledCall, example: Sequence) -> float:
-    """The fastest of XLA_TIMING_CALLS calls (the least disturbed by whatever else runs), after
-    XLA_WARM_CALLS that trace, compile and warm caches; one call's time when that one is far too
-    slow for XLA (a big model starts no slower)."""
+def _seconds_per_call(call: CompiledCall, example: Sequence) -> tuple[float, list]:
+    """(the fastest of XLA_TIMING_CALLS calls, the least disturbed by whatever else runs; the
+    outputs), after a call that traces or compiles and XLA_WARM_CALLS more. A call that takes
+    XLA_SURELY_SLOW_S or more right after tracing is not called again: a big model's stream starts
+    two calls later, not eighteen."""
     import time
 
-    for _ in range(XLA_WARM_CALLS):
-        call(*example)
+    outputs = call(*example)
     fastest = float("inf")
-    for _ in range(XLA_TIMING_CALLS):
+    for index in range(XLA_WARM_CALLS + XLA_TIMING_CALLS):
         started = time.perf_counter()
         call(*example)
-        fastest = min(fastest, time.perf_counter() - started)
-        if fastest >= 10 * XLA_TRY_BELOW_S:
-            break
-    return fastest
+        seconds = time.perf_counter() - started
+        if index == 0 and seconds >= XLA_SURELY_SLOW_S:
+            return seconds, outputs
+        if index >= XLA_WARM_CALLS:
+            fastest = min(fastest, seconds)
+    return fastest, outputs
+
+
+def example_inputs(shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Inputs to time and compare compiled calls on: frames (rank 4) of random pixels, features of
+    random values; the same every time."""
+    rng = np.random.default_rng(0)
+    return [
+        rng.uniform(0, 255, shape).astype(np.float32) if len(shape) == 4 else rng.standard_normal(shape).astype(np.float32)
+        for shape in shapes
+    ]
 
 
 def tensorflow_compiled_call(
@@ -224,26 +239,27 @@ class _StreamFunctions:
             self.step = faster_with_xla(
                 tensorflow_step_call(encoder, head, frame_shape, past_shape),
                 lambda: tensorflow_step_call(encoder, head, frame_shape, past_shape, jit_compile=True),
-                [np.zeros(frame_shape, np.float32), np.zeros(past_shape, np.float32)],
+                example_inputs([frame_shape, past_shape]),
             )
         else:
             step_model = build_step_model(encoder, head, spec.frames)
             self.step = compiled_call(step_model, [frame_shape] if spec.frames == 1 else [frame_shape, past_shape])
-        # Trace now, so that the first real frame does not pay for it.
-        zeros = np.zeros(frame_shape, np.float32)
-        self.encode(zeros)
-        self.head(np.zeros((1, spec.frames, self.feature_dim), np.float32))
-        self.step(zeros) if spec.frames == 1 else self.step(zeros, np.zeros(past_shape, np.float32))
+        if not tensorflow_backend():  # trace now (faster_with_xla has on TensorFlow), not on the first frame
+            zeros = np.zeros(frame_shape, np.float32)
+            self.encode(zeros)
+            self.head(np.zeros((1, spec.frames, self.feature_dim), np.float32))
+            self.step(zeros) if spec.frames == 1 else self.step(zeros, np.zeros(past_shape, np.float32))
 
 
 _FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def stream_functions(classifier: KerasClassifier) -> _StreamFunctions:
-    functions = _FUNCTIONS.get(classifier)
-    if functions is None:
-        functions = _FUNCTIONS[classifier] = _StreamFunctions(classifier)
-    return functions
+    with classifier._lock:  # one set of compiled calls, timed and chosen once, however many threads ask
+        functions = _FUNCTIONS.get(classifier)
+        if functions is None:
+            functions = _FUNCTIONS[classifier] = _StreamFunctions(classifier)
+        return functions
 
 
 def frame_spacing(clip_seconds: float | None, frames: int, fps: float | None) -> float | None:
