@@ -27,9 +27,9 @@ PROJECT_MIN_KERNEL_BYTES = 1 << 20
 def projected_head(head, min_kernel_bytes: int | None = None):
     """`head` (window of features → probabilities) with its recurrent layer computed as above, or
     `head` itself where that does not pay (an input kernel under `min_kernel_bytes`, by default
-    PROJECT_MIN_KERNEL_BYTES) or it is not
-    what build_sequence_head makes (one LSTM, GRU or Bidirectional LSTM returning its last output,
-    then Dropout and Dense layers; float32; no state kept between calls)."""
+    PROJECT_MIN_KERNEL_BYTES) or where the head is not what build_sequence_head makes (one LSTM, GRU
+    or Bidirectional LSTM returning its last output, then Dropout and Dense layers; float32; no
+    state kept between calls)."""
     recurrent = [layer for layer in head.layers if isinstance(layer, (layers.LSTM, layers.GRU, layers.Bidirectional))]
     if len(recurrent) != 1 or not _supported(recurrent[0]) or len(head.inputs) != 1 or len(head.outputs) != 1:
         return head
