@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from children import stop_when_ready
 from synthetic import (
     action_change_frames,
     decode_index,
@@ -435,17 +436,14 @@ def test_ctrl_c_mid_run_leaves_nothing(tiny_model, tmp_path, stop, code, said):
         # under nohup (SIGHUP ignored) a closed terminal must not stop it: then only the SIGINT below does
         preexec_fn=(lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if stop == "nohup" else None,
     )
-    try:
-        assert proc.stdout.readline().strip() == "ready"
+
+    def interrupt():
         assert any(p.name.startswith(".out.") for p in tmp_path.iterdir())  # the temp file exists now
         if stop == "nohup":
             proc.send_signal(signal.SIGHUP)
-            stop = "SIGINT"
-        proc.send_signal(getattr(signal, stop))
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        proc.send_signal(signal.SIGINT if stop == "nohup" else getattr(signal, stop))
+
+    out, err = stop_when_ready(proc, proc.stdout, interrupt)
     assert proc.returncode == code, (out, err)
     assert "Traceback" not in err and err.strip().endswith(said)
     _no_leftovers(tmp_path, "clip.avi")

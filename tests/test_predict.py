@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from children import stop_when_ready
 from synthetic import model_with_metadata, moving_square_frames, write_av_video, write_motion_video
 
 from varec_cli.models.classifier import load_classifier
@@ -445,13 +446,7 @@ def test_a_termination_signal_mid_run_stops_predict_like_ctrl_c(tiny_model, tmp_
         [sys.executable, "-c", script, "predict", *map(str, videos), "--model", str(tiny_model), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    try:
-        assert proc.stderr.readline().strip() == "ready"
-        proc.send_signal(getattr(signal, stop))
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out, err = stop_when_ready(proc, proc.stderr, lambda: proc.send_signal(getattr(signal, stop)))
     assert proc.returncode == code, (out, err)
     assert [record["video"] for record in _json_lines(out)] == [str(videos[0])]
     assert err.strip() == f"terminated ({stop})"  # nothing else: no traceback

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from children import stop_when_ready
 from synthetic import decode_index, moving_square_frames, write_bounce_video, write_index_video, write_video
 
 from varec_cli.errors import VideoError
@@ -377,16 +378,14 @@ def _stream_stopped_by(signals, tiny_model, tmp_path):
          "--threshold", "0", "-o", str(tmp_path / "rec.avi")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
     )
-    try:
-        assert proc.stderr.readline().strip() == "ready"
+
+    def stop():
         proc.send_signal(signals[0])
         assert proc.stderr.readline().strip() == "finalising"
         for later in signals[1:]:
             proc.send_signal(later)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+
+    _, err = stop_when_ready(proc, proc.stderr, stop)
     return proc.returncode, err
 
 
