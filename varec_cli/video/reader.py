@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VideoError
+from varec_cli.video.allocator import keep_freed_frame_memory
 
 # How a clip is decoded (`read_clips(strategy=...)`; "auto" picks per video, see choose_strategy):
 #   jpeg   Motion-JPEG: every frame is a standalone JPEG. Demux all packets without decoding them
@@ -539,6 +540,7 @@ def read_clips(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decode strategy {strategy!r}")
+    keep_freed_frame_memory()
     path = Path(path)
     cores = usable_cores() if cores is None else max(1, int(cores))
     if strategy in ("auto", "av"):
