@@ -584,6 +584,41 @@ def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn, whole_st
         assert [a.shape for a in got] == [(1, dim), (1, 4)]
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        # As a session calls it: one frame, the ring buffer's own feature vectors, not stacked.
+        for a, b in zip(fused(frame[0], list(past[0])), got):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="frames of"):
+        fused(np.zeros((size, size // 2, 3), np.uint8), past)
+
+
+def test_fused_step_gives_each_thread_its_own_answers(tmp_path):
+    """The step fills its input vector in place, one per thread: sessions of one model streaming in
+    several threads at once must not see each other's frames."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from varec_cli.models.architecture import build_model, split_model
+    from varec_cli.models.streaming import tensorflow_step_call
+
+    frames, size = 4, 32
+    encoder, head = split_model(build_model(3, backbone="scratch", rnn="gru", frames=frames, size=size, units=8))
+    dim = int(encoder.output_shape[-1])
+    step = tensorflow_step_call(encoder, head, (1, size, size, 3), (1, frames - 1, dim))
+    rng = np.random.default_rng(1)
+    inputs = [
+        (rng.integers(0, 256, (size, size, 3), dtype=np.uint8), list(rng.standard_normal((frames - 1, dim)).astype(np.float32)))
+        for _ in range(4)
+    ]
+    alone = [step(*pair) for pair in inputs]
+
+    def run(index: int):
+        return [step(*inputs[index]) for _ in range(40)]
+
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, range(4)))
+    for index, results in enumerate(together):
+        for result in results:
+            for a, b in zip(result, alone[index]):
+                np.testing.assert_array_equal(a, b)
 
 
 
