@@ -3,11 +3,14 @@
     python benchmarks/render_docs.py            # or: python benchmarks/run.py all --write-docs
 
 Nothing in the page is typed by hand: tables, targets and the machine come from the results files;
-the prose around them is in this file. Parts without a results file are listed as not run.
+the prose around them is in this file. A part with no results file here keeps the results the page
+was last generated from (benchmarks/published/, committed; `write` refreshes it); parts with neither
+are listed as not run.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -44,7 +47,8 @@ Run it with the Python of the environment varec is installed in (the checkout's 
 measured). `--quick` runs fewer cases and rounds, `--repeats N` sets the rounds, and parts can be
 named (`python benchmarks/run.py clips`); `python benchmarks/run.py list` lists them. Results land
 in `benchmarks/results/<part>.json` (git-ignored); `python benchmarks/render_docs.py` rebuilds this
-page from whatever results are there.
+page from whatever results are there, and copies them to `benchmarks/published/` (committed), where a
+part not rerun on the next machine (the GPU part, where no GPU is lent) keeps its figures from.
 
 keras-video-generators 1.0.14 needs TensorFlow 2.15 and numpy<2, so it runs in a virtual
 environment of its own, as a worker process: `setup-kvg` creates `benchmarks/results/kvg-venv`,
@@ -143,13 +147,20 @@ def _tables(result: dict) -> str:
     return "\n".join(out)
 
 
-def render(results: list[dict]) -> str:
+def render(results: list[dict], kept: set[str] = frozenset()) -> str:
+    """The page; `kept`: parts whose results come from benchmarks/published/, not this run."""
     parts = [INTRO, REPRODUCE]
     if not results:
         parts.append("No results yet: run the command above.\n")
         return "\n".join(parts)
     parts.append(_targets(results))
     parts.append(_machine(results))
+    if kept:
+        names = ", ".join(f"`{r['part']}`" for r in results if r["part"] in kept)
+        parts.append(
+            f"Not rerun for this page, kept from `benchmarks/published/` (see each column's run date and "
+            f"commit): {names}.\n"
+        )
     for n, result in enumerate(results, 1):
         parts.append(f"## {n}. {result['title']}\n")
         parts.append(result["description"] + "\n")
@@ -163,13 +174,29 @@ def render(results: list[dict]) -> str:
     return "\n".join(parts)
 
 
-def write(path: Path = DOC) -> Path:
+def collect(results_dir: Path, published_dir: Path) -> tuple[list[dict], set[str]]:
+    """This machine's results, plus the published ones of parts it has none of; and those parts."""
+    fresh = harness.load_results(results_dir)
+    have = {r["part"] for r in fresh}
+    kept = [r for r in harness.load_results(published_dir) if r["part"] not in have] if published_dir.is_dir() else []
+    merged = sorted(fresh + kept, key=lambda d: (d.get("order", 99), d["part"]))
+    return merged, {r["part"] for r in kept}
+
+
+def write(path: Path = DOC, results_dir: Path | None = None, published_dir: Path | None = None) -> Path:
+    """Regenerate the page, then publish the fresh results it shows (see the module's docstring)."""
     try:
         import parts  # noqa: F401  (the registry, to list parts that have no results)
     except ImportError:
         pass
-    text = render(harness.load_results())
-    path.write_text(text.rstrip("\n") + "\n")
+    results_dir = harness.RESULTS_DIR if results_dir is None else results_dir
+    published_dir = harness.PUBLISHED_DIR if published_dir is None else published_dir
+    results, kept = collect(results_dir, published_dir)
+    path.write_text(render(results, kept).rstrip("\n") + "\n")
+    published_dir.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        if result["part"] not in kept:
+            (published_dir / f"{result['part']}.json").write_text(json.dumps(result, indent=1) + "\n")
     return path
 
 

@@ -81,3 +81,23 @@ def test_what_a_part_learns_of_the_machine_reaches_the_docs(harness, tmp_path, m
     text = render_docs.render(harness.load_results(tmp_path))
     assert "| GPU | Test GPU 80GB |" in text and "| Keras backend | jax 0.0 |" in text
     assert "| TensorFlow |  |" in text  # a framework that is not there shows empty, not "None"
+
+
+def test_a_part_not_rerun_keeps_its_published_figures_and_a_rerun_one_is_published(harness, tmp_path, monkeypatch):
+    import render_docs
+
+    results, published, page = tmp_path / "results", tmp_path / "published", tmp_path / "performance.md"
+    for directory, part_name, value in ((published, "gpu-demo", 2.0), (published, "cpu-demo", 9.0), (results, "cpu-demo", 3.0)):
+        monkeypatch.setattr(harness, "RESULTS_DIR", directory)
+        part = harness.Part(part_name, part_name.upper(), 9, f"{part_name} measures.", lambda ctx: None)
+        rows = harness.throughput_rows(f"{part_name} table", "case", {"base": [1.0], "fast": [1.0 / value]}, "base")
+        harness.write_result(part, harness.PartResult(rows=rows), started=0.0, settings={"repeats": 1}, machine={})
+    render_docs.write(page, results, published)
+    text = page.read_text()
+    assert "| case | 1 (baseline) | 2 (2.00x) |" in text  # gpu-demo, from published/
+    assert "| case | 1 (baseline) | 3 (3.00x) |" in text  # cpu-demo, this run's
+    assert "9 (9.00x)" not in text  # not cpu-demo's older published figures
+    assert "kept from `benchmarks/published/`" in text and "`gpu-demo`" in text
+    republished = {r["part"]: r for r in harness.load_results(published)}
+    assert republished["cpu-demo"]["rows"] == harness.load_results(results)[0]["rows"]
+    assert republished["gpu-demo"]["rows"][1]["value"] == 2.0
