@@ -654,6 +654,26 @@ def test_feature_cache_key_follows_file_identity_and_encoder(tmp_path):
     assert cache.get(video) is None  # the file changed (mtime): recompute
 
 
+def test_a_clip_replaced_by_another_of_the_same_size_and_mtime_is_not_taken_from_the_cache(tmp_path):
+    import shutil
+
+    video = write_video(tmp_path / "v.avi", [np.full((16, 16, 3), 40, np.uint8)] * 6)
+    other = write_video(tmp_path / "o.avi", [np.full((16, 16, 3), 200, np.uint8)] * 6)
+    assert video.stat().st_size == other.stat().st_size and video.read_bytes() != other.read_bytes()
+    cache = loader.FeatureCache(tmp_path / "cache", backbone="scratch", weights="w", frames=4, size=(16, 16),
+                                precision="float32")
+    first = loader.extract_features([(video, 0)], _mean_colour, cache, frames=4, size=(16, 16), feature_dim=3)
+    mtime = video.stat().st_mtime_ns
+    replacement = tmp_path / "replacement.avi"
+    shutil.copyfile(other, replacement)
+    os.utime(replacement, ns=(mtime, mtime))  # as `cp -p` of a file with the same mtime would leave it
+    os.replace(replacement, video)
+    assert video.stat().st_size == other.stat().st_size and video.stat().st_mtime_ns == mtime
+    again = loader.extract_features([(video, 0)], _mean_colour, cache, frames=4, size=(16, 16), feature_dim=3)
+    assert cache.hits == 0 and cache.misses == 2
+    assert not np.allclose(again.features[0], first.features[0])  # the new clip's own features
+
+
 def test_a_resumed_run_goes_on_with_the_order_its_epochs_would_have_had(tmp_path):
     """Epoch k of a run that started at epoch 0 and the first epoch of a run resumed at k see their
     clips in the same order (and not epoch 0's again), for cached features and for decoded clips."""

@@ -237,9 +237,14 @@ def frame_encoder_function(encoder):
 
 
 def file_identity(path: Path) -> dict:
-    """What makes a video 'the same file' for the cache: absolute path, size and mtime."""
+    """What makes a video 'the same file' for the cache: absolute path, size, mtime, and the inode and
+    its change time, which a file put in its place keeps no trace of even where it is copied with its
+    old mtime (`cp -p`, `rsync -t`, an archive extracted again) and has the same size."""
     stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {
+        "path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino,
+    }
 
 
 @dataclass
