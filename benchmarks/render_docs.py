@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -174,13 +175,25 @@ def render(results: list[dict], kept: set[str] = frozenset()) -> str:
     return "\n".join(parts)
 
 
+def _started(result: dict) -> datetime:
+    try:
+        return datetime.strptime(result["started"], "%Y-%m-%d %H:%M:%S %z")
+    except (KeyError, ValueError):
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
 def collect(results_dir: Path, published_dir: Path) -> tuple[list[dict], set[str]]:
-    """This machine's results, plus the published ones of parts it has none of; and those parts."""
-    fresh = harness.load_results(results_dir)
-    have = {r["part"] for r in fresh}
-    kept = [r for r in harness.load_results(published_dir) if r["part"] not in have] if published_dir.is_dir() else []
-    merged = sorted(fresh + kept, key=lambda d: (d.get("order", 99), d["part"]))
-    return merged, {r["part"] for r in kept}
+    """Per part, the later run of this machine's result and the published one (an old results file
+    left here does not replace newer published figures); and the parts whose figures are the
+    published ones."""
+    chosen = {r["part"]: r for r in harness.load_results(published_dir)} if published_dir.is_dir() else {}
+    kept = set(chosen)
+    for result in harness.load_results(results_dir):
+        if result["part"] not in chosen or _started(result) >= _started(chosen[result["part"]]):
+            chosen[result["part"]] = result
+            kept.discard(result["part"])
+    merged = sorted(chosen.values(), key=lambda d: (d.get("order", 99), d["part"]))
+    return merged, kept
 
 
 def write(path: Path = DOC, results_dir: Path | None = None, published_dir: Path | None = None) -> Path:
@@ -194,8 +207,8 @@ def write(path: Path = DOC, results_dir: Path | None = None, published_dir: Path
     results, kept = collect(results_dir, published_dir)
     path.write_text(render(results, kept).rstrip("\n") + "\n")
     published_dir.mkdir(parents=True, exist_ok=True)
-    for result in results:
-        if result["part"] not in kept:
+    for result in results:  # a --quick run is shown but not published: its figures are rough
+        if result["part"] not in kept and not result.get("settings", {}).get("quick"):
             (published_dir / f"{result['part']}.json").write_text(json.dumps(result, indent=1) + "\n")
     return path
 

@@ -87,17 +87,27 @@ def test_a_part_not_rerun_keeps_its_published_figures_and_a_rerun_one_is_publish
     import render_docs
 
     results, published, page = tmp_path / "results", tmp_path / "published", tmp_path / "performance.md"
-    for directory, part_name, value in ((published, "gpu-demo", 2.0), (published, "cpu-demo", 9.0), (results, "cpu-demo", 3.0)):
+    runs = (  # directory, part, speed-up, run start (s since the epoch), --quick
+        (published, "gpu-demo", 2.0, 100.0, False), (published, "cpu-demo", 9.0, 100.0, False),
+        (results, "cpu-demo", 3.0, 200.0, False),
+        (published, "old-demo", 5.0, 300.0, False), (results, "old-demo", 7.0, 200.0, False),  # a stale file here
+        (results, "quick-demo", 4.0, 200.0, True),
+    )
+    for directory, part_name, value, started, quick in runs:
         monkeypatch.setattr(harness, "RESULTS_DIR", directory)
         part = harness.Part(part_name, part_name.upper(), 9, f"{part_name} measures.", lambda ctx: None)
         rows = harness.throughput_rows(f"{part_name} table", "case", {"base": [1.0], "fast": [1.0 / value]}, "base")
-        harness.write_result(part, harness.PartResult(rows=rows), started=0.0, settings={"repeats": 1}, machine={})
+        harness.write_result(part, harness.PartResult(rows=rows), started=started,
+                             settings={"repeats": 1, "quick": quick}, machine={})
     render_docs.write(page, results, published)
     text = page.read_text()
     assert "| case | 1 (baseline) | 2 (2.00x) |" in text  # gpu-demo, from published/
     assert "| case | 1 (baseline) | 3 (3.00x) |" in text  # cpu-demo, this run's
     assert "9 (9.00x)" not in text  # not cpu-demo's older published figures
-    assert "kept from `benchmarks/published/`" in text and "`gpu-demo`" in text
+    assert "| case | 1 (baseline) | 5 (5.00x) |" in text and "7 (7.00x)" not in text  # the later run wins
+    assert "| case | 1 (baseline) | 4 (4.00x) |" in text  # a quick run is shown...
+    assert "kept from `benchmarks/published/`" in text and "`gpu-demo`, `old-demo`" in text
     republished = {r["part"]: r for r in harness.load_results(published)}
-    assert republished["cpu-demo"]["rows"] == harness.load_results(results)[0]["rows"]
-    assert republished["gpu-demo"]["rows"][1]["value"] == 2.0
+    assert republished["cpu-demo"]["rows"] == next(r for r in harness.load_results(results) if r["part"] == "cpu-demo")["rows"]
+    assert republished["gpu-demo"]["rows"][1]["value"] == 2.0 and republished["old-demo"]["rows"][1]["value"] == 5.0
+    assert "quick-demo" not in republished  # ...but not published

@@ -539,6 +539,23 @@ def test_a_stream_through_the_projected_head_matches_the_whole_clip_prediction(t
     outputs = [session.push(to_model_frame(f, (32, 32)), timestamp=i / 12) for i, f in enumerate(iter_frames(video))]
     np.testing.assert_allclose(outputs[11], whole, atol=1e-3)  # as in the test above
 
+def test_the_portable_stream_step_other_backends_run_matches_the_whole_clip_prediction(tiny_model, tmp_path, monkeypatch):
+    """On JAX or PyTorch a session runs build_step_model through Keras, not the TensorFlow step; it
+    must take a session's frames and ring buffer alike, and refuse a frame of the wrong size."""
+    from varec_cli.models import streaming
+
+    monkeypatch.setattr(streaming, "tensorflow_backend", lambda: False)
+    classifier = load_classifier(tiny_model)
+    video = write_video(tmp_path / "r.avi", moving_square_frames("right", count=12), 12.0)
+    whole = classifier.predict_clips(read_clips(video, 6, (32, 32)).frames)[0]
+    session = streaming.RingBufferSession(classifier, fps=12.0)
+    assert "portable_step" in session._functions.step.__name__
+    outputs = [session.push(to_model_frame(f, (32, 32)), timestamp=i / 12) for i, f in enumerate(iter_frames(video))]
+    np.testing.assert_allclose(outputs[11], whole, atol=1e-3)  # as in the tests above
+    with pytest.raises(ValueError, match="frames of"):
+        session.push(np.zeros((32, 16, 6), np.uint8), timestamp=1.0)
+
+
 def test_frame_spacing():
     assert frame_spacing(1.0, 6, 12.0) == pytest.approx((1.0 - 1 / 12) / 5)  # every 2.2 frames at 12 fps
     assert frame_spacing(2.0, 16, None) == pytest.approx(2.0 / 15)
@@ -584,8 +601,13 @@ def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn, whole_st
         assert [a.shape for a in got] == [(1, dim), (1, 4)]
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        kept = [a.copy() for a in got]
         # As a session calls it: one frame, the ring buffer's own feature vectors, not stacked.
-        for a, b in zip(fused(frame[0], list(past[0])), got):
+        for a, b in zip(fused(frame[0], list(past[0])), kept):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        other = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+        fused(other, past)  # a later call leaves the arrays an earlier one returned alone
+        for a, b in zip(got, kept):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="frames of"):
         fused(np.zeros((size, size // 2, 3), np.uint8), past)
@@ -618,7 +640,7 @@ def test_fused_step_gives_each_thread_its_own_answers(tmp_path):
     for index, results in enumerate(together):
         for result in results:
             for a, b in zip(result, alone[index]):
-                np.testing.assert_array_equal(a, b)
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 

@@ -187,7 +187,7 @@ def tensorflow_step_call(
       probabilities come out as one;
     - that vector, built afresh per call (a new array, the features stacked, then copied in), cost
       ~0.04 ms of a 0.37 ms step: each thread fills one of its own in place (the frame and each
-      feature into their slices), which TensorFlow reads without copying.
+      feature into their slices), and `tf.constant` copies it into the call's input tensor.
     Falls back to the unfused head where XLA cannot compile it.
     """
     import threading
@@ -273,10 +273,15 @@ class _StreamFunctions:
             step = compiled_call(step_model, [frame_shape] if spec.frames == 1 else [frame_shape, past_shape])
             if spec.frames == 1:
                 self.step = step
-            else:  # past as the session gives it, as tensorflow_step_call takes it
-                self.step = lambda frame, past: step(
-                    np.reshape(frame, frame_shape), past if isinstance(past, np.ndarray) else np.stack(past)[None]
-                )
+            else:  # frame and past as a session gives them, as tensorflow_step_call takes them
+
+                def portable_step(frame, past):
+                    frame = np.asarray(frame)
+                    if frame.shape[-3:] != frame_shape[1:]:  # never reshaped into a wrong-sized frame
+                        raise ValueError(f"a stream step takes frames of {frame_shape[1:]}, not {frame.shape}")
+                    return step(frame.reshape(frame_shape), past if isinstance(past, np.ndarray) else np.stack(past)[None])
+
+                self.step = portable_step
         if not tensorflow_backend():  # trace now (faster_with_xla has on TensorFlow), not on the first frame
             zeros = np.zeros(frame_shape, np.float32)
             self.encode(zeros)

@@ -531,6 +531,10 @@ def read_clips(
     `cores`: how many CPU cores this one read may keep busy (default: all this process may use);
     callers that decode several videos at once give each its share.
 
+    The first call pins glibc's malloc thresholds for the whole process, so that later reads reuse
+    the frame buffers earlier ones freed (video/allocator.py; any MALLOC_* variable or glibc.malloc
+    tunable in the environment opts out).
+
     Header frame counts lie: 0, too many or too few. "av" (auto's choice but for Motion-JPEG)
     counts the packets it demuxes. A packet scan (Motion-JPEG, "mixed", and
     "auto" when the header count is 0 or the samples are far enough apart for a seek to pay)
