@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VideoError
-from varec_cli.video.allocator import keep_freed_frame_memory
 
 # How a clip is decoded (`read_clips(strategy=...)`; "auto" picks per video, see choose_strategy):
 #   jpeg   Motion-JPEG: every frame is a standalone JPEG. Demux all packets without decoding them
@@ -531,10 +530,6 @@ def read_clips(
     `cores`: how many CPU cores this one read may keep busy (default: all this process may use);
     callers that decode several videos at once give each its share.
 
-    The first call pins glibc's malloc thresholds for the whole process, so that later reads reuse
-    the frame buffers earlier ones freed (video/allocator.py; any MALLOC_* variable or glibc.malloc
-    tunable in the environment opts out).
-
     Header frame counts lie: 0, too many or too few. "av" (auto's choice but for Motion-JPEG)
     counts the packets it demuxes. A packet scan (Motion-JPEG, "mixed", and
     "auto" when the header count is 0 or the samples are far enough apart for a seek to pay)
@@ -544,7 +539,6 @@ def read_clips(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decode strategy {strategy!r}")
-    keep_freed_frame_memory()
     path = Path(path)
     cores = usable_cores() if cores is None else max(1, int(cores))
     if strategy in ("auto", "av"):
@@ -853,7 +847,10 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
     Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples, reads one
     after another: 142 ms converting as they come, 137 held and converted on one thread, 127-132 on
     two. Between reads that allocate and free hundreds of MB (the clips benchmark's "read all"), the
-    held frames' fresh buffers cost page faults, and the gain shrinks to about 1%.
+    held frames' fresh buffers cost page faults, and the gain shrinks to about 1%. (Pinning glibc's
+    malloc thresholds, mmap 32 MiB and trim 64 MiB, made later reads fault a few dozen times instead
+    of ~6000 and 4-8% faster, but halved a Keras training epoch through a frozen MobileNetV2 in the
+    same process, 5.0 → 10.1 s in two runs each way: not done.)
     """
     from av.video.reformatter import VideoReformatter
 
