@@ -15,12 +15,28 @@ from varec_cli.video.frames import AvFrameCapture, open_frame_capture
 from varec_cli.video.reader import iter_frames, read_clips
 
 
-def _av1(path, frames, rotation=0, fps=25):
+def _av1(path, frames, rotation=0, fps=25, pixel_aspect=(1, 1)):
     import av
 
     if "libsvtav1" not in av.codecs_available:
         pytest.skip("this PyAV has no AV1 encoder to make the test video with")
-    return write_av_video(path, frames, fps=fps, codec="libsvtav1", rotation=rotation)
+    return write_av_video(path, frames, fps=fps, codec="libsvtav1", rotation=rotation, pixel_aspect=pixel_aspect)
+
+
+@pytest.mark.parametrize("rotation, upright", [(0, (2, 1)), (90, (1, 2)), (180, (2, 1)), (270, (1, 2))])
+def test_pixel_aspect_is_of_the_frames_as_turned_upright_by_either_decoder(tmp_path, rotation, upright):
+    from varec_cli.video.reader import pixel_aspect
+
+    frames = [np.full((32, 48, 3), 60 * i, np.uint8) for i in range(4)]
+    h264 = write_av_video(tmp_path / "h264.mp4", frames, pixel_aspect=(2, 1), rotation=rotation)
+    av1 = _av1(tmp_path / "av1.mp4", frames, rotation=rotation, pixel_aspect=(2, 1))
+    for video, by_pyav in ((h264, False), (av1, True)):
+        capture = open_frame_capture(video)
+        try:
+            assert isinstance(capture, AvFrameCapture) is by_pyav
+            assert pixel_aspect(capture) == upright
+        finally:
+            capture.release()
 
 
 @pytest.fixture(scope="module")

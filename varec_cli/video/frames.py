@@ -151,6 +151,10 @@ class AvFrameCapture(_GrabThenRetrieve):
             if self._turns % 2:
                 width, height = height, width
             return float(width if prop == cv2.CAP_PROP_FRAME_WIDTH else height)
+        if prop == cv2.CAP_PROP_ORIENTATION_META:  # the display rotation its frames are turned by
+            return float(self._turns * 90)
+        if prop == cv2.CAP_PROP_ORIENTATION_AUTO:  # turned upright, as OpenCV does by default
+            return 1.0
         if prop in (cv2.CAP_PROP_SAR_NUM, cv2.CAP_PROP_SAR_DEN):
             aspect = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
             if not aspect:

@@ -221,13 +221,21 @@ def _capture_info(path: Path, cap) -> VideoInfo:
 
 
 def pixel_aspect(cap) -> tuple[int, int]:
-    """A capture's sample aspect ratio (width:height of a pixel as shown), (1, 1) when it states none."""
+    """A capture's sample aspect ratio (width:height of a pixel as shown), (1, 1) when it states none.
+
+    Of its frames as the capture returns them: the stream states it for the stored frames, so where
+    the capture turns them upright by a quarter turn (a phone video's display rotation) a pixel's
+    width and height swap."""
     import cv2
 
     num, den = cap.get(cv2.CAP_PROP_SAR_NUM), cap.get(cv2.CAP_PROP_SAR_DEN)
     if not (np.isfinite(num) and np.isfinite(den)) or num <= 0 or den <= 0:
         return (1, 1)
     num, den = int(num), int(den)
+    rotation = cap.get(cv2.CAP_PROP_ORIENTATION_META)
+    turned = cap.get(cv2.CAP_PROP_ORIENTATION_AUTO)
+    if np.isfinite(rotation) and turned and round(rotation) % 180 == 90:
+        num, den = den, num
     divisor = math.gcd(num, den) or 1
     return (num // divisor, den // divisor)
 
