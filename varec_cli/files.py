@@ -73,3 +73,12 @@ def short_of_space(directory: str | os.PathLike, needed_bytes: int) -> str | Non
 
     free = shutil.disk_usage(directory).free
     return f"need about {human_bytes(needed_bytes)}, {human_bytes(free)} free" if free < needed_bytes else None
+
+
+def file_version(path: str | os.PathLike) -> dict:
+    """What tells one version of a file from another for a cache keyed on it without reading it:
+    size and mtime, and the inode and its change time, of which a file put in its place keeps no
+    trace even where it is copied with the old mtime (`cp -p`, `rsync -t`, an archive extracted
+    again) and has the same size."""
+    stat = os.stat(path)
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from varec_cli.files import write_atomically
+from varec_cli.files import file_version, write_atomically
 from varec_cli.weights.cache import COMPILED_SUFFIX, compiled_dir, compiled_entries, remove_compiled_entry
 
 FORMAT = 1
@@ -79,11 +79,7 @@ def file_identity(model_path: Path) -> dict:
     """What a cache entry is keyed on. Taken before the model file is read, so that a file replaced
     while it loads is never cached under the new file's identity."""
     model_path = Path(model_path)
-    stat = model_path.stat()
-    return {
-        "model": str(model_path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-        "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino,
-    }
+    return {"model": str(model_path.resolve()), **file_version(model_path)}
 
 
 def _key(identity: dict) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VarecError
+from varec_cli.files import file_version
 from varec_cli.weights.cache import FEATURES_FOLDER
 
 CACHE_FORMAT = 2  # 2: frames from the halving to_model_frame (features of big frames changed)
@@ -237,14 +238,8 @@ def frame_encoder_function(encoder):
 
 
 def file_identity(path: Path) -> dict:
-    """What makes a video 'the same file' for the cache: absolute path, size, mtime, and the inode and
-    its change time, which a file put in its place keeps no trace of even where it is copied with its
-    old mtime (`cp -p`, `rsync -t`, an archive extracted again) and has the same size."""
-    stat = path.stat()
-    return {
-        "path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-        "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino,
-    }
+    """What makes a video 'the same file' for the cache: its absolute path and its version."""
+    return {"path": str(path.resolve()), **file_version(path)}
 
 
 @dataclass
