@@ -146,6 +146,16 @@ def keras_predict_step_call(model) -> CompiledCall:
     return call
 
 
+def step_frame(frame, shape: tuple[int, ...]) -> np.ndarray:
+    """`frame` as an array, checked to be one frame of `shape` (h, w, 3), alone or as a batch of one:
+    a step copies or reshapes it into its input, which would take a wrong-sized frame of as many
+    pixels, or broadcast a smaller one, without a word."""
+    frame = np.asarray(frame)
+    if frame.shape[-3:] != tuple(shape):
+        raise ValueError(f"a stream step takes frames of {tuple(shape)}, not {frame.shape}")
+    return frame
+
+
 def build_step_model(encoder, head, frames: int):
     """(new frame, the frames-1 earlier features) → (the new frame's feature, probabilities).
 
@@ -232,10 +242,7 @@ def tensorflow_step_call(
 
     def call(frame, past):
         packed, frame_part, past_part, slots = buffers()
-        frame = np.asarray(frame)
-        if frame.shape[-3:] != frame_part.shape:  # (1, h, w, 3) or (h, w, 3); never broadcast
-            raise ValueError(f"a stream step takes frames of {frame_part.shape}, not {frame.shape}")
-        frame_part[...] = frame
+        frame_part[...] = step_frame(frame, frame_part.shape)
         if isinstance(past, np.ndarray):
             past_part[:] = past.ravel()
         else:
@@ -276,10 +283,8 @@ class _StreamFunctions:
             else:  # frame and past as a session gives them, as tensorflow_step_call takes them
 
                 def portable_step(frame, past):
-                    frame = np.asarray(frame)
-                    if frame.shape[-3:] != frame_shape[1:]:  # never reshaped into a wrong-sized frame
-                        raise ValueError(f"a stream step takes frames of {frame_shape[1:]}, not {frame.shape}")
-                    return step(frame.reshape(frame_shape), past if isinstance(past, np.ndarray) else np.stack(past)[None])
+                    frame = step_frame(frame, frame_shape[1:]).reshape(frame_shape)
+                    return step(frame, past if isinstance(past, np.ndarray) else np.stack(past)[None])
 
                 self.step = portable_step
         if not tensorflow_backend():  # trace now (faster_with_xla has on TensorFlow), not on the first frame
