@@ -536,34 +536,28 @@ def test_progress_ends_at_the_true_frame_count_when_the_header_lies(tiny, tmp_pa
     assert all(total is None or done <= total for done, total in analysing)  # never past 100%
 
 
-def test_non_square_pixels_are_said_to_come_out_square(cli, tiny_model, tmp_path):
-    video = write_av_video(tmp_path / "wide.mp4", moving_square_frames("left", 12, 64), pixel_aspect=(2, 1))
+@pytest.mark.parametrize(
+    "rotation, aspect, shown",
+    [(0, "2:1", "128x64"), (180, "2:1", "128x64"), (90, "1:2", "32x64"), (270, "1:2", "32x64")],  # 32x64: as tall as 64x128
+)
+def test_non_square_pixels_are_said_to_come_out_square(cli, tiny_model, tmp_path, rotation, aspect, shown):
+    """Wide pixels, stored as they are or sideways (a phone video's display rotation, which shows them
+    tall once turned upright, as the output's frames are): the warning and its ffmpeg fix speak of
+    the frames as shown."""
+    video = write_av_video(
+        tmp_path / "wide.mp4", moving_square_frames("left", 12, 64), pixel_aspect=(2, 1), rotation=rotation
+    )
+    sar = aspect.replace(":", "/")
     expected = (
-        f"{video}: its pixels are not square (2:1): players show it 128x64, but the output's are square and it "
-        f"shows 64x64; `ffmpeg -i {tmp_path / 'out.avi'} -vf setsar=2/1 -c:v libx264 fixed.mp4` restores its shape"
+        f"{video}: its pixels are not square ({aspect}): players show it {shown}, but the output's are square and it "
+        f"shows 64x64; `ffmpeg -i {tmp_path / 'out.avi'} -vf setsar={sar} -c:v libx264 fixed.mp4` restores its shape"
     )
     annotated = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model)
     assert annotated.exit_code == 0 and f"warning: {expected}" in annotated.stderr
     streamed = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "out.avi")
     assert streamed.exit_code == 0 and f"warning: {expected}" in streamed.stderr
+
+
+def test_square_pixels_are_not_warned_about(cli, tiny_model, tmp_path):
     square = write_av_video(tmp_path / "square.mp4", moving_square_frames("left", 12, 64))
     assert "warning" not in cli("annotate", square, "-o", tmp_path / "out.avi", "-m", tiny_model).stderr
-
-
-@pytest.mark.parametrize("rotation", [90, 270, 180])
-def test_non_square_pixels_of_a_rotated_video_are_said_as_it_shows_upright(cli, tiny_model, tmp_path, rotation):
-    """A phone video stored sideways with wide pixels shows tall once turned upright, as the output's
-    frames are: the warning and its ffmpeg fix speak of the upright frames."""
-    video = write_av_video(
-        tmp_path / "turned.mp4", moving_square_frames("left", 12, 64), pixel_aspect=(2, 1), rotation=rotation
-    )
-    shown, sar = ("128x64", "2/1") if rotation == 180 else ("32x64", "1/2")  # as tall as 64x128
-    aspect = sar.replace("/", ":")
-    expected = (
-        f"{video}: its pixels are not square ({aspect}): players show it {shown}, but the output's are square and "
-        f"it shows 64x64; `ffmpeg -i {tmp_path / 'out.avi'} -vf setsar={sar} -c:v libx264 fixed.mp4` restores its shape"
-    )
-    annotated = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model)
-    assert annotated.exit_code == 0 and f"warning: {expected}" in annotated.stderr
-    streamed = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "out.avi")
-    assert streamed.exit_code == 0 and f"warning: {expected}" in streamed.stderr
