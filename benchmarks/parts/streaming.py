@@ -27,6 +27,9 @@ FRAMES_PER_ROUND = {  # (per-frame candidates, whole-window re-run); quick halve
     "scratch": (200, 60),
     "mobilenet_v2": (40, 4),
 }
+# The ceiling and the ring buffer are timed together, in alternating blocks of this many frames (see
+# paired_blocks): both then see the same moments of a noisy machine.
+PAIRED_BLOCK = {"scratch": 20, "mobilenet_v2": 4}
 REALTIME_SECONDS = {"scratch": 1.6, "mobilenet_v2": 2.8}  # --max-seconds of the paced run: past the window fill
 
 CEIL = "encoder alone, compiled (ceiling)"
@@ -129,15 +132,18 @@ def measure_model(ctx: Context, name: str, path: Path, clip: Path):
         cursor["i"] += n
         return [frames[(start + k) % len(frames)] for k in range(n)]
 
+    def timed_block(step, count: int) -> list[float]:
+        """Seconds of each of `count` calls of `step` on the next frames."""
+        times = []
+        for frame in next_frames(count):
+            t0 = time.perf_counter()
+            step(frame)
+            times.append(time.perf_counter() - t0)
+        return times
+
     def per_frame_candidate(label: str, count: int, step):
         def call() -> float:
-            batch = next_frames(count)
-            times = []
-            for frame in batch:
-                t0 = time.perf_counter()
-                step(frame)
-                times.append(time.perf_counter() - t0)
-            mean = float(np.mean(times))
+            mean = float(np.mean(timed_block(step, count)))
             latency[label].append(mean)
             return mean
 
@@ -219,9 +225,29 @@ def measure_model(ctx: Context, name: str, path: Path, clip: Path):
             latency[CLI].append(latency_ms / 1000)
         return 1.0 / fps
 
+    block = min(PAIRED_BLOCK[name], per_frame)
+    ring_rounds: list[float] = []
+
+    def paired_blocks() -> float:
+        """The ceiling and the ring buffer, `per_frame` frames each, in alternating blocks of `block`
+        frames, which of the two goes first alternating too: each round's two means come from the
+        same stretch of time, so their ratio does not carry the drift of a shared machine between two
+        separate runs (measured in-process on the scratch model, three runs of five rounds: medians of
+        0.82, 0.82 and 0.83 paired, single rounds 0.80-0.84; 0.82, 0.80 and 0.81 run apart, single
+        rounds 0.76-0.83). Returns the ceiling's mean; the ring buffer's goes to ring_rounds."""
+        spent: dict[str, list[float]] = {CEIL: [], RING: []}
+        for index in range(max(1, per_frame // block)):
+            pair = ((CEIL, ceiling), (RING, ring)) if index % 2 == 0 else ((RING, ring), (CEIL, ceiling))
+            for label, step in pair:
+                spent[label].extend(timed_block(step, block))
+        means = {label: float(np.mean(values)) for label, values in spent.items()}
+        latency[CEIL].append(means[CEIL])
+        latency[RING].append(means[RING])
+        ring_rounds.append(means[RING])
+        return means[CEIL]
+
     candidates = {
-        CEIL: per_frame_candidate(CEIL, per_frame, ceiling),
-        RING: per_frame_candidate(RING, per_frame, ring),
+        CEIL: paired_blocks,
         WHOLE: per_frame_candidate(WHOLE, whole_frames, rerun),
         HEAD: per_frame_candidate(HEAD, per_frame, head_only),
         EAGER: per_frame_candidate(EAGER, whole_frames, eager),
@@ -233,6 +259,7 @@ def measure_model(ctx: Context, name: str, path: Path, clip: Path):
     }
     ctx.log(f"  {name}: {describe_model(spec)}, {ctx.repeats} rounds")
     times = interleaved(candidates, ctx.repeats)
+    times[RING] = ring_rounds[len(ring_rounds) - ctx.repeats :]  # without the warm-up round's
     for values in latency.values():
         del values[: len(values) - ctx.repeats]  # the warm-up round's
     facts = {"trace_stream_s": trace_stream, "trace_whole_s": trace_whole, "fill_frames": filled + 1}
@@ -252,6 +279,9 @@ alone, compiled (`models/streaming.py: compiled_call`, what every stream step co
 where the stream's own calls are, see docs/stream.md), one frame per call; no streaming path can beat it by more than the head's cost. **{RING}** is
 `classifier.start_stream(fps=...)` then `session.push(frame, timestamp)` per frame on a full window:
 one compiled call that runs the CNN on the new frame and the GRU over the ring buffer's features.
+The two are timed together in each round, in alternating blocks of frames ({PAIRED_BLOCK['scratch']} for scratch,
+{PAIRED_BLOCK['mobilenet_v2']} for mobilenet_v2; which of the two goes first alternates too), so that both see the
+same moments of a shared machine.
 **{WHOLE}** is the naive alternative: the whole model, compiled, on the last N frames for every frame.
 **{HEAD}** (the head's share of a step), **{EAGER}** and **{PREDICT}** (the encoder called per frame
 the two uncompiled ways many demos do) and **{DECODE}** (`cv2` read + `to_model_frame` of every
