@@ -230,14 +230,21 @@ def measure_model(ctx: Context, name: str, path: Path, clip: Path):
 
     def paired_blocks() -> float:
         """The ceiling and the ring buffer, `per_frame` frames each, in alternating blocks of `block`
-        frames, which of the two goes first alternating too: each round's two means come from the
-        same stretch of time, so their ratio does not carry the drift of a shared machine between two
-        separate runs (measured in-process on the scratch model, three runs of five rounds: medians of
-        0.82, 0.82 and 0.83 paired, single rounds 0.80-0.84; 0.82, 0.80 and 0.81 run apart, single
-        rounds 0.76-0.83). Returns the ceiling's mean; the ring buffer's goes to ring_rounds."""
+        frames, which of the two goes first alternating too (after one untimed call of each).
+
+        Each round's two means then come from the same stretch of time, and neither absorbs alone
+        the after-effects of the candidate before it. Measured in-process, five rounds a run: scratch
+        (three runs) 0.82, 0.82 and 0.83 paired, single rounds 0.80-0.84, against 0.82, 0.80 and 0.81
+        timed apart, single rounds 0.76-0.83; mobilenet_v2 0.94 both ways. Timed apart among the other
+        candidates, as this part did before, mobilenet_v2 came out at 0.87-0.90. Returns the
+        ceiling's mean; the ring buffer's goes to ring_rounds."""
         spent: dict[str, list[float]] = {CEIL: [], RING: []}
+        for frame in next_frames(1):  # untimed: whatever ran before this round hits neither
+            ceiling(frame)
+            ring(frame)
+        first = len(ring_rounds) % 2  # which of the two opens the round alternates from round to round
         for index in range(max(1, per_frame // block)):
-            pair = ((CEIL, ceiling), (RING, ring)) if index % 2 == 0 else ((RING, ring), (CEIL, ceiling))
+            pair = ((CEIL, ceiling), (RING, ring)) if (index + first) % 2 == 0 else ((RING, ring), (CEIL, ceiling))
             for label, step in pair:
                 spent[label].extend(timed_block(step, block))
         means = {label: float(np.mean(values)) for label, values in spent.items()}
