@@ -282,8 +282,9 @@ Frame-by-frame classification as `varec stream` does it, one frame at a time, wi
 (random weights): a tiny **scratch** model and **mobilenet_v2** at 224 px over 16 frames (see each
 table's case). The frames are `bigbuckbunny.mp4` (1280x720 H.264, 25 fps) resized by
 `to_model_frame`, pushed at {FPS:g} fps timestamps. The baseline is the ceiling: the frame encoder
-alone, compiled (`models/streaming.py: compiled_call`, what every stream step contains; under XLA
-where the stream's own calls are, see docs/stream.md), one frame per call; no streaming path can beat it by more than the head's cost. **{RING}** is
+alone, compiled (`models/streaming.py: compiled_call`, what every stream step contains, its weights
+folded in as constants as the step's are; under XLA where the stream's own calls are, see
+docs/stream.md), one frame per call; no streaming path can beat it by more than the head's cost. **{RING}** is
 `classifier.start_stream(fps=...)` then `session.push(frame, timestamp)` per frame on a full window:
 one compiled call that runs the CNN on the new frame and the GRU over the ring buffer's features.
 The two are timed together in each round, in alternating blocks of frames ({PAIRED_BLOCK['scratch']} for scratch,
