@@ -646,11 +646,12 @@ def test_fused_step_gives_each_thread_its_own_answers(tmp_path):
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 def test_compiled_calls_fold_the_weights_in_where_they_are_small_enough(monkeypatch, jit_compile):
-    """A stream's compiled calls hold the model's weights as constants (no variable read per call);
-    over FOLD_MAX_WEIGHT_BYTES they read the variables. Either way they give the model's outputs."""
+    """Compiled calls (a stream's, feature extraction's) hold the model's weights as constants (no
+    variable read per call); over FOLD_MAX_WEIGHT_BYTES they read the variables. Either way they give
+    the model's outputs."""
     import tensorflow as tf
 
-    from varec_cli.models import streaming
+    from varec_cli.models import tf_frozen
     from varec_cli.models.architecture import build_model, split_model
 
     encoder, _ = split_model(build_model(3, backbone="scratch", rnn="gru", frames=4, size=32, units=8))
@@ -661,19 +662,19 @@ def test_compiled_calls_fold_the_weights_in_where_they_are_small_enough(monkeypa
     def run(x):
         return encoder(x, training=False)
 
-    folded = streaming.with_constant_weights(run, signature, jit_compile=jit_compile)
+    folded = tf_frozen.with_constant_weights(run, signature, jit_compile=jit_compile)
     assert folded.variables == ()
     np.testing.assert_allclose(folded(frame).numpy(), want, rtol=1e-4, atol=1e-5)
-    monkeypatch.setattr(streaming, "FOLD_MAX_WEIGHT_BYTES", 1024)  # the encoder's weights are ~1 MB
-    reading = streaming.with_constant_weights(run, signature, jit_compile=jit_compile)
+    monkeypatch.setattr(tf_frozen, "FOLD_MAX_WEIGHT_BYTES", 1024)  # the encoder's weights are ~1 MB
+    reading = tf_frozen.with_constant_weights(run, signature, jit_compile=jit_compile)
     assert len(reading.variables) == len(encoder.weights)
     np.testing.assert_allclose(reading(frame).numpy(), want, rtol=1e-4, atol=1e-5)
 
 
 def test_a_stream_whose_weights_are_too_big_to_fold_matches_the_whole_clip_prediction(tiny_model, tmp_path, monkeypatch):
-    from varec_cli.models import streaming
+    from varec_cli.models import streaming, tf_frozen
 
-    monkeypatch.setattr(streaming, "FOLD_MAX_WEIGHT_BYTES", 0)
+    monkeypatch.setattr(tf_frozen, "FOLD_MAX_WEIGHT_BYTES", 0)
     classifier = load_classifier(tiny_model)
     video = write_video(tmp_path / "r.avi", moving_square_frames("right", count=12), 12.0)
     whole = classifier.predict_clips(read_clips(video, 6, (32, 32)).frames)[0]

@@ -347,6 +347,23 @@ def test_pretrained_backbone_gets_imagenet_weights_from_the_weights_cache(cli, t
         assert "Traceback" not in bad.stderr and not (tmp_path / "bad.keras").exists()
 
 
+@pytest.mark.parametrize("backbone", ["scratch", "mobilenet_v2"])
+def test_cached_features_are_the_encoder_s_own_for_any_batch(backbone):
+    """varec train encodes frames for its feature cache through a compiled call with the encoder's
+    weights folded in (batch normalisations into convolutions): its features must be the ones the
+    encoder itself gives, whatever the batch size (the last batch of a run is smaller)."""
+    from varec_cli.models.architecture import build_model, split_model
+
+    encoder, _ = split_model(build_model(3, backbone=backbone, frames=4, size=32, units=8))
+    encode = loader.frame_encoder_function(encoder)
+    rng = np.random.default_rng(3)
+    for batch in (8, 3, 1):
+        frames = rng.integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
+        got = encode(frames)
+        assert got.shape == (batch, int(encoder.output_shape[-1])) and got.dtype == np.float32
+        np.testing.assert_allclose(got, encoder.predict_on_batch(frames), rtol=1e-4, atol=1e-5)
+
+
 def test_fine_tune_layers_trains_the_backbones_last_layers_end_to_end(cli, tmp_path):
     """--fine-tune-layers K: the whole network is trained on decoded clips (no feature cache), and of
     the backbone only its last K weighted layers change. The control, the same run with K = 0: the

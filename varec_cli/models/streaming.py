@@ -34,10 +34,6 @@ XLA_TRY_BELOW_S = 1e-3
 XLA_WARM_CALLS = 2  # untimed calls per candidate after the one that traces
 XLA_TIMING_CALLS = 15  # then timed calls
 XLA_SURELY_SLOW_S = 5 * XLA_TRY_BELOW_S
-# Weights folded into a compiled call as constants up to this size (see with_constant_weights):
-# TensorFlow's graph optimiser copies a graph's constants from pass to pass, so a call's set-up grows
-# with them (see models/tf_frozen.py, which draws the same line for clip inference).
-FOLD_MAX_WEIGHT_BYTES = 48 * 2**20
 
 
 def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCall:
@@ -113,10 +109,13 @@ def tensorflow_compiled_call(
     Unlike `predict_on_batch` it skips the data adapter and the distribution-strategy wrapper on
     every call; called as its one concrete function, with tensors, it skips the `tf.function`'s own
     argument matching too (measured per frame: the scratch stream model's encoder 0.72 → 0.47 ms,
-    MobileNetV2's 16.7 → 16.1 ms). The weights are folded in as constants (see with_constant_weights).
-    `jit_compile`: the whole call compiled by XLA (see faster_with_xla for when that pays).
+    MobileNetV2's 16.7 → 16.1 ms). The weights are folded in as constants (see
+    tf_frozen.with_constant_weights). `jit_compile`: the whole call compiled by XLA (see faster_with_xla
+    for when that pays).
     """
     import tensorflow as tf
+
+    from varec_cli.models.tf_frozen import with_constant_weights
 
     signature = [tf.TensorSpec(shape, tf.float32) for shape in input_shapes]
     single = len(signature) == 1
@@ -133,41 +132,6 @@ def tensorflow_compiled_call(
         return [outputs.numpy()]
 
     return call
-
-
-def with_constant_weights(function, signature, *, jit_compile: bool = False):
-    """TensorFlow only: `function` (tensors of `signature` → tensors) as a concrete function with the
-    variables it reads folded in as constants, where they total at most FOLD_MAX_WEIGHT_BYTES;
-    `jit_compile`: compiled whole by XLA.
-
-    A call that reads its weights from variables reads each of them on every call, and TensorFlow's
-    graph optimiser cannot fold them into the operations that use them. With the weights as
-    constants it does (a batch normalisation into its convolution, a bias and activation into one
-    fused kernel), and an XLA call no longer takes each variable as an argument. Measured per frame on
-    2 cores: MobileNetV2's encoder 18.9 → 11.7 ms; the scratch stream model (6 variables) under XLA
-    181 → 154 us, and its whole stream step (5 more) 209 → 169 us. The weights are read once, here: a
-    call built this way keeps the weights the model had when it was built, which is all a stream
-    session needs. Where TensorFlow cannot fold them (`convert_variables_to_constants_v2` is
-    internal), the call reads the variables as before.
-    """
-    import tensorflow as tf
-
-    traced = tf.function(function, input_signature=signature).get_concrete_function()
-    try:
-        if sum(int(np.prod(v.shape)) * v.dtype.size for v in traced.variables) > FOLD_MAX_WEIGHT_BYTES:
-            raise ValueError("weights too big to fold")
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-        frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False)  # XLA compiles loops, not their lowered form
-    except Exception:
-        return tf.function(function, input_signature=signature, jit_compile=jit_compile).get_concrete_function() if jit_compile else traced
-    structure = traced.structured_outputs
-
-    @tf.function(input_signature=signature, jit_compile=jit_compile)
-    def run(*inputs):
-        return tf.nest.pack_sequence_as(structure, frozen(*inputs), expand_composites=True)
-
-    return run.get_concrete_function()
 
 
 def keras_predict_step_call(model) -> CompiledCall:
@@ -221,8 +185,8 @@ def tensorflow_step_call(
     encoder, head, frame_shape: tuple[int, ...], past_shape: tuple[int, ...], *, jit_compile: bool = False
 ) -> CompiledCall:
     """TensorFlow only: build_step_model's step as one `tf.function`, with the head compiled by XLA
-    inside it, the weights folded in as constants (see with_constant_weights); `jit_compile`: the whole
-    step, CNN included (see faster_with_xla for when that pays).
+    inside it, the weights folded in as constants (see tf_frozen.with_constant_weights); `jit_compile`:
+    the whole step, CNN included (see faster_with_xla for when that pays).
 
     Called as `step(frame, past)`, `past` the frames-1 earlier features as one (1, frames-1, dim)
     array or as a sequence of dim-vectors (a ring buffer's own, not stacked first).
@@ -245,6 +209,8 @@ def tensorflow_step_call(
 
     frame_size, past_size = int(np.prod(frame_shape)), int(np.prod(past_shape))
     feature_dim = int(past_shape[-1])
+
+    from varec_cli.models.tf_frozen import with_constant_weights
 
     signature = [tf.TensorSpec((1, frame_size + past_size), tf.float32)]
 
