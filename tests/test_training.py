@@ -656,6 +656,22 @@ def test_mirrored_run_killed_with_sigkill_resumes_from_its_last_checkpoint(train
     assert not state_file.parent.exists()
 
 
+def test_a_mirrored_run_with_a_frozen_backbone_encodes_each_clip_once(tmp_path):
+    """--strategy mirrored with a frozen backbone fills the feature cache: one feature row per frame.
+    (Keras's predict_on_batch under a 2-replica MirroredStrategy returns every row twice, which the
+    cache fill once met with a reshape error.)"""
+    root = write_ucf101_motion_dataset(tmp_path / "data", train_groups=2, test_groups=1, clips=2, count=8, size=32)
+    command = [sys.executable, "-c", TWO_CPU_CLI, "train", "--dataset", str(root), "--backbone", "mobilenet_v2",
+               "--backbone-weights", "none", "--frames", "4", "--size", "32", "--units", "8", "--epochs", "1",
+               "--batch-size", "4", "--val-fraction", "0.5", "--strategy", "mirrored", "--output", str(tmp_path / "m.keras")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mirrored strategy, 2 replicas" in done.stderr
+    assert "feature cache: 0 clips from cache, 8 decoded and encoded" in done.stderr
+    assert read_metadata(tmp_path / "m.keras").provenance["feature_cache"] is True
+
+
 def test_feature_cache_key_follows_file_identity_and_encoder(tmp_path):
     video = write_video(tmp_path / "a.avi", [np.zeros((32, 32, 3), np.uint8)] * 4)
     cache = loader.FeatureCache(tmp_path / "c", backbone="scratch", weights="w1", frames=4, size=(32, 32),
