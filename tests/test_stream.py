@@ -556,6 +556,24 @@ def test_the_portable_stream_step_other_backends_run_matches_the_whole_clip_pred
         session.push(np.zeros((32, 16, 6), np.uint8), timestamp=1.0)
 
 
+def test_a_source_sparser_than_the_model_s_spacing_repeats_its_newest_frame(tiny_model):
+    """At 3 fps the 6-frame, 1 s model wants frames 0.133 s apart: each wanted time takes the nearest
+    frame, the new one included (then the encoder runs first and the head on its own), and the
+    probabilities are those of the whole model on that window."""
+    from varec_cli.models.streaming import RingBufferSession
+
+    classifier = load_classifier(tiny_model)
+    frames = [to_model_frame(f, (32, 32)) for f in moving_square_frames("right", count=5)]
+    session = RingBufferSession(classifier, fps=3.0)
+    outputs = [session.push(frame, timestamp=i / 3) for i, frame in enumerate(frames)]
+    assert [o is None for o in outputs] == [True, True, False, False, False]
+    # At 1.333 s (frame 4) the wanted times 0.667, 0.8, 0.933, 1.067, 1.2 and 1.333 s are nearest to
+    # frames 2, 2, 3, 3, 4 and 4: 1.2 s is nearer to the new frame than to frame 3, at 1.0 s.
+    window = np.stack([frames[i] for i in (2, 2, 3, 3, 4, 4)])[None]
+    np.testing.assert_allclose(outputs[4], classifier.predict_clips(window)[0], atol=1e-3)
+    assert session._functions._head_call is not None  # the head alone was built: on first use, for this
+
+
 def test_frame_spacing():
     assert frame_spacing(1.0, 6, 12.0) == pytest.approx((1.0 - 1 / 12) / 5)  # every 2.2 frames at 12 fps
     assert frame_spacing(2.0, 16, None) == pytest.approx(2.0 / 15)

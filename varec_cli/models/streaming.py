@@ -14,6 +14,7 @@ and the faster of the two kept (`faster_with_xla`).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from bisect import bisect_left
 from collections import deque
@@ -203,8 +204,6 @@ def tensorflow_step_call(
       feature into their slices), and `tf.constant` copies it into the call's input tensor.
     Falls back to the unfused head where XLA cannot compile it.
     """
-    import threading
-
     import tensorflow as tf
 
     frame_size, past_size = int(np.prod(frame_shape)), int(np.prod(past_shape))
@@ -276,7 +275,9 @@ class _StreamFunctions:
         frame_shape = (1, spec.height, spec.width, 3)
         past_shape = (1, spec.frames - 1, self.feature_dim)
         self.encode = compiled_call(encoder, [frame_shape])
-        self.head = compiled_call(head, [(1, spec.frames, self.feature_dim)])
+        self._head_model, self._window_shape = head, (1, spec.frames, self.feature_dim)
+        self._head_call: CompiledCall | None = None
+        self._head_lock = threading.Lock()
         if spec.frames > 1 and tensorflow_backend():
             self.step = faster_with_xla(
                 tensorflow_step_call(encoder, head, frame_shape, past_shape),
@@ -298,8 +299,18 @@ class _StreamFunctions:
         if not tensorflow_backend():  # trace now (faster_with_xla has on TensorFlow), not on the first frame
             zeros = np.zeros(frame_shape, np.float32)
             self.encode(zeros)
-            self.head(np.zeros((1, spec.frames, self.feature_dim), np.float32))
             self.step(zeros) if spec.frames == 1 else self.step(zeros, np.zeros(past_shape, np.float32))
+
+    @property
+    def head(self) -> CompiledCall:
+        """The head alone, (1, frames, dim) features → probabilities. A session needs it only for a
+        window that repeats the newest frame (a source sparser in time than the model's spacing), so
+        it is built on first use, not when every stream starts (MobileNetV2's GRU(256) head: 1.4 s
+        on 2 cores, its XLA build tried and timed)."""
+        with self._head_lock:
+            if self._head_call is None:
+                self._head_call = compiled_call(self._head_model, [self._window_shape])
+            return self._head_call
 
 
 _FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
