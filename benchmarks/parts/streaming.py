@@ -346,7 +346,8 @@ def run(ctx: Context) -> PartResult:
             f"({clip_label}) `run_stream` processes {loop.value:.0f} frames/s in-process and `varec stream` "
             f"{cli.value:.0f} frames/s, with decoding + resizing alone at {1000 / ms[DECODE]:.0f} frames/s in "
             f"the capture thread. The first label comes with frame {facts['fill_frames']} (the window spans "
-            f"{spec['clip_seconds']:g} s at {FPS:g} fps). Tracing at stream start (encoder, head and step): "
+            f"{spec['clip_seconds']:g} s at {FPS:g} fps). Building the compiled calls at stream start (encoder and step, weights folded in; "
+            f"the head alone is built when first needed): "
             f"{facts['trace_stream_s']:.1f} s; the whole-model compiled call traces in "
             f"{facts['trace_whole_s']:.1f} s."
         )
