@@ -206,11 +206,10 @@ def tensorflow_step_call(
     """
     import tensorflow as tf
 
-    frame_size, past_size = int(np.prod(frame_shape)), int(np.prod(past_shape))
-    feature_dim = int(past_shape[-1])
-
     from varec_cli.models.tf_frozen import with_constant_weights
 
+    frame_size, past_size = int(np.prod(frame_shape)), int(np.prod(past_shape))
+    feature_dim = int(past_shape[-1])
     signature = [tf.TensorSpec((1, frame_size + past_size), tf.float32)]
 
     def make(fuse: bool):

@@ -167,14 +167,18 @@ def with_constant_weights(function, signature, *, jit_compile: bool = False):
 
     tf = import_tensorflow()
     traced = tf.function(function, input_signature=signature).get_concrete_function()
-    try:
-        if sum(int(np.prod(v.shape)) * v.dtype.size for v in traced.variables) > FOLD_MAX_WEIGHT_BYTES:
-            raise ValueError("weights too big to fold")
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    frozen = None
+    if sum(int(np.prod(v.shape)) * v.dtype.size for v in traced.variables) <= FOLD_MAX_WEIGHT_BYTES:
+        try:
+            from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-        frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False)  # XLA compiles loops, not their lowered form
-    except Exception:
-        return tf.function(function, input_signature=signature, jit_compile=jit_compile).get_concrete_function() if jit_compile else traced
+            frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False)  # XLA compiles loops, not their lowered form
+        except Exception:  # an internal API: missing, or a graph it cannot convert
+            pass
+    if frozen is None:  # the call reads its variables
+        if not jit_compile:
+            return traced
+        return tf.function(function, input_signature=signature, jit_compile=True).get_concrete_function()
     structure = traced.structured_outputs
 
     @tf.function(input_signature=signature, jit_compile=jit_compile)

@@ -234,7 +234,7 @@ def frame_encoder_function(encoder):
     On TensorFlow a compiled call with the encoder's weights folded in as constants
     (tf_frozen.with_constant_weights: MobileNetV2 8.5 → 6.2 ms a frame in batches of 64, on 2 cores);
     on other backends the model's own predict step."""
-    from varec_cli.runtime import tensorflow_backend
+    from varec_cli.runtime import import_tensorflow, tensorflow_backend
 
     if not tensorflow_backend():
 
@@ -243,7 +243,6 @@ def frame_encoder_function(encoder):
 
         return encode
     from varec_cli.models.tf_frozen import with_constant_weights
-    from varec_cli.runtime import import_tensorflow
 
     tf = import_tensorflow()
     signature = [tf.TensorSpec((None, *encoder.input_shape[1:]), tf.uint8)]
