@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -264,12 +265,14 @@ def test_missing_videos_fail_before_any_model_is_fetched_or_loaded(cli, tmp_path
 
 
 def test_info_shows_provenance_as_written(cli, tiny_model, tmp_path):
-    provenance = {"training_seconds": 10800.3, "init": None, "feature_cache": False, "lr": 1e-05}
+    provenance = {"training_seconds": 10800.3, "init": None, "feature_cache": False, "lr": 1e-05,
+                  "clips": {"train": 40, "val": 8, "test": 32}, "nested": {"a": [1, 2]}}
     model = model_with_metadata(tiny_model, tmp_path / "p.keras", provenance=provenance)
-    rows = {line.split("  ")[0]: line.split()[-1] for line in cli("info", model).stdout.splitlines()
-            if line.startswith("trained: ")}
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in cli("info", model).stdout.splitlines()
+                if line.startswith("trained: "))
     assert rows == {"trained: training seconds": "10800.3", "trained: init": "-", "trained: feature cache": "no",
-                    "trained: lr": "1e-05"}
+                    "trained: lr": "1e-05", "trained: clips": "train 40, val 8, test 32",
+                    "trained: nested": '{"a": [1, 2]}'}
 
 
 def test_results_are_not_dropped_when_stderr_is_what_broke(tiny_model, tmp_path):

@@ -64,6 +64,8 @@ def _shown(value) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, dict) and all(isinstance(item, (str, int, float, bool)) or item is None for item in value.values()):
+        return ", ".join(f"{name} {_shown(item)}" for name, item in value.items())  # clips: "train 40, val 8"
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)
