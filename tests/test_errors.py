@@ -95,6 +95,41 @@ def test_debug_shows_traceback(tmp_path):
     assert proc.returncode == 1 and proc.stderr.strip().startswith("error: ") and "Traceback" not in proc.stderr
 
 
+def _keras_backend_not_installed() -> str:
+    import importlib.util
+
+    for backend in ("openvino", "torch", "jax"):
+        if importlib.util.find_spec(backend) is None:
+            return backend
+    pytest.skip("every Keras backend is installed here")
+
+
+def _varec_process(*args, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "varec_cli", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def test_a_keras_config_file_for_another_backend_does_not_change_varecs(tiny_model, tmp_path):
+    """~/.keras/keras.json written for other work, naming a backend varec's environment lacks."""
+    backend = _keras_backend_not_installed()
+    (tmp_path / "keras-home").mkdir()
+    (tmp_path / "keras-home" / "keras.json").write_text(f'{{"backend": "{backend}"}}')
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path / "keras-home")
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    proc = _varec_process("predict", video, "-m", tiny_model, "--json", env=env)
+    assert proc.returncode == 0 and '"predictions"' in proc.stdout, proc.stderr
+
+
+def test_a_keras_backend_that_is_not_installed_is_one_line(tiny_model, tmp_path):
+    backend = _keras_backend_not_installed()
+    proc = _varec_process("info", tiny_model, env={**os.environ, "KERAS_BACKEND": backend})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr == (
+        f"error: Keras is set to the {backend} backend (KERAS_BACKEND={backend}), but {backend} is not installed "
+        f"beside varec: install it there (pipx inject varec {backend}), or unset KERAS_BACKEND (varec then uses TensorFlow)\n"
+    )
+
+
 def test_ctrl_c_while_the_cli_is_still_loading_exits_130():
     """A real SIGINT that lands while the entry point imports typer and rich (sent by an import hook
     the moment typer is looked for): the same `interrupted` and exit 130, no traceback."""

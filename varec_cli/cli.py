@@ -78,6 +78,9 @@ def _root(
     ),
 ) -> None:
     """Recognise human actions in videos (CNN per frame + LSTM/GRU over time)."""
+    from varec_cli.runtime import default_to_tensorflow_backend
+
+    default_to_tensorflow_backend()
 
 
 from varec_cli.commands import annotate as _annotate  # noqa: E402

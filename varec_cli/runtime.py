@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import os
 
+# Keras 3's backends, each named as the package it imports for it.
+_KERAS_BACKENDS = frozenset({"tensorflow", "jax", "torch", "openvino"})
+
+
+def default_to_tensorflow_backend() -> None:
+    """Run Keras on TensorFlow unless KERAS_BACKEND names another backend.
+
+    For the `varec` command: a backend in Keras' own config file (~/.keras/keras.json, written for
+    other work) would otherwise decide, and varec's environment may not have it. TensorFlow is
+    installed with varec, and its speed-ups (frozen graphs, XLA stream steps) need it. Does nothing
+    once Keras is imported.
+    """
+    import sys
+
+    if "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
 
 def import_keras():
-    """Import Keras with TensorFlow's C++ start-up chatter silenced unless VAREC_DEBUG=1."""
+    """Import Keras with TensorFlow's C++ start-up chatter silenced unless VAREC_DEBUG=1.
+
+    A backend Keras is set to but cannot import is a VarecError, not a traceback."""
     import sys
 
     from varec_cli import paths
@@ -18,8 +37,23 @@ def import_keras():
     from varec_cli.video.quiet import stderr_fd_silenced
 
     # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL.
-    with stderr_fd_silenced():
-        import keras
+    try:
+        with stderr_fd_silenced():
+            import keras
+    except ImportError as missing:
+        backend = missing.name
+        if backend not in _KERAS_BACKENDS or paths.debug():
+            raise
+        from varec_cli.errors import VarecError
+
+        if os.environ.get("KERAS_BACKEND"):
+            where, instead = f"KERAS_BACKEND={backend}", "or unset KERAS_BACKEND (varec then uses TensorFlow)"
+        else:
+            where, instead = "Keras' config file, keras.json", "or set KERAS_BACKEND=tensorflow"
+        raise VarecError(
+            f"Keras is set to the {backend} backend ({where}), but {backend} is not installed beside varec: "
+            f"install it there (pipx inject varec {backend}), {instead}"
+        ) from None
 
     if not paths.debug():
         import logging
