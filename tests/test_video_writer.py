@@ -17,7 +17,7 @@ from varec_cli.video.writer import AtomicVideoWriter, check_output_path, codecs_
 
 
 def test_codec_follows_the_extension(tmp_path):
-    assert codecs_for("a.mp4") == ("avc1", "mp4v") == codecs_for("A.MP4") == codecs_for("a.m4v")
+    assert codecs_for("a.mp4") == ("h264", "avc1", "mp4v") == codecs_for("A.MP4") == codecs_for("a.m4v")
     assert codecs_for("a.avi") == ("MJPG", "XVID")
     for name in ("a.mkv", "a.mov", "a.mp4.txt"):
         with pytest.raises(VideoError, match="unsupported output extension"):
@@ -43,6 +43,90 @@ def test_writes_frames_fps_and_size(tmp_path, suffix):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not the temp file's private 0600
+
+
+def _libx264() -> None:
+    import av
+
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV's FFmpeg has no libx264 (PyPI's wheels do)")
+
+
+def test_mp4_is_h264_that_browsers_play(tmp_path):
+    """H.264 in 4:2:0 with its colour matrix stated and the index first (faststart), odd sides rounded down."""
+    from fractions import Fraction
+
+    import av
+
+    _libx264()
+    path = tmp_path / "out.mp4"
+    rng = np.random.default_rng(0)
+    frames = [np.clip(index_frame(i, 49, 81).astype(int) + rng.integers(-3, 4, (49, 81, 3)), 0, 255).astype(np.uint8)
+              for i in range(30)]
+    with AtomicVideoWriter(path, 30000 / 1001, (49, 81)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert writer.codec == "h264" and writer.frames_written == 30
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        assert (context.name, context.pix_fmt, stream.width, stream.height) == ("h264", "yuv420p", 80, 48)
+        assert stream.average_rate == Fraction(30000, 1001)
+        assert (int(context.colorspace), int(context.color_range)) == (6, 1)  # BT.601 (SMPTE 170M), limited range
+        assert len([f for f in container.decode(stream)]) == 30
+    data = path.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    written = list(iter_frames(path))
+    from synthetic import decode_index
+
+    assert [decode_index(f) for f in written] == list(range(30))
+    error = np.mean([np.abs(a.astype(int) - b[:48, :80].astype(int)).mean() for a, b in zip(written, frames)])
+    assert error < 3.0  # grey levels: CRF 20 keeps the picture
+
+
+@pytest.mark.parametrize("encoder", [("no-such-encoder", {}), ("libx264", {"preset": "no-such-preset"})])
+def test_an_mp4_encoder_pyav_cannot_open_falls_back_to_opencvs(tmp_path, monkeypatch, encoder):
+    from varec_cli.video import writer as writer_module
+
+    monkeypatch.setitem(writer_module.PYAV_ENCODERS, "h264", encoder)
+    path = tmp_path / "out.mp4"
+    with AtomicVideoWriter(path, 25, (48, 80)) as writer:
+        for i in range(10):
+            writer.write(index_frame(i))
+    assert writer.codec in ("avc1", "mp4v") and len(list(iter_frames(path))) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mp4"])
+def test_a_file_the_disk_cut_short_is_an_error_not_a_video(tmp_path, suffix):
+    """A full disk, as a file size limit (RLIMIT_FSIZE) in a child process: OpenCV's writer ignores its
+    failed writes, and the file would have passed for complete."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    child = f"""
+import resource, signal
+import numpy as np
+from varec_cli.errors import VideoError
+from varec_cli.video.writer import AtomicVideoWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+noise = np.random.default_rng(0).integers(0, 256, (100, 240, 320, 3), dtype=np.uint8)
+try:
+    with AtomicVideoWriter({str(tmp_path / ("out" + suffix))!r}, 25, (240, 320)) as writer:
+        for frame in noise:
+            writer.write(frame)
+except VideoError as failed:
+    print(failed)
+"""
+    shown = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    message = shown.stdout.strip()
+    assert message.startswith(f"{tmp_path / ('out' + suffix)}: "), message
+    # OpenCV's writer (avi) is caught by the count of frames in the file; PyAV's (mp4) fails as it writes
+    assert "of the 100 frames reached the file (disk full?)" in message or "cannot write the video: File too large" in message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_failure_inside_the_block_leaves_nothing(tmp_path):
