@@ -52,6 +52,54 @@ def write_av_video(
     return path
 
 
+def write_video_with_sound(
+    path, frames, sound: np.ndarray, *, fps: int = 25, rate: int = 44100, audio_codec: str = "aac",
+    video_start: float = 0.0,
+) -> Path:
+    """BGR `frames` (H.264 in .mp4, Motion-JPEG in .avi) with mono `sound` (float samples in [-1, 1]
+    from time 0) in `audio_codec`; the first frame at `video_start` seconds."""
+    import av
+
+    path = Path(path)
+    height, width = frames[0].shape[:2]
+    jpeg = path.suffix == ".avi"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mjpeg" if jpeg else "libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuvj420p" if jpeg else "yuv420p"
+        audio = container.add_stream(audio_codec, rate=rate)
+        audio.layout = "mono"
+        first = round(video_start * fps)
+        for i, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+            picture.pts = first + i
+            container.mux(video.encode(picture))
+        container.mux(video.encode(None))
+        planar = audio.codec_context.format.is_planar
+        for start in range(0, len(sound), 1024):
+            chunk = sound[start : start + 1024].astype(np.float32)
+            if audio_codec.startswith("pcm_s16"):
+                piece = av.AudioFrame.from_ndarray((chunk * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
+            else:
+                piece = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp" if planar else "flt", layout="mono")
+            piece.sample_rate, piece.pts = rate, start
+            container.mux(audio.encode(piece))
+        container.mux(audio.encode(None))
+    return path
+
+
+def sound_of(path) -> tuple[np.ndarray, int, str]:
+    """A video's first audio stream decoded: (mono float samples, sample rate, codec name)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono")
+        samples = [
+            piece.to_ndarray().reshape(-1) for frame in container.decode(stream) for piece in resampler.resample(frame)
+        ]
+        return np.concatenate(samples), stream.codec_context.sample_rate, stream.codec_context.name
+
+
 def cut_with_edit_list(source, path, first: int) -> Path:
     """`source` (an mp4) remuxed so that its frames before `first` fall before time 0: the muxer
     writes an edit list that starts the video at frame `first`, as a trim that keeps the data does.

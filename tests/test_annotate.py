@@ -302,6 +302,24 @@ def test_generated_avi_through_the_cli(cli, tiny_model, tmp_path):
     _no_leftovers(tmp_path, "index.avi", "annotated.avi", "timeline.json")
 
 
+def test_the_videos_sound_is_kept_in_mp4_and_said_to_be_left_out_of_avi(cli, tiny_model, tmp_path):
+    import av
+    from synthetic import sound_of, write_video_with_sound
+
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV's FFmpeg has no libx264")
+    t = np.arange(44100 * 2) / 44100
+    video = write_video_with_sound(tmp_path / "talk.mp4", moving_square_frames("left", 50, 64), 0.5 * np.sin(2 * np.pi * 440 * t))
+    result = cli("annotate", video, "-o", tmp_path / "out.mp4", "-m", tiny_model)
+    assert result.exit_code == 0, result.output
+    assert "codec h264, audio aac;" in result.stdout
+    heard, rate, _ = sound_of(tmp_path / "out.mp4")
+    assert abs(len(heard) / rate - 2.0) < 0.05
+    result = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model)
+    assert result.exit_code == 0, result.output
+    assert "codec MJPG (the sound left out: only .mp4 output keeps it);" in result.stdout
+
+
 def test_an_odd_sized_video_is_reported_at_the_size_written(cli, tiny_model, tmp_path):
     frames = [np.full((61, 63, 3), 20 * i, np.uint8) for i in range(12)]
     video = write_av_video(tmp_path / "odd.mkv", frames, fps=12, codec="ffv1")

@@ -5,7 +5,7 @@ import stat
 
 import numpy as np
 import pytest
-from synthetic import index_frame, write_index_video
+from synthetic import decode_index, index_frame, write_index_video
 
 from varec_cli.errors import VideoError
 from varec_cli.video.reader import iter_frames, probe_video
@@ -127,6 +127,78 @@ except VideoError as failed:
     # OpenCV's writer (avi) is caught by the count of frames in the file; PyAV's (mp4) fails as it writes
     assert "of the 100 frames reached the file (disk full?)" in message or "cannot write the video: File too large" in message
     assert list(tmp_path.iterdir()) == []
+
+
+def _tone(seconds: float, rate: int = 44100, hz: float = 440.0, silent_until: float = 0.0) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return np.where(t < silent_until, 0.0, 0.5 * np.sin(2 * np.pi * hz * t))
+
+
+def _write(path, frames: int, audio_from=None) -> AtomicVideoWriter:
+    with AtomicVideoWriter(path, 25, (48, 80), audio_from=audio_from) as writer:
+        for i in range(frames):
+            writer.write(index_frame(i))
+    return writer
+
+
+def test_mp4_output_keeps_the_sound_copied_and_cut_to_the_picture(tmp_path):
+    """AAC is copied packet for packet; the 3 s of sound end with the 2 s of frames."""
+    import av
+    from synthetic import sound_of, write_video_with_sound
+
+    _libx264()
+    source = write_video_with_sound(tmp_path / "talk.mp4", [index_frame(i) for i in range(50)], _tone(3.0))
+    writer = _write(tmp_path / "out.mp4", 50, audio_from=source)
+    assert (writer.codec, writer.audio, writer.audio_left_out) == ("h264", "aac", False)
+    with av.open(str(source)) as original, av.open(str(tmp_path / "out.mp4")) as copy:
+        before = [bytes(p) for p in original.demux(original.streams.audio[0]) if p.size]
+        after = [bytes(p) for p in copy.demux(copy.streams.audio[0]) if p.size]
+    assert after == before[: len(after)] and 85 <= len(after) <= 89  # 2 s of 1024-sample packets, priming included
+    heard, rate, codec = sound_of(tmp_path / "out.mp4")
+    assert (rate, codec) == (44100, "aac") and abs(len(heard) / rate - 2.0) < 0.05
+    assert [decode_index(f) for f in iter_frames(tmp_path / "out.mp4")] == list(range(50))
+
+
+def test_sound_in_a_codec_mp4_does_not_hold_is_encoded_to_aac(tmp_path):
+    from synthetic import sound_of, write_video_with_sound
+
+    _libx264()
+    source = write_video_with_sound(tmp_path / "talk.avi", [index_frame(i) for i in range(50)], _tone(2.0),
+                                    audio_codec="pcm_s16le")
+    writer = _write(tmp_path / "out.mp4", 50, audio_from=source)
+    assert writer.audio == "aac (from pcm_s16le)"
+    heard, rate, _ = sound_of(tmp_path / "out.mp4")
+    spectrum = np.abs(np.fft.rfft(heard[4096:4096 + 16384]))
+    assert abs(np.argmax(spectrum) * rate / 16384 - 440) < 5  # the same tone
+    assert abs(len(heard) / rate - 2.0) < 0.05
+
+
+def test_the_sound_starts_with_the_first_frame(tmp_path):
+    """Frames from 0.5 s, a tone from 0.5 s (silence before): the output starts with the tone."""
+    from synthetic import sound_of, write_video_with_sound
+
+    _libx264()
+    source = write_video_with_sound(tmp_path / "late.mp4", [index_frame(i) for i in range(25)],
+                                    _tone(1.5, silent_until=0.5), video_start=0.5)
+    _write(tmp_path / "out.mp4", 25, audio_from=source)
+    heard, rate, _ = sound_of(tmp_path / "out.mp4")
+    first = heard[2048 : 2048 + rate // 10]  # after the encoder's priming
+    assert np.sqrt(np.mean(first**2)) > 0.2  # the tone (RMS 0.35), not the silence before the picture
+
+
+def test_avi_output_and_silent_sources_have_no_sound(tmp_path):
+    import av
+    from synthetic import write_video_with_sound
+
+    source = write_video_with_sound(tmp_path / "talk.mp4", [index_frame(i) for i in range(10)], _tone(0.4))
+    writer = _write(tmp_path / "out.avi", 10, audio_from=source)
+    assert (writer.audio, writer.audio_left_out) == (None, True)
+    silent = write_index_video(tmp_path / "silent.avi", 10)
+    writer = _write(tmp_path / "out.mp4", 10, audio_from=silent)
+    assert (writer.audio, writer.audio_left_out) == (None, False)
+    for name in ("out.avi", "out.mp4"):
+        with av.open(str(tmp_path / name)) as container:
+            assert not container.streams.audio
 
 
 def test_failure_inside_the_block_leaves_nothing(tmp_path):

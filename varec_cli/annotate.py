@@ -31,7 +31,7 @@ from varec_cli.files import write_atomically
 from varec_cli.models.classifier import Classifier
 from varec_cli.video.display import display_unavailable
 from varec_cli.video.overlay import Box
-from varec_cli.video.writer import DEFAULT_FPS
+from varec_cli.video.writer import DEFAULT_FPS, AtomicVideoWriter
 
 DEFAULT_WINDOW_SECONDS = 2.0  # when the model knows neither its clip span nor its frame rate
 BATCH_WINDOWS = 8  # windows classified per model call
@@ -78,6 +78,8 @@ class Annotation:
     header_frames: int  # what the container header claimed
     timeline: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    audio: str | None = None  # the video's sound as written: its codec, "aac (from pcm_s16le)" where encoded
+    audio_left_out: bool = False  # the video has sound that the output's format does not take (.avi)
 
     @property
     def seconds(self) -> float:
@@ -360,21 +362,20 @@ def _write_annotated(
     preview: _Preview | None,
     on_progress: ProgressCallback | None,
     exact: bool = True,
-) -> tuple[str, Box, int]:
-    """Draw each frame's piece and write it; returns the codec, the union of the label boxes and the
-    frames written. `exact`: the frames must be the `total` the analysis read (frames are placed by
+) -> tuple[AtomicVideoWriter, Box, int]:
+    """Draw each frame's piece and write it, with the video's sound where the output takes it; returns
+    the writer (its codec and audio), the union of the label boxes and the frames written. `exact`: the frames must be the `total` the analysis read (frames are placed by
     index). Otherwise (one piece for the whole video, read by another decoder) the last piece labels
     any frames past `total`, and fewer frames are no error."""
     from varec_cli.video.overlay import draw_predictions
     from varec_cli.video.reader import iter_frames
-    from varec_cli.video.writer import AtomicVideoWriter
 
     label_box = Box(0, 0, 0, 0)
     piece = -1
     lines: list[tuple[str, float]] = []
     frames = iter_frames(video)
     try:
-        with AtomicVideoWriter(output, fps, size) as writer:
+        with AtomicVideoWriter(output, fps, size, audio_from=video) as writer:
             index = 0
             for frame in frames:
                 if index >= total and exact:
@@ -395,7 +396,7 @@ def _write_annotated(
                 raise VideoError(f"{video}: {index} frames on the second reading, {total} on the first")
             if on_progress is not None and not exact:
                 on_progress("writing", index, index)
-        return writer.codec, label_box, index
+        return writer, label_box, index
     finally:
         frames.close()
         if preview is not None:
@@ -461,7 +462,7 @@ def annotate_video(
     pieces = frame_pieces(windows, total)
 
     preview = _Preview(warn) if show else None
-    codec, label_box, frames_written = _write_annotated(
+    writer, label_box, frames_written = _write_annotated(
         video, output, classifier, pieces, total, fps, size,
         top_k=min(top_k, len(classifier.labels)), font_scale=font_scale, preview=preview, on_progress=on_progress,
         exact=window_frames is not None,
@@ -478,7 +479,7 @@ def annotate_video(
     timeline_path = write_timeline(segments, timeline) if timeline is not None else None
     return Annotation(
         video=video, output=output, model=classifier.name, frames=total, fps=fps,
-        height=written[0], width=written[1], codec=codec,
+        height=written[0], width=written[1], codec=writer.codec, audio=writer.audio, audio_left_out=writer.audio_left_out,
         window_frames=window_frames, stride_frames=stride_frames, windows=windows, segments=segments,
         label_box=label_box, header_frames=info.frame_count, timeline=timeline_path, warnings=warnings,
     )

@@ -77,7 +77,7 @@ def annotate_command(
 
     summary = (
         f"wrote {result.output}: {counted(result.frames, 'frame')}, {result.width}x{result.height}, {result.fps:g} fps, "
-        f"codec {result.codec}; {counted(len(result.windows), 'window')}"
+        f"codec {result.codec}{_audio_note(result)}; {counted(len(result.windows), 'window')}"
     )
     if result.window_frames is not None and result.frames < result.window_frames:
         summary += f" (the whole video: shorter than the {result.window_frames}-frame window)"
@@ -161,3 +161,15 @@ def _fps_column_class():
 
 def _FpsColumn():  # noqa: N802 - a factory standing in for the class, so rich is imported lazily
     return _fps_column_class()()
+
+
+def _audio_note(result) -> str:
+    if result.audio is not None:
+        return f", audio {result.audio}"
+    if not result.audio_left_out:
+        return ""
+    from varec_cli.video.writer import video_suffix
+
+    if video_suffix(result.output) == ".avi":
+        return " (the sound left out: only .mp4 output keeps it)"
+    return " (the sound left out: it could not be written here)"  # OpenCV's encoder, or sound PyAV cannot decode

@@ -20,6 +20,9 @@ CODECS_BY_EXTENSION = {".mp4": ("h264", "avc1", "mp4v"), ".m4v": ("h264", "avc1"
 # CRF 20 writes 720p at ~130 frames/s on 2 cores, 0.7x the file size of OpenCV's mp4v (190 frames/s).
 PYAV_ENCODERS = {"h264": ("libx264", {"preset": "superfast", "crf": "20"})}
 DEFAULT_FPS = 25.0  # assumed (annotate, stream) and written when the input does not say
+# Audio codecs an MP4 holds as they are (copied packet by packet); others are encoded to AAC.
+MP4_AUDIO_COPIED = frozenset({"aac", "mp3", "ac3", "eac3", "alac"})
+AAC_BIT_RATE = 160_000
 
 
 def video_suffix(path: str | os.PathLike) -> str:
@@ -149,7 +152,7 @@ class _AvEncoder:
     plays the file while it downloads."""
 
     @classmethod
-    def open(cls, path: Path, codec: str, fps: float, height: int, width: int, quiet: bool):
+    def open(cls, path: Path, codec: str, fps: float, height: int, width: int, quiet: bool, audio_from=None):
         from fractions import Fraction
 
         import av
@@ -174,12 +177,15 @@ class _AvEncoder:
         except (av.FFmpegError, ValueError):
             container.close()
             return None
-        return cls(container, stream)
+        audio = _AudioTrack.open(container, Path(audio_from)) if audio_from is not None else None
+        return cls(container, stream, float(stream.average_rate or fps), audio)
 
-    def __init__(self, container, stream):
+    def __init__(self, container, stream, fps: float, audio: _AudioTrack | None):
         self._container = container
         self._stream = stream
+        self._fps = fps
         self._count = 0
+        self.audio = audio
 
     def write(self, frame: np.ndarray) -> None:
         import av
@@ -187,6 +193,9 @@ class _AvEncoder:
         height, width = self._stream.height, self._stream.width
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="bgr24")
         picture.pts = self._count
+        if self.audio is not None:  # the sound up to this frame, so that the muxer interleaves the two
+            with _write_errors():
+                self.audio.copy_until(self._count / self._fps)
         self._count += 1
         self._mux(picture)
 
@@ -198,9 +207,129 @@ class _AvEncoder:
     def close(self) -> None:
         try:
             self._mux(None)  # the frames the encoder still holds
+            if self.audio is not None:
+                with _write_errors():
+                    self.audio.copy_until(self._count / self._fps, last=True)
         finally:
+            if self.audio is not None:
+                self.audio.close()
             with _write_errors():
                 self._container.close()  # the index, moved to the front
+
+
+class _AudioTrack:
+    """The first audio stream of the source video, written beside the output's frames.
+
+    Times are the source's, counted from its first video frame, so that the sound stays with the
+    picture: frame i of the output is at i / fps, as it is in the source (a variable frame rate
+    aside, see docs/annotate.md). Sound before the first frame or after the last is left out. AAC,
+    MP3, AC-3, E-AC-3 and ALAC packets are copied as they are; other codecs (PCM in an AVI, Vorbis,
+    Opus) are decoded and encoded to AAC. `description` says which."""
+
+    @classmethod
+    def open(cls, output, source: Path) -> _AudioTrack | None:
+        import av
+
+        try:
+            container = av.open(str(source))
+        except (av.FFmpegError, OSError, UnicodeDecodeError):
+            return None
+        try:
+            audio = container.streams.audio[0] if container.streams.audio else None
+            context = audio.codec_context if audio is not None else None
+            if context is None or not container.streams.video:
+                container.close()
+                return None
+            video = container.streams.video[0]
+            start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
+            if context.name in MP4_AUDIO_COPIED:
+                target, description = output.add_stream_from_template(audio), context.name
+            else:
+                rate = context.sample_rate or 48_000
+                target = output.add_stream("aac", rate=rate)
+                target.layout = "mono" if context.channels == 1 else "stereo"
+                target.bit_rate = AAC_BIT_RATE
+                description = f"aac (from {context.name})"
+        except (av.FFmpegError, ValueError):
+            container.close()
+            return None
+        return cls(container, audio, output, target, start, description, encode=context.name not in MP4_AUDIO_COPIED)
+
+    def __init__(self, container, source_stream, output, target, start: float, description: str, *, encode: bool):
+        self._container = container
+        self._source = source_stream
+        self._target = target
+        self._start = start
+        self._encode = encode
+        self._output = output
+        self._packets = container.demux(source_stream)
+        self._held = None  # the next packet, past the time copied so far
+        self.description = description
+        self.packets = 0
+
+    def copy_until(self, seconds: float, *, last: bool = False) -> None:
+        """Write the source's sound up to `seconds` of the output (`last`: to there, then the end)."""
+        import av
+
+        while True:
+            packet = self._held if self._held is not None else next(self._packets, None)
+            self._held = None
+            if packet is None or packet.size == 0:
+                if packet is None:
+                    break
+                continue
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is None:
+                continue
+            at = float(stamp * packet.time_base) - self._start
+            if at >= seconds:
+                if not last:
+                    self._held = packet
+                break
+            if at + float((packet.duration or 0) * packet.time_base) < 0:  # over before the first frame (priming kept)
+                continue
+            try:
+                self._write(packet, at)
+            except av.FFmpegError:  # a damaged packet: that bit of sound is missing
+                continue
+        if last and self._encode:
+            for out in self._target.encode(None):
+                self._output.mux(out)
+
+    def _write(self, packet, at: float) -> None:
+        from fractions import Fraction
+
+        if not self._encode:
+            shift = round(self._start / packet.time_base) if self._start else 0
+            packet.pts = None if packet.pts is None else packet.pts - shift
+            packet.dts = None if packet.dts is None else packet.dts - shift
+            packet.stream = self._target
+            self._output.mux(packet)
+            self.packets += 1
+            return
+        for frame in packet.decode():
+            if frame.pts is not None:  # a packet may hold several frames
+                at = float(frame.pts * frame.time_base) - self._start
+            if at < 0:
+                continue
+            frame.pts = round(at * frame.sample_rate)
+            frame.time_base = Fraction(1, frame.sample_rate)
+            for out in self._target.encode(frame):
+                self._output.mux(out)
+                self.packets += 1
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def _has_audio(path: Path) -> bool:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return False
 
 
 def _frames_stored(path: Path) -> int | None:
@@ -236,8 +365,11 @@ class AtomicVideoWriter:
     codec used (see CODECS_BY_EXTENSION) and `frames_written` the count.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], *, audio_from: str | os.PathLike | None = None):
         self.path = Path(path)
+        self.audio_from = audio_from
+        self.audio: str | None = None  # after the block: the sound written (codec, and what it was encoded from)
+        self.audio_left_out = False  # after the block: `audio_from` has sound this format's writer cannot take
         self.fps = fps if fps and fps > 0 else DEFAULT_FPS
         self.height, self.width = int(size[0]), int(size[1])
         check_encodable(self.path, self.height, self.width)
@@ -258,8 +390,11 @@ class AtomicVideoWriter:
             raise VideoError(f"{self.path}: cannot create a file beside it ({exc.strerror})") from None
         try:
             for i, codec in enumerate(candidates):
-                encoder = _AvEncoder if codec in PYAV_ENCODERS else _OpenCvEncoder
-                writer = encoder.open(self._tmp, codec, self.fps, self.height, self.width, quiet=i < len(candidates) - 1)
+                quiet = i < len(candidates) - 1
+                if codec in PYAV_ENCODERS:
+                    writer = _AvEncoder.open(self._tmp, codec, self.fps, self.height, self.width, quiet, self.audio_from)
+                else:
+                    writer = _OpenCvEncoder.open(self._tmp, codec, self.fps, self.height, self.width, quiet)
                 if writer is not None:
                     self._writer, self.codec = writer, codec
                     return self
@@ -288,9 +423,9 @@ class AtomicVideoWriter:
         self.frames_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        writer, self._writer = self._writer, None
         try:
-            if self._writer is not None:
-                writer, self._writer = self._writer, None
+            if writer is not None:
                 try:
                     writer.close()
                 except VideoError as failed:
@@ -302,6 +437,11 @@ class AtomicVideoWriter:
                 raise VideoError(f"{self.path}: no frame to write")
             if self._tmp.stat().st_size == 0:
                 raise VideoError(f"{self.path}: the encoder wrote nothing (disk full?)")
+            audio = getattr(writer, "audio", None)
+            if audio is not None and audio.packets:
+                self.audio = audio.description
+            elif audio is None and self.audio_from is not None:
+                self.audio_left_out = _has_audio(Path(self.audio_from))
             stored = _frames_stored(self._tmp)
             if stored is not None and stored < self.frames_written:
                 raise VideoError(
