@@ -3,4 +3,4 @@
 Part modules may import `harness` and varec; they run inside `benchmarks/run.py`.
 """
 
-from parts import cli, clips, predict, streaming, training, training_gpu  # noqa: F401  (registration)
+from parts import cli, clips, predict, streaming, training, training_gpu, writing  # noqa: F401  (registration)
