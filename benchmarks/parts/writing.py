@@ -87,5 +87,5 @@ def run(ctx: Context) -> PartResult:
             row.details["file_mb"] = round(outputs[row.candidate].stat().st_size / 1e6, 2)
         result.rows.extend(rows)
         sizes = ", ".join(f"{row.candidate} {row.details['file_mb']:g} MB" for row in rows)
-        result.notes.append(f"- **{case}** ({len(frames)} frames, 25 fps): file sizes {sizes}.")
+        result.notes.append(f"**{case}** ({len(frames)} frames, 25 fps): file sizes {sizes}.")
     return result
