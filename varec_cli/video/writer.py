@@ -17,7 +17,7 @@ from varec_cli.video.quiet import native_messages_silenced
 # MPEG-4 Part 2 ('mp4v') always works. AVI: Motion-JPEG, then Xvid (OpenCV's).
 CODECS_BY_EXTENSION = {".mp4": ("h264", "avc1", "mp4v"), ".m4v": ("h264", "avc1", "mp4v"), ".avi": ("MJPG", "XVID")}
 # The codecs above that PyAV encodes, with its encoder and settings: x264's 'superfast' preset at
-# CRF 20 encodes 720p at 0.6x the frames/s of OpenCV's mp4v (120 vs 193 on 2 cores), in 0.66x the
+# CRF 20 encodes 720p at 0.58x the frames/s of OpenCV's mp4v (116 vs 201 on 2 cores), in 0.66x the
 # file size (docs/performance.md, part 7).
 PYAV_ENCODERS = {"h264": ("libx264", {"preset": "superfast", "crf": "20"})}
 DEFAULT_FPS = 25.0  # assumed (annotate, stream) and written when the input does not say
