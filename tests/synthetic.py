@@ -54,17 +54,17 @@ def write_av_video(
 
 def write_video_with_sound(
     path, frames, sound: np.ndarray, *, fps: int = 25, rate: int = 44100, audio_codec: str = "aac",
-    video_start: float = 0.0,
+    video_start: float = 0.0, video_options: dict | None = None,
 ) -> Path:
-    """BGR `frames` (H.264 in .mp4, Motion-JPEG in .avi) with mono `sound` (float samples in [-1, 1]
-    from time 0) in `audio_codec`; the first frame at `video_start` seconds."""
+    """BGR `frames` (Motion-JPEG in .avi, else H.264; .ts is MPEG-TS) with mono `sound` (float samples
+    in [-1, 1] from time 0) in `audio_codec` at `rate`; the first frame at `video_start` seconds."""
     import av
 
     path = Path(path)
     height, width = frames[0].shape[:2]
     jpeg = path.suffix == ".avi"
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("mjpeg" if jpeg else "libx264", rate=fps)
+    with av.open(str(path), "w", format="mpegts" if path.suffix == ".ts" else None) as container:
+        video = container.add_stream("mjpeg" if jpeg else "libx264", rate=fps, options=video_options or {})
         video.width, video.height, video.pix_fmt = width, height, "yuvj420p" if jpeg else "yuv420p"
         audio = container.add_stream(audio_codec, rate=rate)
         audio.layout = "mono"
@@ -74,16 +74,31 @@ def write_video_with_sound(
             picture.pts = first + i
             container.mux(video.encode(picture))
         container.mux(video.encode(None))
-        planar = audio.codec_context.format.is_planar
-        for start in range(0, len(sound), 1024):
-            chunk = sound[start : start + 1024].astype(np.float32)
-            if audio_codec.startswith("pcm_s16"):
-                piece = av.AudioFrame.from_ndarray((chunk * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
-            else:
-                piece = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp" if planar else "flt", layout="mono")
+        for start in range(0, len(sound), 1024):  # the encoder converts and re-blocks the samples itself
+            piece = av.AudioFrame.from_ndarray(sound[None, start : start + 1024].astype(np.float32), format="flt", layout="mono")
             piece.sample_rate, piece.pts = rate, start
             container.mux(audio.encode(piece))
         container.mux(audio.encode(None))
+    return path
+
+
+def without_first_video_packets(source, path, count: int) -> Path:
+    """A copy of `source` (MPEG-TS) without its first `count` video packets, as a recording that
+    starts in the middle of a group of pictures: the frames before the next keyframe cannot decode."""
+    import av
+
+    path = Path(path)
+    with av.open(str(source)) as reader, av.open(str(path), "w", format="mpegts") as writer:
+        streams = {s.index: writer.add_stream_from_template(s) for s in reader.streams if s.type in ("video", "audio")}
+        dropped = 0
+        for packet in reader.demux():
+            if packet.size == 0 or packet.stream.index not in streams:
+                continue
+            if packet.stream.type == "video" and dropped < count:
+                dropped += 1
+                continue
+            packet.stream = streams[packet.stream.index]
+            writer.mux(packet)
     return path
 
 

@@ -120,6 +120,14 @@ def test_a_keras_config_file_for_another_backend_does_not_change_varecs(tiny_mod
     assert proc.returncode == 0 and '"predictions"' in proc.stdout, proc.stderr
 
 
+def test_a_misspelt_keras_backend_is_one_line(tiny_model):
+    proc = _varec_process("info", tiny_model, env={**os.environ, "KERAS_BACKEND": "tensorfow"})
+    assert proc.returncode == 1 and proc.stderr == (
+        "error: KERAS_BACKEND=tensorfow is not a Keras backend: use tensorflow, jax, torch, numpy or openvino, "
+        "or unset it (varec then uses TensorFlow)\n"
+    )
+
+
 def test_a_keras_backend_that_is_not_installed_is_one_line(tiny_model, tmp_path):
     backend = _keras_backend_not_installed()
     proc = _varec_process("info", tiny_model, env={**os.environ, "KERAS_BACKEND": backend})

@@ -97,8 +97,8 @@ def test_an_mp4_encoder_pyav_cannot_open_falls_back_to_opencvs(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
-@pytest.mark.parametrize("suffix", [".avi", ".mp4"])
-def test_a_file_the_disk_cut_short_is_an_error_not_a_video(tmp_path, suffix):
+@pytest.mark.parametrize("suffix, encoders", [(".avi", None), (".mp4", None), (".mp4", "OpenCV's")])
+def test_a_file_the_disk_cut_short_is_an_error_not_a_video(tmp_path, suffix, encoders):
     """A full disk, as a file size limit (RLIMIT_FSIZE) in a child process: OpenCV's writer ignores its
     failed writes, and the file would have passed for complete."""
     import subprocess
@@ -109,7 +109,10 @@ def test_a_file_the_disk_cut_short_is_an_error_not_a_video(tmp_path, suffix):
 import resource, signal
 import numpy as np
 from varec_cli.errors import VideoError
+from varec_cli.video import writer as writer_module
 from varec_cli.video.writer import AtomicVideoWriter
+if {encoders!r}:  # PyAV without x264: an mp4 by OpenCV, which fails to write its index, unreported
+    writer_module.PYAV_ENCODERS["h264"] = ("no-such-encoder", {{}})
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 noise = np.random.default_rng(0).integers(0, 256, (100, 240, 320, 3), dtype=np.uint8)
@@ -124,8 +127,14 @@ except VideoError as failed:
     assert shown.returncode == 0, shown.stderr
     message = shown.stdout.strip()
     assert message.startswith(f"{tmp_path / ('out' + suffix)}: "), message
-    # OpenCV's writer (avi) is caught by the count of frames in the file; PyAV's (mp4) fails as it writes
-    assert "of the 100 frames reached the file (disk full?)" in message or "cannot write the video: File too large" in message
+    # OpenCV's writers are caught by the file they leave: frames missing (avi) or no index (mp4); PyAV's
+    # fails as it writes
+    expected = {
+        (".avi", None): "of the 100 frames reached the file (disk full?); nothing written",
+        (".mp4", None): "cannot write the video: File too large",
+        (".mp4", "OpenCV's"): "the written file cannot be read back (disk full?); nothing written",
+    }[suffix, encoders]
+    assert expected in message, message
     assert list(tmp_path.iterdir()) == []
 
 
@@ -184,6 +193,121 @@ def test_the_sound_starts_with_the_first_frame(tmp_path):
     heard, rate, _ = sound_of(tmp_path / "out.mp4")
     first = heard[2048 : 2048 + rate // 10]  # after the encoder's priming
     assert np.sqrt(np.mean(first**2)) > 0.2  # the tone (RMS 0.35), not the silence before the picture
+
+
+def test_mp3_is_copied(tmp_path):
+    from synthetic import write_video_with_sound
+
+    _libx264()
+    source = write_video_with_sound(tmp_path / "talk.avi", [index_frame(i) for i in range(50)], _tone(2.0),
+                                    audio_codec="libmp3lame")
+    assert _write(tmp_path / "out.mp4", 50, audio_from=source).audio == "mp3"  # the decoder's name is mp3float
+
+
+def test_a_sample_rate_aac_does_not_take_is_encoded_at_the_nearest_it_does(tmp_path):
+    from synthetic import sound_of, write_video_with_sound
+
+    _libx264()
+    source = write_video_with_sound(tmp_path / "studio.mkv", [index_frame(i) for i in range(50)],
+                                    _tone(2.0, rate=192_000), rate=192_000, audio_codec="pcm_s16le")
+    writer = _write(tmp_path / "out.mp4", 50, audio_from=source)
+    assert (writer.codec, writer.audio) == ("h264", "aac (from pcm_s16le)")
+    heard, rate, _ = sound_of(tmp_path / "out.mp4")
+    assert rate == 96_000 and abs(len(heard) / rate - 2.0) < 0.05
+    spectrum = np.abs(np.fft.rfft(heard[8192 : 8192 + 32768]))
+    assert abs(np.argmax(spectrum) * rate / 32768 - 440) < 5
+
+
+def test_sound_that_turns_from_stereo_to_mono_is_kept(tmp_path):
+    """Broadcast recordings switch layouts mid-stream (MP2 in MPEG-TS here, encoded to AAC)."""
+    from fractions import Fraction
+
+    import av
+    from synthetic import sound_of
+
+    _libx264()
+    source = tmp_path / "broadcast.ts"
+
+    def mp2(layout: str, first: int, samples: int) -> list:
+        encoder = av.CodecContext.create("mp2", "w")
+        encoder.sample_rate, encoder.layout, encoder.format = 48_000, layout, "s16"
+        encoder.time_base = Fraction(1, 48_000)
+        channels = len(av.AudioLayout(layout).channels)
+        tone = (_tone(samples / 48_000, rate=48_000) * 20_000).astype(np.int16)
+        packets = []
+        for start in range(0, samples, 1152):
+            block = np.repeat(tone[start : start + 1152], channels)[None, :]
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = 48_000, first + start, Fraction(1, 48_000)
+            packets += encoder.encode(frame)
+        return packets + encoder.encode(None)
+
+    with av.open(str(source), "w", format="mpegts") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 80, 48, "yuv420p"
+        audio = container.add_stream("mp2", rate=48_000)
+        audio.layout = "stereo"
+        for i in range(50):
+            picture = av.VideoFrame.from_ndarray(index_frame(i), format="bgr24")
+            picture.pts = i
+            container.mux(video.encode(picture))
+        container.mux(video.encode(None))
+        for packet in mp2("stereo", 0, 48_000) + mp2("mono", 48_000, 48_000):
+            packet.stream = audio
+            container.mux(packet)
+    with av.open(str(source)) as container:
+        assert {frame.layout.name for frame in container.decode(audio=0)} == {"stereo", "mono"}
+    writer = _write(tmp_path / "out.mp4", 50, audio_from=source)
+    assert writer.audio == "aac (from mp2)"
+    heard, rate, _ = sound_of(tmp_path / "out.mp4")
+    assert abs(len(heard) / rate - 2.0) < 0.05
+    assert np.sqrt(np.mean(heard[rate + 4800 : rate + 9600] ** 2)) > 0.2  # the mono second is there too
+
+
+def test_the_sound_starts_with_the_first_frame_that_decodes(tmp_path):
+    """A recording that starts mid-GOP: its first 10 frames cannot decode, the picture starts at
+    frame 25 (1 s, the next keyframe), and so must the sound (silent before 1 s here)."""
+    from synthetic import sound_of, without_first_video_packets, write_video_with_sound
+
+    _libx264()
+    whole = write_video_with_sound(
+        tmp_path / "whole.ts", [index_frame(i) for i in range(75)], _tone(3.0, silent_until=1.0),
+        video_options={"g": "25", "bf": "0", "x264-params": "repeat-headers=1:scenecut=0"},
+    )
+    cut = without_first_video_packets(whole, tmp_path / "cut.ts", 10)
+    frames = list(iter_frames(cut))
+    assert decode_index(frames[0]) == 25
+    with AtomicVideoWriter(tmp_path / "out.mp4", 25, (48, 80), audio_from=cut) as writer:
+        for frame in frames:
+            writer.write(frame)
+    heard, rate, _ = sound_of(tmp_path / "out.mp4")
+    assert np.sqrt(np.mean(heard[2048 : 2048 + rate // 10] ** 2)) > 0.2  # the tone at once, no silence first
+
+
+def test_a_ctrl_c_between_encoding_and_writing_a_frame_keeps_that_frame(tmp_path, monkeypatch):
+    """`varec stream FILE -o rec.mp4` writes from the main thread and keeps its recording on Ctrl-C: a
+    Ctrl-C landing after x264 took a frame but before its packets were written loses nothing."""
+    from varec_cli.video import writer as writer_module
+
+    _libx264()
+    mux_pending = writer_module._AvEncoder._mux_pending
+    calls = []
+
+    def interrupted_at_the_tenth(self):
+        calls.append(1)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        mux_pending(self)
+
+    monkeypatch.setattr(writer_module._AvEncoder, "_mux_pending", interrupted_at_the_tenth)
+    with AtomicVideoWriter(tmp_path / "rec.mp4", 25, (48, 80)) as writer:
+        try:
+            for i in range(20):
+                writer.write(index_frame(i))
+        except KeyboardInterrupt:
+            pass  # as the stream does: the recording is finalised
+    assert writer.frames_written == 10
+    assert [decode_index(f) for f in iter_frames(tmp_path / "rec.mp4")] == list(range(10))
 
 
 def test_avi_output_and_silent_sources_have_no_sound(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-# Keras 3's backends, each named as the package it imports for it.
+# Keras 3's backends that need a package of that name; "numpy" needs none beyond NumPy.
 _KERAS_BACKENDS = frozenset({"tensorflow", "jax", "torch", "openvino"})
 
 
@@ -34,6 +34,14 @@ def import_keras():
         return sys.modules["keras"]
     if not paths.debug():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    named = os.environ.get("KERAS_BACKEND")
+    if named and named not in _KERAS_BACKENDS | {"numpy"} and not paths.debug():
+        from varec_cli.errors import VarecError
+
+        raise VarecError(
+            f"KERAS_BACKEND={named} is not a Keras backend: use tensorflow, jax, torch, numpy or openvino, "
+            "or unset it (varec then uses TensorFlow)"
+        )
     from varec_cli.video.quiet import stderr_fd_silenced
 
     # TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL.

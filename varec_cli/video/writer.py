@@ -185,32 +185,38 @@ class _AvEncoder:
         self._container = container
         self._stream = stream
         self._fps = fps
-        self._count = 0
+        self._pending: list = []  # packets the encoder gave, not muxed yet
         self.audio = audio
+        # Frames the encoder took. A Ctrl-C can land between PyAV's calls (a file stream records from
+        # the main thread): a frame counts once encode() has it, its packets are kept until muxed.
+        self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
         import av
 
         height, width = self._stream.height, self._stream.width
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="bgr24")
-        picture.pts = self._count
-        if self.audio is not None:  # the sound up to this frame, so that the muxer interleaves the two
-            with _write_errors():
-                self.audio.copy_until(self._count / self._fps)
-        self._count += 1
-        self._mux(picture)
-
-    def _mux(self, picture) -> None:
+        picture.pts = self.frames
         with _write_errors():
-            for packet in self._stream.encode(picture):
-                self._container.mux(packet)
+            if self.audio is not None:  # the sound up to this frame, so that the muxer interleaves the two
+                self.audio.copy_until(self.frames / self._fps)
+            self._pending.extend(self._stream.encode(picture))
+            self.frames += 1
+            self._mux_pending()
+
+    def _mux_pending(self) -> None:
+        while self._pending:
+            self._container.mux(self._pending[0])
+            self._pending.pop(0)
 
     def close(self) -> None:
         try:
-            self._mux(None)  # the frames the encoder still holds
-            if self.audio is not None:
-                with _write_errors():
-                    self.audio.copy_until(self._count / self._fps, last=True)
+            with _write_errors():
+                self._mux_pending()
+                self._pending.extend(self._stream.encode(None))  # the frames the encoder still holds
+                self._mux_pending()
+                if self.audio is not None:
+                    self.audio.copy_until(self.frames / self._fps, last=True)
         finally:
             if self.audio is not None:
                 self.audio.close()
@@ -221,11 +227,14 @@ class _AvEncoder:
 class _AudioTrack:
     """The first audio stream of the source video, written beside the output's frames.
 
-    Times are the source's, counted from its first video frame, so that the sound stays with the
-    picture: frame i of the output is at i / fps, as it is in the source (a variable frame rate
-    aside, see docs/annotate.md). Sound before the first frame or after the last is left out. AAC,
-    MP3, AC-3, E-AC-3 and ALAC packets are copied as they are; other codecs (PCM in an AVI, Vorbis,
-    Opus) are decoded and encoded to AAC. `description` says which."""
+    Times are the source's, counted from its first decodable video frame (the first frame annotate
+    reads: a recording that starts mid-GOP has undecodable frames before it), so that the sound stays
+    with the picture: frame i of the output is at i / fps, as it is in the source (a variable frame
+    rate aside, see docs/annotate.md). Sound before the first frame or after the last is left out.
+    AAC, MP3, AC-3, E-AC-3 and ALAC packets are copied as they are; other codecs (PCM in an AVI,
+    Vorbis, Opus, MP2) are decoded and encoded to AAC, at the nearest sample rate AAC takes, through
+    a resampler rebuilt whenever the sound changes format (a broadcast recording switching from
+    stereo to mono). `description` says which."""
 
     @classmethod
     def open(cls, output, source: Path) -> _AudioTrack | None:
@@ -241,20 +250,25 @@ class _AudioTrack:
             if context is None or not container.streams.video:
                 container.close()
                 return None
-            video = container.streams.video[0]
-            start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
-            if context.name in MP4_AUDIO_COPIED:
-                target, description = output.add_stream_from_template(audio), context.name
+            codec = context.codec.canonical_name  # "mp3", where the decoder is "mp3float"
+            start = _first_frame_time(source)
+            if start is None:
+                video = container.streams.video[0]
+                start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
+            if codec in MP4_AUDIO_COPIED:
+                target, description = output.add_stream_from_template(audio), codec
             else:
-                rate = context.sample_rate or 48_000
+                rates = av.Codec("aac", "w").audio_rates or (48_000,)
+                rate = min(rates, key=lambda r: abs(r - (context.sample_rate or 48_000)))
                 target = output.add_stream("aac", rate=rate)
                 target.layout = "mono" if context.channels == 1 else "stereo"
                 target.bit_rate = AAC_BIT_RATE
-                description = f"aac (from {context.name})"
+                target.codec_context.open()  # here, where a failure leaves the sound out, not the video
+                description = f"aac (from {codec})"
         except (av.FFmpegError, ValueError):
             container.close()
             return None
-        return cls(container, audio, output, target, start, description, encode=context.name not in MP4_AUDIO_COPIED)
+        return cls(container, audio, output, target, start, description, encode=codec not in MP4_AUDIO_COPIED)
 
     def __init__(self, container, source_stream, output, target, start: float, description: str, *, encode: bool):
         self._container = container
@@ -265,6 +279,8 @@ class _AudioTrack:
         self._output = output
         self._packets = container.demux(source_stream)
         self._held = None  # the next packet, past the time copied so far
+        self._resampler = None
+        self._resampling = None  # the (format, layout, rate) self._resampler takes
         self.description = description
         self.packets = 0
 
@@ -275,12 +291,10 @@ class _AudioTrack:
         while True:
             packet = self._held if self._held is not None else next(self._packets, None)
             self._held = None
-            if packet is None or packet.size == 0:
-                if packet is None:
-                    break
-                continue
+            if packet is None:
+                break
             stamp = packet.pts if packet.pts is not None else packet.dts
-            if stamp is None:
+            if packet.size == 0 or stamp is None:
                 continue
             at = float(stamp * packet.time_base) - self._start
             if at >= seconds:
@@ -291,15 +305,12 @@ class _AudioTrack:
                 continue
             try:
                 self._write(packet, at)
-            except av.FFmpegError:  # a damaged packet: that bit of sound is missing
+            except (av.FFmpegError, ValueError):  # a damaged packet: that bit of sound is missing
                 continue
         if last and self._encode:
-            for out in self._target.encode(None):
-                self._output.mux(out)
+            self._mux(self._target.encode(None))
 
     def _write(self, packet, at: float) -> None:
-        from fractions import Fraction
-
         if not self._encode:
             shift = round(self._start / packet.time_base) if self._start else 0
             packet.pts = None if packet.pts is None else packet.pts - shift
@@ -308,6 +319,8 @@ class _AudioTrack:
             self._output.mux(packet)
             self.packets += 1
             return
+        from fractions import Fraction
+
         for frame in packet.decode():
             if frame.pts is not None:  # a packet may hold several frames
                 at = float(frame.pts * frame.time_base) - self._start
@@ -315,12 +328,40 @@ class _AudioTrack:
                 continue
             frame.pts = round(at * frame.sample_rate)
             frame.time_base = Fraction(1, frame.sample_rate)
-            for out in self._target.encode(frame):
-                self._output.mux(out)
-                self.packets += 1
+            for piece in self._resample(frame):
+                self._mux(self._target.encode(piece))
+
+    def _resample(self, frame) -> list:
+        """`frame` in the encoder's sample format, layout and rate."""
+        import av
+
+        kind = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if kind != self._resampling:
+            context = self._target.codec_context
+            self._resampler = av.AudioResampler(format=context.format.name, layout=context.layout.name, rate=context.sample_rate)
+            self._resampling = kind
+        return self._resampler.resample(frame)
+
+    def _mux(self, packets) -> None:
+        for packet in packets:
+            self._output.mux(packet)
+            self.packets += 1
 
     def close(self) -> None:
         self._container.close()
+
+
+def _first_frame_time(source: Path) -> float | None:
+    """The presentation time of the first video frame that decodes, in seconds, or None."""
+    import av
+
+    try:
+        with av.open(str(source)) as container:
+            for frame in container.decode(video=0):
+                return float(frame.time) if frame.time is not None else None
+    except (av.FFmpegError, OSError, UnicodeDecodeError, IndexError):
+        return None
+    return None
 
 
 def _has_audio(path: Path) -> bool:
@@ -335,7 +376,7 @@ def _has_audio(path: Path) -> bool:
 
 def _frames_stored(path: Path) -> int | None:
     """The frames (packets: one a frame for these encoders) a written video holds, or None where PyAV
-    cannot read it. OpenCV's writer ignores failed writes (a full disk), leaving a file cut short that
+    cannot read it (an MP4 cut short has no index). OpenCV's writer ignores failed writes (a full disk), leaving a file cut short that
     would pass for complete. Demuxing reads no pixels: 2.5 ms for 132 frames of 720p H.264."""
     import av
 
@@ -416,10 +457,9 @@ class AtomicVideoWriter:
             raise VideoError(f"{self.path}: {failed}") from None
         except KeyboardInterrupt:
             # Python raises a pending Ctrl-C as a C call returns, never inside OpenCV's write: a
-            # KeyboardInterrupt here comes after the frame went in, and the count must say so. (PyAV's
-            # encoding is several calls, but a Ctrl-C there discards the output: annotate's; a
-            # stream records from its capture thread, which signals never interrupt.)
-            self.frames_written += 1
+            # KeyboardInterrupt here comes after the frame went in, and the count must say so. PyAV's
+            # encoder, several calls, counts the frames it took itself.
+            self.frames_written = getattr(self._writer, "frames", self.frames_written + 1)
             raise
         self.frames_written += 1
 
@@ -444,7 +484,9 @@ class AtomicVideoWriter:
             elif audio is None and self.audio_from is not None:
                 self.audio_left_out = _has_audio(Path(self.audio_from))
             stored = _frames_stored(self._tmp)
-            if stored is not None and stored < self.frames_written:
+            if stored is None:  # PyAV reads whatever these encoders write, unless it is cut short (mp4: no index)
+                raise VideoError(f"{self.path}: the written file cannot be read back (disk full?); nothing written")
+            if stored < self.frames_written:
                 raise VideoError(
                     f"{self.path}: {stored} of the {self.frames_written} frames reached the file (disk full?); nothing written"
                 )
