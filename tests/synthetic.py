@@ -82,22 +82,28 @@ def write_video_with_sound(
     return path
 
 
-def without_first_video_packets(source, path, count: int) -> Path:
-    """A copy of `source` (MPEG-TS) without its first `count` video packets, as a recording that
-    starts in the middle of a group of pictures: the frames before the next keyframe cannot decode."""
+def without_first_video_packets(source, path, count: int, *, damaged: bool = False) -> Path:
+    """A copy of `source` without its first `count` video packets, as a recording that starts in the
+    middle of a group of pictures (MPEG-TS: the frames before the next keyframe cannot decode); or,
+    `damaged`, with those packets' data cut to a few bytes, which no decoder makes a frame of."""
     import av
 
     path = Path(path)
-    with av.open(str(source)) as reader, av.open(str(path), "w", format="mpegts") as writer:
+    with av.open(str(source)) as reader, av.open(str(path), "w", format=reader.format.name.split(",")[0]) as writer:
         streams = {s.index: writer.add_stream_from_template(s) for s in reader.streams if s.type in ("video", "audio")}
-        dropped = 0
+        seen = 0
         for packet in reader.demux():
             if packet.size == 0 or packet.stream.index not in streams:
                 continue
-            if packet.stream.type == "video" and dropped < count:
-                dropped += 1
-                continue
-            packet.stream = streams[packet.stream.index]
+            target = streams[packet.stream.index]
+            if packet.stream.type == "video" and seen < count:
+                seen += 1
+                if not damaged:
+                    continue
+                cut = av.Packet(bytes(packet)[:16])
+                cut.pts, cut.dts, cut.time_base, cut.is_keyframe = packet.pts, packet.dts, packet.time_base, True
+                packet = cut
+            packet.stream = target
             writer.mux(packet)
     return path
 

@@ -284,30 +284,55 @@ def test_the_sound_starts_with_the_first_frame_that_decodes(tmp_path):
     assert np.sqrt(np.mean(heard[2048 : 2048 + rate // 10] ** 2)) > 0.2  # the tone at once, no silence first
 
 
-def test_a_ctrl_c_between_encoding_and_writing_a_frame_keeps_that_frame(tmp_path, monkeypatch):
-    """`varec stream FILE -o rec.mp4` writes from the main thread and keeps its recording on Ctrl-C: a
-    Ctrl-C landing after x264 took a frame but before its packets were written loses nothing."""
-    from varec_cli.video import writer as writer_module
+def test_the_sound_starts_with_the_first_frame_after_damaged_ones(tmp_path):
+    """An AVI whose first 25 JPEG frames are damaged: OpenCV passes over them, the picture starts at
+    frame 25 (1 s), and so must the sound (silent before 1 s), though PyAV's decoder raises on them."""
+    from synthetic import sound_of, without_first_video_packets, write_video_with_sound
 
     _libx264()
-    mux_pending = writer_module._AvEncoder._mux_pending
+    whole = write_video_with_sound(tmp_path / "whole.avi", [index_frame(i) for i in range(75)],
+                                   _tone(3.0, silent_until=1.0), audio_codec="pcm_s16le")
+    damaged = without_first_video_packets(whole, tmp_path / "damaged.avi", 25, damaged=True)
+    frames = list(iter_frames(damaged))
+    assert decode_index(frames[0]) == 25
+    with AtomicVideoWriter(tmp_path / "out.mp4", 25, (48, 80), audio_from=damaged) as writer:
+        for frame in frames:
+            writer.write(frame)
+    heard, rate, _ = sound_of(tmp_path / "out.mp4")
+    assert np.sqrt(np.mean(heard[2048 : 2048 + rate // 10] ** 2)) > 0.2
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_ctrl_c_in_the_middle_of_a_frame_lets_it_finish(tmp_path, monkeypatch, suffix):
+    """`varec stream FILE -o rec.mp4` writes from the main thread and keeps its recording on Ctrl-C. A
+    real SIGINT, sent while the encoder is at the 10th frame, stops the writing after that frame, whole:
+    not with its packets lost or written twice (x264), nor counted without having gone in (OpenCV)."""
+    import signal
+
+    from varec_cli.video import writer as writer_module
+
+    if suffix == ".mp4":
+        _libx264()
+    encoder = writer_module._AvEncoder if suffix == ".mp4" else writer_module._OpenCvEncoder
+    write = encoder.write
     calls = []
 
-    def interrupted_at_the_tenth(self):
+    def interrupted_at_the_tenth(self, frame):
         calls.append(1)
         if len(calls) == 10:
-            raise KeyboardInterrupt
-        mux_pending(self)
+            os.kill(os.getpid(), signal.SIGINT)  # Python acts on it at its next instruction, here
+        write(self, frame)
 
-    monkeypatch.setattr(writer_module._AvEncoder, "_mux_pending", interrupted_at_the_tenth)
-    with AtomicVideoWriter(tmp_path / "rec.mp4", 25, (48, 80)) as writer:
+    monkeypatch.setattr(encoder, "write", interrupted_at_the_tenth)
+    interrupted = False
+    with AtomicVideoWriter(tmp_path / f"rec{suffix}", 25, (48, 80)) as writer:
         try:
             for i in range(20):
                 writer.write(index_frame(i))
         except KeyboardInterrupt:
-            pass  # as the stream does: the recording is finalised
-    assert writer.frames_written == 10
-    assert [decode_index(f) for f in iter_frames(tmp_path / "rec.mp4")] == list(range(10))
+            interrupted = True  # as the stream does: the recording is finalised
+    assert interrupted and writer.frames_written == 10
+    assert [decode_index(f) for f in iter_frames(tmp_path / f"rec{suffix}")] == list(range(10))
 
 
 def test_avi_output_and_silent_sources_have_no_sound(tmp_path):

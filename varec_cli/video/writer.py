@@ -185,10 +185,7 @@ class _AvEncoder:
         self._container = container
         self._stream = stream
         self._fps = fps
-        self._pending: list = []  # packets the encoder gave, not muxed yet
         self.audio = audio
-        # Frames the encoder took. A Ctrl-C can land between PyAV's calls (a file stream records from
-        # the main thread): a frame counts once encode() has it, its packets are kept until muxed.
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
@@ -200,21 +197,17 @@ class _AvEncoder:
         with _write_errors():
             if self.audio is not None:  # the sound up to this frame, so that the muxer interleaves the two
                 self.audio.copy_until(self.frames / self._fps)
-            self._pending.extend(self._stream.encode(picture))
-            self.frames += 1
-            self._mux_pending()
+            self._mux(self._stream.encode(picture))
+        self.frames += 1
 
-    def _mux_pending(self) -> None:
-        while self._pending:
-            self._container.mux(self._pending[0])
-            self._pending.pop(0)
+    def _mux(self, packets) -> None:
+        for packet in packets:
+            self._container.mux(packet)
 
     def close(self) -> None:
         try:
             with _write_errors():
-                self._mux_pending()
-                self._pending.extend(self._stream.encode(None))  # the frames the encoder still holds
-                self._mux_pending()
+                self._mux(self._stream.encode(None))  # the frames the encoder still holds
                 if self.audio is not None:
                     self.audio.copy_until(self.frames / self._fps, last=True)
         finally:
@@ -352,16 +345,51 @@ class _AudioTrack:
 
 
 def _first_frame_time(source: Path) -> float | None:
-    """The presentation time of the first video frame that decodes, in seconds, or None."""
+    """The presentation time of the first video frame that decodes, in seconds, or None. Packets
+    the decoder refuses (damaged JPEGs) are passed over, as OpenCV passes over their frames."""
     import av
 
     try:
         with av.open(str(source)) as container:
-            for frame in container.decode(video=0):
-                return float(frame.time) if frame.time is not None else None
+            for packet in container.demux(container.streams.video[0]):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    continue
+                for frame in frames:
+                    return float(frame.time) if frame.time is not None else None
     except (av.FFmpegError, OSError, UnicodeDecodeError, IndexError):
         return None
     return None
+
+
+@contextlib.contextmanager
+def _stop_signals_deferred():
+    """On the main thread, hold Ctrl-C (and the SIGTERM and SIGHUP that `varec` turns into it) until
+    the block ends, then act on it. Python raises a signal as whatever C call is running returns: in
+    the middle of a frame's encoding and muxing, that loses the frame or writes its packets twice,
+    and `varec stream FILE -o` keeps its recording on Ctrl-C. Only handlers set in Python are held."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held: dict[int, object] = {}
+    try:
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            handler = signal.getsignal(number) if number is not None else None
+            if callable(handler):
+                held[number] = handler
+                signal.signal(number, lambda signum, _frame: caught.append(signum))
+        yield
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        if caught:
+            held[caught[0]](caught[0], None)  # raises KeyboardInterrupt (or Terminated) now
 
 
 def _has_audio(path: Path) -> bool:
@@ -451,17 +479,12 @@ class AtomicVideoWriter:
         if frame_bgr.shape[:2] != (self.height, self.width) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise ValueError(f"frame shape {frame_bgr.shape} differs from the writer's ({self.height}, {self.width}, 3)")
         frame = np.ascontiguousarray(frame_bgr, dtype=np.uint8)
-        try:
-            self._writer.write(frame)
-        except VideoError as failed:
-            raise VideoError(f"{self.path}: {failed}") from None
-        except KeyboardInterrupt:
-            # Python raises a pending Ctrl-C as a C call returns, never inside OpenCV's write: a
-            # KeyboardInterrupt here comes after the frame went in, and the count must say so. PyAV's
-            # encoder, several calls, counts the frames it took itself.
-            self.frames_written = getattr(self._writer, "frames", self.frames_written + 1)
-            raise
-        self.frames_written += 1
+        with _stop_signals_deferred():  # a frame goes in whole and counted, or not at all
+            try:
+                self._writer.write(frame)
+            except VideoError as failed:
+                raise VideoError(f"{self.path}: {failed}") from None
+            self.frames_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
         writer, self._writer = self._writer, None
