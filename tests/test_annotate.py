@@ -578,6 +578,28 @@ def test_non_square_pixels_are_said_to_come_out_square(cli, tiny_model, tmp_path
     assert streamed.exit_code == 0 and f"warning: {expected}" in streamed.stderr
 
 
+@pytest.mark.parametrize("rotation, aspect", [(0, (2, 1)), (90, (1, 2))])
+def test_mp4_output_keeps_non_square_pixels(cli, tiny_model, tmp_path, rotation, aspect):
+    """x264's .mp4 stores the pixel aspect of the frames as written (turned upright): players show it
+    as they show the input, and there is nothing to warn about."""
+    import av
+
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV's FFmpeg has no libx264")
+    video = write_av_video(
+        tmp_path / "wide.mp4", moving_square_frames("left", 12, 64), pixel_aspect=(2, 1), rotation=rotation
+    )
+    annotated = cli("annotate", video, "-o", tmp_path / "annotated.mp4", "-m", tiny_model)
+    streamed = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "streamed.mp4")
+    for result, name in ((annotated, "annotated.mp4"), (streamed, "streamed.mp4")):
+        assert result.exit_code == 0 and "not square" not in result.stderr, result.stderr
+        with av.open(str(tmp_path / name)) as container:
+            stream = container.streams.video[0]
+            assert (stream.width, stream.height) == (64, 64)
+            ratio = stream.sample_aspect_ratio
+            assert (ratio.numerator, ratio.denominator) == aspect
+
+
 def test_square_pixels_are_not_warned_about(cli, tiny_model, tmp_path):
     square = write_av_video(tmp_path / "square.mp4", moving_square_frames("left", 12, 64))
     assert "warning" not in cli("annotate", square, "-o", tmp_path / "out.avi", "-m", tiny_model).stderr

@@ -362,6 +362,7 @@ def _write_annotated(
     preview: _Preview | None,
     on_progress: ProgressCallback | None,
     exact: bool = True,
+    pixel_aspect: tuple[int, int] = (1, 1),
 ) -> tuple[AtomicVideoWriter, Box, int]:
     """Draw each frame's piece and write it, with the video's sound where the output takes it; returns
     the writer (its codec and audio), the union of the label boxes and the frames written. `exact`: the frames must be the `total` the analysis read (frames are placed by
@@ -375,7 +376,7 @@ def _write_annotated(
     lines: list[tuple[str, float]] = []
     frames = iter_frames(video)
     try:
-        with AtomicVideoWriter(output, fps, size, audio_from=video) as writer:
+        with AtomicVideoWriter(output, fps, size, audio_from=video, pixel_aspect=pixel_aspect) as writer:
             index = 0
             for frame in frames:
                 if index >= total and exact:
@@ -465,7 +466,7 @@ def annotate_video(
     writer, label_box, frames_written = _write_annotated(
         video, output, classifier, pieces, total, fps, size,
         top_k=min(top_k, len(classifier.labels)), font_scale=font_scale, preview=preview, on_progress=on_progress,
-        exact=window_frames is not None,
+        exact=window_frames is not None, pixel_aspect=info.pixel_aspect,
     )
     if frames_written != total:  # the whole video as one window: predict's decoder counted otherwise
         total = frames_written

@@ -511,7 +511,10 @@ def run_stream(
             if window is not None:
                 stack.callback(window.close)
             if options.output is not None:
-                writer = stack.enter_context(AtomicVideoWriter(options.output, fps, opened.size))
+                from varec_cli.video.reader import pixel_aspect
+
+                aspect = pixel_aspect(opened.capture)  # kept where the writer can (see keeps_pixel_aspect)
+                writer = stack.enter_context(AtomicVideoWriter(options.output, fps, opened.size, pixel_aspect=aspect))
                 recorder = _Recorder(writer, overlay)
                 stack.callback(recorder.close)  # runs before the writer is finalised
             capture = _CaptureThread(

@@ -101,7 +101,7 @@ def square_pixels_warning(
     import shlex
 
     num, den = pixel_aspect
-    if num == den:
+    if num == den or keeps_pixel_aspect(output):
         return None
     shown = f"{round(width * num / den)}x{height}"
     written_height, written_width = encoded_size(height, width)
@@ -110,6 +110,15 @@ def square_pixels_warning(
         f"square and it shows {written_width}x{written_height}; "
         f"`ffmpeg -i {shlex.quote(str(output))} -vf setsar={num}/{den} -c:v libx264 fixed.mp4` restores its shape"
     )
+
+
+def keeps_pixel_aspect(output: str | os.PathLike) -> bool:
+    """Whether `output` is written by PyAV (see PYAV_ENCODERS), which stores the input's pixel aspect
+    (OpenCV's writers store square pixels)."""
+    import av
+
+    first = codecs_for(output)[0]
+    return first in PYAV_ENCODERS and PYAV_ENCODERS[first][0] in av.codecs_available
 
 
 def odd_size_warning(source, height: int, width: int) -> str | None:
@@ -149,11 +158,14 @@ class _AvEncoder:
 
     Frames are converted to YUV 4:2:0 as OpenCV's writer converts them (swscale's BT.601, limited
     range) and the stream says so, so that players do not take an HD video for BT.709. Odd sides are
-    rounded down, as OpenCV's writer does. The index is moved to the front (faststart): a browser
-    plays the file while it downloads."""
+    rounded down, as OpenCV's writer does. Non-square pixels are stored as such. The index is moved
+    to the front (faststart): a browser plays the file while it downloads."""
 
     @classmethod
-    def open(cls, path: Path, codec: str, fps: float, height: int, width: int, quiet: bool, audio_from=None):
+    def open(
+        cls, path: Path, codec: str, fps: float, height: int, width: int, quiet: bool, audio_from=None,
+        pixel_aspect: tuple[int, int] = (1, 1),
+    ):
         from fractions import Fraction
 
         import av
@@ -173,6 +185,8 @@ class _AvEncoder:
             context = stream.codec_context
             context.colorspace = context.color_primaries = context.color_trc = 6  # SMPTE 170M (BT.601)
             context.color_range = 1  # limited ("tv")
+            if pixel_aspect[0] != pixel_aspect[1] and min(pixel_aspect) > 0:  # players stretch it as the input
+                context.sample_aspect_ratio = Fraction(*pixel_aspect)
             with native_messages_silenced(quiet):
                 context.open()
         except (av.FFmpegError, ValueError):
@@ -435,9 +449,13 @@ class AtomicVideoWriter:
     codec used (see CODECS_BY_EXTENSION) and `frames_written` the count.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], *, audio_from: str | os.PathLike | None = None):
+    def __init__(
+        self, path: str | os.PathLike, fps: float, size: tuple[int, int], *,
+        audio_from: str | os.PathLike | None = None, pixel_aspect: tuple[int, int] = (1, 1),
+    ):
         self.path = Path(path)
         self.audio_from = audio_from
+        self.pixel_aspect = pixel_aspect  # stored where the encoder can (see keeps_pixel_aspect)
         self.audio: str | None = None  # after the block: the sound written (codec, and what it was encoded from)
         self.audio_left_out = False  # after the block: `audio_from` has sound this format's writer cannot take
         self.fps = fps if fps and fps > 0 else DEFAULT_FPS
@@ -462,7 +480,9 @@ class AtomicVideoWriter:
             for i, codec in enumerate(candidates):
                 quiet = i < len(candidates) - 1
                 if codec in PYAV_ENCODERS:
-                    writer = _AvEncoder.open(self._tmp, codec, self.fps, self.height, self.width, quiet, self.audio_from)
+                    writer = _AvEncoder.open(
+                        self._tmp, codec, self.fps, self.height, self.width, quiet, self.audio_from, self.pixel_aspect
+                    )
                 else:
                     writer = _OpenCvEncoder.open(self._tmp, codec, self.fps, self.height, self.width, quiet)
                 if writer is not None:
