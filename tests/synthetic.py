@@ -52,6 +52,16 @@ def write_av_video(
     return path
 
 
+def require_x264() -> None:
+    """Skip a test of varec's H.264 output where this PyAV's FFmpeg has no x264 (PyPI's wheels do)."""
+    import pytest
+
+    from varec_cli.video.writer import pyav_encodes
+
+    if not pyav_encodes("h264"):
+        pytest.skip("this PyAV's FFmpeg has no libx264 (PyPI's wheels do)")
+
+
 def write_video_with_sound(
     path, frames, sound: np.ndarray, *, fps: int = 25, rate: int = 44100, audio_codec: str = "aac",
     video_start: float = 0.0, video_options: dict | None = None,

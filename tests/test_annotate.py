@@ -14,6 +14,7 @@ from synthetic import (
     action_change_frames,
     decode_index,
     moving_square_frames,
+    require_x264,
     set_avi_frame_count,
     still_square_frames,
     write_av_video,
@@ -268,9 +269,9 @@ def test_real_mp4_keeps_frames_fps_and_size(tiny, real_clip, tmp_path):
     result = annotate_video(
         tiny, real_clip, output, top_k=3, on_progress=lambda stage, done, total: stages.setdefault(stage, []).append(done)
     )
-    import av
+    from varec_cli.video.writer import pyav_encodes
 
-    assert result.codec == "h264" if "libx264" in av.codecs_available else result.codec in ("avc1", "mp4v")
+    assert result.codec == "h264" if pyav_encodes("h264") else result.codec in ("avc1", "mp4v")
     assert list(stages) == ["analysing", "writing"]
     assert stages["writing"] == list(range(1, source.frame_count + 1))
     fps, width, height = _properties(output)
@@ -303,11 +304,9 @@ def test_generated_avi_through_the_cli(cli, tiny_model, tmp_path):
 
 
 def test_the_videos_sound_is_kept_in_mp4_and_said_to_be_left_out_of_avi(cli, tiny_model, tmp_path):
-    import av
     from synthetic import sound_of, write_video_with_sound
 
-    if "libx264" not in av.codecs_available:
-        pytest.skip("this PyAV's FFmpeg has no libx264")
+    require_x264()
     t = np.arange(44100 * 2) / 44100
     video = write_video_with_sound(tmp_path / "talk.mp4", moving_square_frames("left", 50, 64), 0.5 * np.sin(2 * np.pi * 440 * t))
     result = cli("annotate", video, "-o", tmp_path / "out.mp4", "-m", tiny_model)
@@ -584,8 +583,7 @@ def test_mp4_output_keeps_non_square_pixels(cli, tiny_model, tmp_path, rotation,
     as they show the input, and there is nothing to warn about."""
     import av
 
-    if "libx264" not in av.codecs_available:
-        pytest.skip("this PyAV's FFmpeg has no libx264")
+    require_x264()
     video = write_av_video(
         tmp_path / "wide.mp4", moving_square_frames("left", 12, 64), pixel_aspect=(2, 1), rotation=rotation
     )

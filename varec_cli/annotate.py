@@ -365,9 +365,10 @@ def _write_annotated(
     pixel_aspect: tuple[int, int] = (1, 1),
 ) -> tuple[AtomicVideoWriter, Box, int]:
     """Draw each frame's piece and write it, with the video's sound where the output takes it; returns
-    the writer (its codec and audio), the union of the label boxes and the frames written. `exact`: the frames must be the `total` the analysis read (frames are placed by
-    index). Otherwise (one piece for the whole video, read by another decoder) the last piece labels
-    any frames past `total`, and fewer frames are no error."""
+    the writer (its codec and audio), the union of the label boxes and the frames written. `exact`:
+    the frames must be the `total` the analysis read (frames are placed by index). Otherwise (one
+    piece for the whole video, read by another decoder) the last piece labels any frames past
+    `total`, and fewer frames are no error."""
     from varec_cli.video.overlay import draw_predictions
     from varec_cli.video.reader import iter_frames
 

@@ -54,9 +54,9 @@ def run(ctx: Context) -> PartResult:
 
     from varec_cli.video.writer import _AvEncoder, _OpenCvEncoder
 
-    import av
+    from varec_cli.video.writer import pyav_encodes
 
-    if "libx264" not in av.codecs_available:
+    if not pyav_encodes("h264"):
         from harness import Skipped
 
         raise Skipped("this PyAV's FFmpeg has no libx264: varec writes .mp4 with OpenCV's encoders here")

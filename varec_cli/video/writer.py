@@ -96,8 +96,9 @@ def check_encodable(source, height: int, width: int) -> None:
 def square_pixels_warning(
     source, height: int, width: int, pixel_aspect: tuple[int, int], output: str | os.PathLike
 ) -> str | None:
-    """What to tell a user whose video has non-square pixels: OpenCV's writer stores square ones, so
-    the output shows narrower or wider than the input (the frames themselves are the same)."""
+    """What to tell a user whose video has non-square pixels, where `output` is written by OpenCV,
+    which stores square ones: the output shows narrower or wider than the input (the frames
+    themselves are the same)."""
     import shlex
 
     num, den = pixel_aspect
@@ -112,13 +113,17 @@ def square_pixels_warning(
     )
 
 
-def keeps_pixel_aspect(output: str | os.PathLike) -> bool:
-    """Whether `output` is written by PyAV (see PYAV_ENCODERS), which stores the input's pixel aspect
-    (OpenCV's writers store square pixels)."""
+def pyav_encodes(codec: str) -> bool:
+    """Whether `codec` is one PyAV encodes (see PYAV_ENCODERS) and this PyAV's FFmpeg has its encoder."""
     import av
 
-    first = codecs_for(output)[0]
-    return first in PYAV_ENCODERS and PYAV_ENCODERS[first][0] in av.codecs_available
+    return codec in PYAV_ENCODERS and PYAV_ENCODERS[codec][0] in av.codecs_available
+
+
+def keeps_pixel_aspect(output: str | os.PathLike) -> bool:
+    """Whether `output` is written by PyAV, which stores the input's pixel aspect (OpenCV's writers
+    store square pixels)."""
+    return pyav_encodes(codecs_for(output)[0])
 
 
 def odd_size_warning(source, height: int, width: int) -> str | None:
@@ -170,9 +175,9 @@ class _AvEncoder:
 
         import av
 
-        name, options = PYAV_ENCODERS[codec]
-        if name not in av.codecs_available:
+        if not pyav_encodes(codec):
             return None
+        name, options = PYAV_ENCODERS[codec]
         try:
             container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
         except (av.FFmpegError, OSError):
@@ -277,14 +282,13 @@ class _AudioTrack:
             return None
         return cls(container, audio, output, target, start, description, encode=codec not in MP4_AUDIO_COPIED)
 
-    def __init__(self, container, source_stream, output, target, start: float, description: str, *, encode: bool):
+    def __init__(self, container, source, output, target, start: float, description: str, *, encode: bool):
         self._container = container
-        self._source = source_stream
         self._target = target
         self._start = start
         self._encode = encode
         self._output = output
-        self._packets = container.demux(source_stream)
+        self._packets = container.demux(source)  # the source's audio stream
         self._held = None  # the next packet, past the time copied so far
         self._resampler = None
         self._resampling = None  # the (format, layout, rate) self._resampler takes
