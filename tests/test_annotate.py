@@ -539,7 +539,7 @@ def test_a_one_frame_video_is_counted_in_the_singular(cli, tiny_model, tmp_path)
     assert f"wrote {tmp_path / 'out.avi'}: 1 frame, 80x48" in annotated.stdout and "; 1 window" in annotated.stdout
     streamed = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "rec.avi")
     assert streamed.exit_code == 0, streamed.output
-    assert "0 predictions" in streamed.stderr and "(1 frame)" in streamed.stderr
+    assert "0 predictions" in streamed.stderr and "(1 frame, codec MJPG)" in streamed.stderr
     predicted = cli("predict", video, "-m", tiny_model)
     assert "(1 frame, 0.04 s)" in predicted.stdout  # 1 frame at 25 fps
 

@@ -112,7 +112,7 @@ def test_stream_reads_an_av1_video(cli, tiny_model, tmp_path):
     video = _av1(tmp_path / "clip.webm", moving_square_frames("right", 30, 64))
     result = cli("stream", "--source", video, "--model", tiny_model, "--no-display", "-o", tmp_path / "rec.avi")
     assert result.exit_code == 0, result.output
-    assert "30 captured, 30 processed" in result.stderr and "(30 frames)" in result.stderr
+    assert "30 captured, 30 processed" in result.stderr and "(30 frames, codec MJPG)" in result.stderr
     assert "warning" not in result.stderr
 
 

@@ -184,6 +184,28 @@ def test_max_seconds_stops_at_source_time(cli, tiny_model, tmp_path):
     assert count_frames(recording) == 15
 
 
+def test_a_files_sound_is_recorded_with_its_frames_up_to_the_stop(cli, tiny_model, tmp_path):
+    """A file's sound goes into an .mp4 recording, as far as the frames go: the whole of it, or up
+    to --max-seconds, also when --realtime records in the capture thread; an .avi says it left it out."""
+    from synthetic import require_x264, sound_of, write_video_with_sound
+
+    require_x264()
+    t = np.arange(44100 * 2) / 44100
+    video = write_video_with_sound(tmp_path / "talk.mp4", moving_square_frames("left", 50, 64), 0.5 * np.sin(2 * np.pi * 440 * t))
+    for options, seconds in (((), 2.0), (("--max-seconds", "1"), 1.0), (("--realtime", "--max-seconds", "1"), 1.0)):
+        recording = tmp_path / "rec.mp4"
+        result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", *options, "-o", recording)
+        assert result.exit_code == 0, result.output
+        frames = round(25 * seconds)
+        assert f"recording   {recording} ({frames} frames, codec h264, audio aac)" in result.stderr, options
+        heard, rate, _ = sound_of(recording)
+        assert abs(len(heard) / rate - seconds) < 0.05, options
+        assert np.sqrt(np.mean(heard[: rate // 2] ** 2)) > 0.3  # the tone, not silence
+    result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "rec.avi")
+    assert result.exit_code == 0, result.output
+    assert "(50 frames, codec MJPG (the sound left out: only .mp4 output keeps it))" in result.stderr
+
+
 def test_the_source_time_covers_the_last_frame(cli, tiny_model, tmp_path):
     video = write_index_video(tmp_path / "slow.avi", 5, fps=1.0)  # 5 s long, as predict says
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display")
@@ -323,7 +345,7 @@ def test_ctrl_c_finalises_the_recording_and_prints_the_summary(cli, tiny_model, 
     import re
 
     assert re.search(r"\(0 skipped to stay live(, \d+ still queued when it stopped)?\)", result.stderr), result.stderr
-    assert "recording" in result.stderr and f"({count_frames(recording)} frames)" in result.stderr
+    assert "recording" in result.stderr and f"({count_frames(recording)} frames, codec MJPG)" in result.stderr
     assert 6 <= count_frames(recording) < 40
 
 
@@ -346,7 +368,7 @@ def test_a_stop_while_a_frame_is_drawn_leaves_it_out_of_the_count_and_the_record
     recording = tmp_path / "rec.avi"
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", recording)
     assert result.exit_code == 130
-    assert ", 9 processed" in result.stderr and "(9 frames)" in result.stderr and count_frames(recording) == 9
+    assert ", 9 processed" in result.stderr and "(9 frames, codec MJPG)" in result.stderr and count_frames(recording) == 9
     assert "(0.9 s of source time)" in result.stderr  # up to the end of the last frame recorded
 
 
@@ -457,7 +479,7 @@ def test_a_closed_output_pipe_ends_the_stream_and_keeps_the_recording(tiny_model
 
     captured, processed, skipped = map(int, re.search(
         r"frames +(\d+) captured, (\d+) processed \((\d+) skipped", result.stderr).groups())
-    recorded = int(re.search(r"recording .*\((\d+) frames\)", result.stderr).group(1))
+    recorded = int(re.search(r"recording .*\((\d+) frames, codec", result.stderr).group(1))
     assert recorded == processed == count_frames(recording), result.stderr
     queued = captured - processed - skipped
     assert (f"{queued} still queued when it stopped" in result.stderr) == (queued > 0), result.stderr

@@ -359,6 +359,9 @@ class StreamSummary:
     exit_code: int = 0  # what the CLI exits with: 130 after Ctrl-C, 128 + the signal's number after one
     recording: Path | None = None
     frames_recorded: int = 0
+    recording_codec: str | None = None  # as AtomicVideoWriter's codec, audio and audio_left_out
+    recording_audio: str | None = None  # a file's sound, written with its frames (.mp4)
+    recording_audio_left_out: bool = False
     label_changes: list[LabelChange] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # found on the way, for the user
 
@@ -514,7 +517,12 @@ def run_stream(
                 from varec_cli.video.reader import pixel_aspect
 
                 aspect = pixel_aspect(opened.capture)  # kept where the writer can (see keeps_pixel_aspect)
-                writer = stack.enter_context(AtomicVideoWriter(options.output, fps, opened.size, pixel_aspect=aspect))
+                # A file's sound goes with its frames: every one of them is recorded, each at its
+                # place in the file, also when --realtime skips some for inference.
+                sound = source.target if source.kind == "file" else None
+                writer = stack.enter_context(
+                    AtomicVideoWriter(options.output, fps, opened.size, audio_from=sound, pixel_aspect=aspect)
+                )
                 recorder = _Recorder(writer, overlay)
                 stack.callback(recorder.close)  # runs before the writer is finalised
             capture = _CaptureThread(
@@ -587,7 +595,11 @@ def run_stream(
     summary.frames_skipped = slot.skipped  # not the frames still queued when a stop came
     summary.ended = summary.ended or capture.ended or "stopped"
     summary.latency_ms = 1000 * latency_sum / latency_count if latency_count else None
-    summary.frames_recorded = recorder.writer.frames_written if recorder is not None else 0
+    if recorder is not None:
+        summary.frames_recorded = recorder.writer.frames_written
+        summary.recording_codec = recorder.writer.codec
+        summary.recording_audio = recorder.writer.audio
+        summary.recording_audio_left_out = recorder.writer.audio_left_out
     if source.kind == "file" and summary.ended == "end of the video":
         from varec_cli.video.reader import cut_short_warning
 

@@ -43,7 +43,7 @@ def annotate_command(
     from varec_cli.annotate import annotate_video, check_paths
     from varec_cli.commands._models import open_model
     from varec_cli.text import counted
-    from varec_cli.video.writer import same_file
+    from varec_cli.video.writer import same_file, sound_note
 
     if window is not None and not math.isfinite(window):
         raise typer.BadParameter("must be a number of seconds", param_hint="--window")
@@ -77,7 +77,7 @@ def annotate_command(
 
     summary = (
         f"wrote {result.output}: {counted(result.frames, 'frame')}, {result.width}x{result.height}, {result.fps:g} fps, "
-        f"codec {result.codec}{_audio_note(result)}; {counted(len(result.windows), 'window')}"
+        f"codec {result.codec}{sound_note(result.output, result.audio, result.audio_left_out)}; {counted(len(result.windows), 'window')}"
     )
     if result.window_frames is not None and result.frames < result.window_frames:
         summary += f" (the whole video: shorter than the {result.window_frames}-frame window)"
@@ -161,15 +161,3 @@ def _fps_column_class():
 
 def _FpsColumn():  # noqa: N802 - a factory standing in for the class, so rich is imported lazily
     return _fps_column_class()()
-
-
-def _audio_note(result) -> str:
-    if result.audio is not None:
-        return f", audio {result.audio}"
-    if not result.audio_left_out:
-        return ""
-    from varec_cli.video.writer import video_suffix
-
-    if video_suffix(result.output) == ".avi":
-        return " (the sound left out: only .mp4 output keeps it)"
-    return " (the sound left out: it could not be written here)"  # OpenCV's encoder, or sound PyAV cannot decode

@@ -101,6 +101,7 @@ def stream_command(
 
 def _summary_text(summary, threshold: float) -> str:
     from varec_cli.text import counted
+    from varec_cli.video.writer import sound_note
 
     if summary.latency_ms is not None:
         latency = f"{summary.latency_ms:.0f} ms on average, capture to label"
@@ -122,5 +123,8 @@ def _summary_text(summary, threshold: float) -> str:
     if summary.predictions and not summary.label_changes:  # a change is recorded only with a label
         lines.append(f"  labels      none: no prediction reached --threshold {threshold:g}")
     if summary.recording is not None:
-        lines.append(f"  recording   {summary.recording} ({counted(summary.frames_recorded, 'frame')})")
+        sound = sound_note(summary.recording, summary.recording_audio, summary.recording_audio_left_out)
+        lines.append(
+            f"  recording   {summary.recording} ({counted(summary.frames_recorded, 'frame')}, codec {summary.recording_codec}{sound})"
+        )
     return "\n".join(lines)

@@ -33,6 +33,18 @@ def video_suffix(path: str | os.PathLike) -> str:
     return Path(name).suffix or (name if name.startswith(".") else "")
 
 
+def sound_note(output: str | os.PathLike, audio: str | None, audio_left_out: bool) -> str:
+    """What became of the input's sound, for the line that names the output's codec ("" where the
+    input had none): `audio` and `audio_left_out` are AtomicVideoWriter's after its block."""
+    if audio is not None:
+        return f", audio {audio}"
+    if not audio_left_out:
+        return ""
+    if video_suffix(output) == ".avi":
+        return " (the sound left out: only .mp4 output keeps it)"
+    return " (the sound left out: it could not be written here)"  # OpenCV's encoder, or sound PyAV cannot decode
+
+
 def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
     suffix = video_suffix(path)
     try:
