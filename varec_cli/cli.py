@@ -78,9 +78,11 @@ def _root(
     ),
 ) -> None:
     """Recognise human actions in videos (CNN per frame + LSTM/GRU over time)."""
+    from varec_cli.console import write_undecodable_names_as_they_are
     from varec_cli.runtime import default_to_tensorflow_backend
 
     default_to_tensorflow_backend()
+    write_undecodable_names_as_they_are()
 
 
 from varec_cli.commands import annotate as _annotate  # noqa: E402

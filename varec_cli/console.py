@@ -28,6 +28,20 @@ def _stdout_closed() -> StdoutClosed:
     return StdoutClosed(errno.EPIPE, "the reader of stdout went away")
 
 
+def write_undecodable_names_as_they_are() -> None:
+    """A file name that is not UTF-8 (Latin-1 bytes from an old disk) reaches Python as lone
+    surrogates, which a UTF-8 stdout refuses with UnicodeEncodeError at the first line that names the
+    file. Written back as the bytes they stand for, as `ls` does, the name shows as the terminal shows
+    it elsewhere, and a script reading the output gets the file's real name."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # a TextIOWrapper; a test's StringIO has none
+        if reconfigure is not None and stream.errors == "strict":
+            try:
+                reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):  # closed, or a wrapper that cannot change now
+                pass
+
+
 def result_line(text: str) -> None:
     """One line of results (JSON, a label) on stdout."""
     try:

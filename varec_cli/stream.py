@@ -82,7 +82,10 @@ def _open_capture(source: Source):
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
             cap = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
         else:
-            cap = cv2.VideoCapture(str(source.target))
+            from varec_cli.video.opencv_paths import opencv_path
+
+            with opencv_path(source.target) as name:
+                cap = cv2.VideoCapture(name)
         if not cap.isOpened():
             cap.release()
             return None

@@ -178,18 +178,21 @@ def open_opencv_capture(path: Path, threads: int | None = None):
     """An OpenCV capture of `path`; `threads` sets FFmpeg's decoding threads (default: one per CPU)."""
     import cv2
 
+    from varec_cli.video.opencv_paths import opencv_path
+
     path = Path(path)
     _check_file(path)
     cap = None
-    if threads:
-        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
-        if not cap.isOpened():
-            cap.release()
-            cap = None
-    if cap is None:
-        # FFmpeg only: OpenCV's other backends add nothing FFmpeg cannot read, and its own AVI parser
-        # prints its complaints about a file FFmpeg gave up on straight onto stderr (with fprintf).
-        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    with opencv_path(path) as name:
+        if threads:
+            cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
+            if not cap.isOpened():
+                cap.release()
+                cap = None
+        if cap is None:
+            # FFmpeg only: OpenCV's other backends add nothing FFmpeg cannot read, and its own AVI parser
+            # prints its complaints about a file FFmpeg gave up on straight onto stderr (with fprintf).
+            cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise VideoError(f"{path}: OpenCV cannot open this file as a video")
@@ -398,7 +401,10 @@ def _open_raw(path: Path):
     """A capture in OpenCV's raw mode (CAP_PROP_FORMAT -1: packets, not decoded frames), or None."""
     import cv2
 
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    from varec_cli.video.opencv_paths import opencv_path
+
+    with opencv_path(path) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if cap.isOpened() and cap.set(cv2.CAP_PROP_FORMAT, -1):
         return cap
     cap.release()

@@ -153,8 +153,10 @@ class _OpenCvEncoder:
     def open(cls, path: Path, codec: str, fps: float, height: int, width: int, quiet: bool):
         import cv2
 
-        with native_messages_silenced(quiet):
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+        from varec_cli.video.opencv_paths import opencv_path
+
+        with native_messages_silenced(quiet), opencv_path(path) as name:
+            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*codec), fps, (width, height))
         if writer.isOpened():
             return cls(writer)
         writer.release()
