@@ -130,6 +130,22 @@ def test_download_then_cache_list_and_clear(cli, toy_registry, server):
     assert "not cached" in cli("cache", "clear", "toy").stderr
 
 
+def test_a_name_whose_cache_folder_cannot_be_made_fails_alone_in_one_line(cli, toy_registry, server):
+    """A cache that cannot take a name's download (read-only, or as here a file where its folder
+    belongs) after its lock was taken: one error line naming the way out, and the other names of
+    the same command are still fetched and listed."""
+    cache.models_dir().mkdir(parents=True)
+    (cache.models_dir() / "toy.lock").touch()  # left by an earlier fetch, as every fetch leaves one
+    cache.entry_dir("toy").write_bytes(b"")
+    server.files["/gone.keras"] = KERAS
+    result = cli("download", "toy", "gone")
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(cache.entry_dir("toy")) in errors[0] and "VAREC_CACHE_DIR sets where the cache is" in errors[0]
+    assert str(cache.entry_dir("gone") / "gone.keras") in result.stdout
+
+
 def test_a_name_given_twice_is_fetched_and_listed_once(cli, toy_registry, server):
     result = cli("download", "toy", "toy")
     assert result.exit_code == 0, result.output
@@ -232,6 +248,8 @@ def test_cache_dir_and_clear_all(cli, toy_registry, isolated_env):
 @pytest.mark.parametrize("damage", [
     "{broken", "[]", '{"entries": {"toy": {"path": 5, "kind": "keras"}}}', '{"entries": {"toy": "x"}}',
     '{"entries": {"toy": {"path": "toy/toy.keras", "kind": "keras", "verified": null}}}',
+    '{"entries": {"toy": {"path": "toy/toy.keras", "kind": "keras", "bytes": "x"}}}',
+    '{"entries": {"toy": {"path": "toy/toy.keras", "kind": "keras", "content_bytes": -1}}}',
 ])
 def test_a_damaged_cache_index_is_one_line_and_cache_clear_repairs_it(cli, toy_registry, damage):
     assert cli("download", "toy").exit_code == 0
@@ -294,7 +312,7 @@ def test_cache_clear_never_reaches_outside_the_cache(cli, toy_registry, isolated
 
 
 def test_registry_names_that_would_collide_with_the_cache_are_refused(cli, tmp_path, monkeypatch):
-    for name in ("index.json", "x.lock"):
+    for name in ("index.json", "x.lock", "m" * 201):  # a name too long for its lock file's name
         registry = tmp_path / f"{name}.toml"
         registry.write_text(f'[models."{name}"]\nurl = "http://127.0.0.1:9/x.keras"\n', encoding="utf-8")
         monkeypatch.setenv("VAREC_REGISTRY", str(registry))
@@ -397,3 +415,17 @@ def test_a_savedmodel_download_announces_the_size_of_the_model_not_of_its_label_
     size = human_bytes(len(server.files["/movinet-a2-stream"]))
     assert human_bytes(len(labels_text(600))) != size
     assert f"downloading movinet-a2-stream ({size})" in result.stderr
+
+
+def test_after_a_mirror_whose_file_was_refused_the_next_ones_size_is_said(cli, server, tmp_path, monkeypatch):
+    from varec_cli.text import human_bytes
+
+    server.files["/page"] = b"<html>a sign-in page, not a model</html>"
+    server.files["/toy.keras"] = KERAS
+    registry = tmp_path / "mirrors.toml"
+    registry.write_text(f'[models.toy]\nurls = ["{server.url("/page")}", "{server.url("/toy.keras")}"]\n', encoding="utf-8")
+    monkeypatch.setenv("VAREC_REGISTRY", str(registry))
+    result = cli("download", "toy")
+    assert result.exit_code == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("downloading toy")]
+    assert said[-1] == f"downloading toy ({human_bytes(len(KERAS))}) ...", result.stderr

@@ -246,6 +246,30 @@ def test_not_enough_disk_space_fails_before_downloading(server, registry):
     assert server.requests_for("/m/toy.keras") == []
 
 
+def test_a_small_file_fits_on_a_nearly_full_disk(server, registry, monkeypatch):
+    """The room asked for beyond the file is the file's size again, up to 64 MiB: a model of a few KB
+    is fetched with 10 MiB free, one declared at 6 MiB is refused (12 MiB asked for)."""
+    import shutil
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=10 << 20))
+    server.files["/m/small.keras"] = KERAS
+    server.files["/m/big.keras"] = KERAS
+    registry(f"""
+        [models.small]
+        url = "{server.url('/m/small.keras')}"
+        bytes = {len(KERAS)}
+
+        [models.big]
+        url = "{server.url('/m/big.keras')}"
+        bytes = {6 << 20}
+    """)
+    assert resolve_model_path("small").read_bytes() == KERAS
+    with pytest.raises(WeightsError, match=r"not enough free disk space.*need about 12\.6 MB, 10\.5 MB free"):
+        resolve_model_path("big")
+    assert server.requests_for("/m/big.keras") == []
+
+
 def test_offline_uncached_fails_at_once_and_cached_works(server, registry, monkeypatch):
     server.files["/m/toy.keras"] = KERAS
     registry(f"""

@@ -24,12 +24,13 @@ def download_progress() -> Iterator[Callable[[str], Callable[[int, Optional[int]
 
     err = console.err()
     if not err.is_terminal:
-        announced: set[str] = set()
+        announced: dict[str, Optional[int]] = {}  # label → the size said
 
         def plain_for(label: str):
             def callback(done: int, total: Optional[int]) -> None:
-                if label not in announced:
-                    announced.add(label)
+                # Said again when a transfer of another size starts: the next mirror, after one refused.
+                if label not in announced or (done == 0 and total != announced[label]):
+                    announced[label] = total
                     from varec_cli.text import human_bytes
 
                     size = f" ({human_bytes(total)})" if total else ""

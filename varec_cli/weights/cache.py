@@ -70,18 +70,22 @@ def features_dir() -> Path:
 
 INDEX_FILE = "index.json"
 _ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_ENTRY_NAME = 200  # its lock file (NAME.lock) must fit the 255 bytes most file systems allow a name
 
 
 def is_entry_name(name: str) -> bool:
     """Whether `name` can be a model's folder directly under models/: no path separators, no `..`,
     and none of the cache's own files (the index, the lock files)."""
-    return bool(_ENTRY_NAME.fullmatch(name)) and name != INDEX_FILE and not name.endswith(".lock")
+    return (
+        bool(_ENTRY_NAME.fullmatch(name)) and len(name) <= MAX_ENTRY_NAME and name != INDEX_FILE and not name.endswith(".lock")
+    )
 
 
 def check_entry_name(name: str) -> str:
     if not is_entry_name(name):
         raise WeightsError(
-            f"{name!r} is not a model name (letters, digits, '.', '_', '-'; not ending in .lock, not {INDEX_FILE})"
+            f"{name!r} is not a model name (letters, digits, '.', '_', '-', at most {MAX_ENTRY_NAME} of them; "
+            f"not ending in .lock, not {INDEX_FILE})"
         )
     return name
 
@@ -202,6 +206,11 @@ def entry_lock(name: str, on_busy: Callable[[], None] | None = None):
 
 # What else a record may hold, as text (read by listings, verification and `varec models`).
 _RECORD_TEXT = ("url", "verified", "fetched_at", "download_sha256", "download_md5", "content_sha256")
+_RECORD_SIZES = ("bytes", "content_bytes")  # whole numbers (or null), shown as sizes and compared
+
+
+def _is_size(value) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
 def _read_index_unlocked() -> dict[str, Any]:
@@ -225,6 +234,7 @@ def _read_index_unlocked() -> dict[str, Any]:
             and isinstance(record.get("path"), str)
             and isinstance(record.get("kind"), str)
             and all(isinstance(record[key], str) for key in _RECORD_TEXT if key in record)
+            and all(_is_size(record[key]) for key in _RECORD_SIZES if key in record)
         ):
             raise WeightsError(
                 f"cache index {path} has a malformed record for {name!r}; remove the index or run `varec cache clear`"

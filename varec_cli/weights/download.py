@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -65,12 +65,29 @@ class _Rejected(Exception):
         self.error = error
 
 
+@contextlib.contextmanager
+def _cache_writable(directory: Path) -> Iterator[None]:
+    """An OSError from making a folder or file in the cache as one WeightsError with the way out: a
+    read-only cache (a shared one, a read-only mount) that already holds the name's lock file gets this
+    far, and the other names of the same `varec download` are still tried."""
+    try:
+        yield
+    except OSError as exc:
+        raise WeightsError(
+            f"cannot write in {directory} ({exc.strerror or exc}): fetching into the weights cache needs it "
+            "writable; VAREC_CACHE_DIR sets where the cache is"
+        ) from None
+
+
 def check_free_space(directory: Path, needed_bytes: int | None) -> None:
-    """WeightsError when `directory` lacks room for `needed_bytes` (plus a safety margin)."""
+    """WeightsError when `directory` lacks room for `needed_bytes` and a margin (the file's size again,
+    up to FREE_SPACE_MARGIN_BYTES), so that a download does not leave the disk full to the last byte."""
     if not needed_bytes:
         return
-    directory.mkdir(parents=True, exist_ok=True)
-    if (short := short_of_space(directory, needed_bytes + FREE_SPACE_MARGIN_BYTES)) is not None:
+    with _cache_writable(directory):
+        directory.mkdir(parents=True, exist_ok=True)
+    margin = min(needed_bytes, FREE_SPACE_MARGIN_BYTES)
+    if (short := short_of_space(directory, needed_bytes + margin)) is not None:
         raise WeightsError(
             f"not enough free disk space in {directory}: {short}; free some space or set VAREC_CACHE_DIR to a larger disk"
         )
@@ -330,13 +347,15 @@ def fetch_to_temp(
             )
     if not usable:
         raise WeightsError(f"{what}: the registry gives no URL")
-    directory.mkdir(parents=True, exist_ok=True)
+    with _cache_writable(directory):
+        directory.mkdir(parents=True, exist_ok=True)
     check_free_space(directory, int(expected_bytes * space_factor) if expected_bytes else None)
 
     failures: list[str] = []
     refused: list[WeightsError] = []  # digest mismatches and files `check` rejected, one per mirror
     for url in usable:
-        tmp = temp_file(directory, prefix=".download-", suffix=suffix)
+        with _cache_writable(directory):
+            tmp = temp_file(directory, prefix=".download-", suffix=suffix)
         try:
             if is_local_url(url):
                 _copy_local(url, tmp, progress)

@@ -262,14 +262,21 @@ def _check_entry_fields(where: str, name: str, raw: Mapping[str, Any]) -> None:
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise bad(key, "a URL string" if key == "url" else "a non-empty list of URL strings")
         for u in urls:
-            parsed = urlparse(u)
-            if parsed.scheme not in URL_SCHEMES or (parsed.scheme != "file" and not parsed.netloc):
-                raise WeightsError(f"{where}: models.{name}: {u!r} is not an http(s):// or file:// URL")
+            not_a_url = WeightsError(f"{where}: models.{name}: {u!r} is not an http(s):// or file:// URL")
+            try:
+                parsed = urlparse(u)
+                _ = parsed.port  # a ValueError for a port that is not a number in range
+            except ValueError:  # an unclosed [IPv6 address, a port of letters
+                raise not_a_url from None
+            if parsed.scheme not in URL_SCHEMES or (parsed.scheme != "file" and not parsed.hostname):
+                raise not_a_url
             if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
                 raise WeightsError(
                     f"{where}: models.{name}: {u!r} names the host {parsed.netloc!r}; a file URL takes an "
                     f"absolute path: file:///{parsed.netloc}{parsed.path} or file:///full/path"
                 )
+            if parsed.scheme == "file" and not parsed.path.startswith("/"):  # file:x would be read from the cwd
+                raise WeightsError(f"{where}: models.{name}: {u!r} is relative; a file URL takes an absolute path: file:///full/path")
     for algo, length in _HEX.items():
         if algo in raw:
             value = raw[algo]
