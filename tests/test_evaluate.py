@@ -130,6 +130,28 @@ def test_a_model_that_does_not_know_the_classes_fails_in_one_line(cli, setup, tm
     assert "does not know 3 of the dataset's classes" in result.stderr
 
 
+def test_classes_whose_names_differ_only_in_case_stay_two_classes(cli, tmp_path):
+    """`Run` and `run` are two folders, two classes, two outputs of the model: each video is scored
+    against its own class (they were merged into one, and half the videos scored against the other)."""
+    from synthetic import moving_square_frames, write_video
+
+    root = tmp_path / "cased"
+    for part in ("train", "test"):
+        for name, direction in (("Run", "left"), ("run", "right")):
+            (root / part / name).mkdir(parents=True)
+            for i in range(2):
+                write_video(root / part / name / f"c{i}.avi", moving_square_frames(direction, 10, 32, seed=i), fps=12)
+    model = _save_untrained(tmp_path / "cased.keras", ["Run", "run"], "gru")
+    classifier = load_classifier(model)
+    (record,) = _records(cli("evaluate", "--dataset", root, "--model", model, "--json"))
+    assert set(record["per_class"]) == {"Run", "run"} and record["videos"] == 4
+    expected = {"Run": [], "run": []}
+    for name in expected:
+        for video in sorted((root / "test" / name).iterdir()):
+            expected[name].append(classifier.labels[int(np.argmax(classify_video(classifier, video).probabilities))] == name)
+    assert record["per_class"] == {name: pytest.approx(np.mean(hits)) for name, hits in expected.items()}
+
+
 def test_a_folder_without_a_test_split_points_to_val(cli, setup, tmp_path):
     from synthetic import write_motion_video
 

@@ -151,6 +151,49 @@ def test_evaluating_the_val_subset_with_another_seed_warns(cli, trained):
     assert warnings("--val-fraction", "0.2", "--seed", "0") == []
 
 
+def test_a_large_seed_is_named_as_it_can_be_given_back(cli, trained, tmp_path):
+    from synthetic import model_with_metadata
+
+    provenance = read_metadata(trained["model"]).provenance
+    model = model_with_metadata(trained["model"], tmp_path / "seeded.keras", provenance={**provenance, "seed": 123456789})
+    result = cli("evaluate", "--dataset", trained["root"], "--model", model, "--subset", "val", "--val-fraction", "0.2")
+    assert result.exit_code == 0, result.output
+    assert "was trained on this dataset with --seed 123456789: give the same" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_keras_cannot_take_is_a_usage_error(cli, trained, tmp_path, seed):
+    for command in ("train", "evaluate"):
+        args = ["--output", tmp_path / "x.keras"] if command == "train" else ["--model", trained["model"]]
+        result = cli(command, "--dataset", trained["root"], *args, "--seed", seed)
+        assert result.exit_code == 2 and "--seed" in result.stderr and "Traceback" not in result.output, command
+
+
+def test_a_val_part_none_of_whose_videos_decodes_is_no_validation(cli, tmp_path):
+    """Every val video fails: each is skipped and said, and the training loss drives early stopping
+    (Keras warned that val_loss was missing, and its callbacks did nothing)."""
+    from synthetic import moving_square_frames, write_video
+
+    root = tmp_path / "badval"
+    for name, direction in (("left", "left"), ("right", "right")):
+        (root / "train" / name).mkdir(parents=True)
+        for i in range(4):
+            write_video(root / "train" / name / f"c{i}.avi", moving_square_frames(direction, 10, 32, seed=i), fps=12)
+        (root / "val" / name).mkdir(parents=True)
+        (root / "val" / name / "bad.avi").write_bytes(b"not a video" * 50)
+    output = tmp_path / "badval.keras"
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # what a terminal shows under Keras' own lines
+        warnings.simplefilter("always")
+        result = cli("train", "--dataset", root, "--output", output, *SCRATCH, "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert not [w for w in caught if "val_loss" in str(w.message)], [str(w.message) for w in caught]
+    assert "val_loss" not in result.stderr, result.stderr
+    assert result.stderr.count("skipped") >= 2 and "bad.avi" in result.stderr
+    assert read_metadata(output).provenance["skipped_videos"]["val"] == 2
+
+
 def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothing(cli, trained, tmp_path):
     """--init a trained model on a dataset with other class names: a new output layer over the kept
     GRU; the frozen encoder's features are cached, so the second run decodes no video."""

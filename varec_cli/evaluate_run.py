@@ -43,17 +43,29 @@ class EvaluationRun:
 
 
 def _targets_for(classifier, dataset, samples) -> np.ndarray:
-    """Dataset label indices → the model's output indices, by class name (case-insensitive)."""
-    by_name = {label.lower(): i for i, label in enumerate(classifier.labels)}
+    """Dataset label indices → the model's output indices, by class name: the same name, else the one
+    label that differs only in case (`ApplyEyeMakeup` for `applyeyemakeup`); never one of two labels
+    that differ only in case (`Run` and `run` are two classes)."""
+    exact = {label: i for i, label in enumerate(classifier.labels)}
+    folded: dict[str, list[int]] = {}
+    for i, label in enumerate(classifier.labels):
+        folded.setdefault(label.casefold(), []).append(i)
+
+    def index_of(name: str) -> int | None:
+        if name in exact:
+            return exact[name]
+        candidates = folded.get(name.casefold(), [])
+        return candidates[0] if len(candidates) == 1 else None
+
     present = sorted({dataset.labels[s.label] for s in samples})
-    unknown = [name for name in present if name.lower() not in by_name]
+    unknown = [name for name in present if index_of(name) is None]
     if unknown:
         raise ModelError(
             f"{classifier.name} does not know {len(unknown)} of the dataset's classes "
             f"(first: {unknown[0]}); it was trained on: {', '.join(classifier.labels[:8])}"
             + (" ..." if len(classifier.labels) > 8 else "")
         )
-    return np.asarray([by_name[dataset.labels[s.label].lower()] for s in samples], np.int64)
+    return np.asarray([index_of(dataset.labels[s.label]) for s in samples], np.int64)
 
 
 def _trained_here(classifier, dataset) -> dict:
@@ -94,7 +106,7 @@ def _warn_other_split(reporter: Reporter, classifier, dataset, val_fraction: flo
         return
     theirs = {"--val-fraction": provenance.get("val_fraction"), "--seed": provenance.get("seed")}
     ours = {"--val-fraction": val_fraction, "--seed": seed}
-    differ = [f"{option} {theirs[option]:g}" for option in theirs
+    differ = [f"{option} {theirs[option]}" for option in theirs
               if isinstance(theirs[option], (int, float)) and theirs[option] != ours[option]]
     if differ:
         reporter.warning(

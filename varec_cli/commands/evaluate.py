@@ -27,7 +27,7 @@ def evaluate_command(
     ),
     per_class: bool = typer.Option(False, "--per-class", help="Show every class's accuracy in the table."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="As given to train (for --subset val/train)."),
-    seed: int = typer.Option(0, "--seed", help="As given to train (for --subset val/train)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="As given to train (for --subset val/train)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Video decoding threads."),
 ) -> None:
     """Score each MODEL on the dataset: top-1, top-5, mean class accuracy, per class and per action type."""

@@ -195,6 +195,15 @@ class ClipSource:
                     self._memory_bytes += clip.nbytes
             yield clip, label
 
+    def any_readable(self) -> bool:
+        """Whether one of the videos decodes (tried in order until one does; that one is kept like any
+        decoded clip): a validation part none of whose videos decodes is no validation at all."""
+        clips = self.clips(range(len(self.items)))
+        try:
+            return next(clips, None) is not None
+        finally:
+            clips.close()
+
     def batches(self, batch_size: int, *, order) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One epoch of (clips (B, frames, H, W, 3) uint8, labels (B,) int32) batches, the items in
         `order` (indices into `items`: tf_fit.epoch_order's for training)."""

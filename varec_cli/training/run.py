@@ -429,6 +429,9 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             for part, items in (("train", train_items), ("val", val_items))
             if items
         }
+        # A val part none of whose videos decodes (each skipped, and said so) is no validation: the
+        # training loss then drives the learning rate and early stopping, as without one.
+        validating = "val" in sources and sources["val"].any_readable()
         with placement.strategy.scope():
             trainable = assemble_training_model(encoder, head, arch.frames, arch.size)
         train_data = tf_fit.clips_dataset(
@@ -436,7 +439,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         )
         val_data = (
             tf_fit.clips_dataset(sources["val"], config.batch_size, shuffle=False, seed=config.seed)
-            if "val" in sources
+            if validating
             else None
         )
         steps = tf_fit.batches_per_epoch(len(train_items), config.batch_size)
