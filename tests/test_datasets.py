@@ -149,6 +149,32 @@ def test_ucf101_missing_videos_are_counted_with_the_first_named(ucf_root):
     assert "Archery/v_Archery_g05_c01.avi" in message and UCF_URL in message
 
 
+def test_ucf101_a_video_listed_twice_or_on_both_sides_is_an_error(ucf_root):
+    """A hand-edited list that trains on a test clip, or counts one twice: refused, naming the video."""
+    lists = ucf_root / "ucfTrainTestlist"
+    original = (lists / "trainlist01.txt").read_text()
+    test_entry = (lists / "testlist01.txt").read_text().split()[0]
+    for added, where in ((f"{test_entry} 1", "in both the train and the test list"),
+                         (original.split()[0] + " 1", "twice in the train list")):
+        (lists / "trainlist01.txt").write_text(original + added + "\n")
+        with pytest.raises(DatasetError) as exc:
+            load_dataset("ucf101", split=1)
+        message = assert_one_line(exc)
+        assert where in message and added.split()[0].split("/")[1].lower() in message.lower(), message
+        assert "trainlist01.txt, testlist01.txt" in message
+
+
+def test_hmdb51_a_video_marked_twice_is_an_error(isolated_env):
+    root = make_hmdb51(paths.data_dir() / "hmdb51")
+    split_file = root / "testTrainMulti_7030_splits" / "wave_test_split1.txt"
+    first = split_file.read_text().splitlines()[1]  # i=1: role (1 + 1) % 3 = 2, a test video
+    split_file.write_text(split_file.read_text() + first.split()[0] + " 1\n")  # also marked train
+    with pytest.raises(DatasetError) as exc:
+        load_dataset("hmdb51", split=1)
+    message = assert_one_line(exc)
+    assert "in both the train and the test list" in message and "_test_split1.txt" in message
+
+
 def test_ucf101_not_downloaded_says_where_it_looked(isolated_env):
     with pytest.raises(DatasetError) as exc:
         load_dataset("ucf101")
@@ -347,6 +373,18 @@ def test_folder_splits_without_val_takes_it_from_train(tmp_path):
         touch(root / "test" / cls / "t.mp4")
     ds = load_dataset(str(root), val_fraction=0.2)
     assert ds.val_by == "clip" and ds.counts() == {"train": 16, "val": 4, "test": 2}
+
+
+def test_an_empty_val_folder_is_ignored_and_validation_taken_from_train(tmp_path):
+    root = tmp_path / "ds"
+    for cls in ("a", "b"):
+        for i in range(10):
+            touch(root / "train" / cls / f"{cls}{i}.mp4")
+        touch(root / "test" / cls / "t.mp4")
+    (root / "val" / "a").mkdir(parents=True)
+    ds = load_dataset(str(root), val_fraction=0.2)
+    assert ds.val_by == "clip" and ds.counts() == {"train": 16, "val": 4, "test": 2}
+    assert any("holds no videos, so validation is taken out of train/" in note for note in ds.notes), ds.notes
 
 
 def test_folder_splits_test_class_must_exist_in_train(tmp_path):

@@ -102,3 +102,16 @@ def missing_files_error(missing: list[str], total: int, list_name: str, where: P
         f"{len(missing)} of {total} entries in {list_name} name videos missing under {where} "
         f"(first: {missing[0]}); is the download complete? Official download: {url}"
     )
+
+
+def check_listed_once(train: list[Sample], test: list[Sample], lists: str) -> None:
+    """A video the split lists name twice, or as both train and test, is an error: a test clip trained
+    on inflates the score, and the official lists never do it, so a hand-edited list has a slip."""
+    seen: dict[Path, str] = {}
+    for part, samples in (("train", train), ("test", test)):
+        for sample in samples:
+            earlier = seen.get(sample.path)
+            if earlier is not None:
+                where = "in both the train and the test list" if earlier != part else f"twice in the {part} list"
+                raise DatasetError(f"{sample.path} is listed {where} ({lists}); each video belongs in one list, once")
+            seen[sample.path] = part

@@ -88,5 +88,9 @@ def load_splits(root: Path) -> tuple[list[str], dict[str, list[Sample] | None], 
                 f"{folder} has {'a class folder' if len(unknown) == 1 else 'class folders'} that {root / 'train'} lacks: {', '.join(unknown)}; "
                 f"every {part} class needs training videos"
             )
-        parts[part] = _samples(classes, label_of)
+        samples = _samples(classes, label_of)
+        if part == "val" and not samples:  # as absent: validation is taken out of train, not switched off
+            notes.append(f"ignored {folder}: it holds no videos, so validation is taken out of train/")
+            continue
+        parts[part] = samples
     return labels, parts, notes

@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from varec_cli.datasets.base import HMDB51_URL, CaseInsensitiveDir, Sample, missing_files_error, read_lines
+from varec_cli.datasets.base import (
+    HMDB51_URL,
+    CaseInsensitiveDir,
+    Sample,
+    check_listed_once,
+    missing_files_error,
+    read_lines,
+)
 from varec_cli.datasets.splits import check_split, group_of
 from varec_cli.errors import DatasetError
 
@@ -87,4 +94,5 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]
             raise missing_files_error(missing, len(entries), list_path.name, root, HMDB51_URL)
     if not train:
         raise DatasetError(f"the split {split} lists in {splits_dir} mark no training videos; {expected(root)}")
+    check_listed_once(train, test, f"the *_test_split{split}.txt files")
     return labels, train, test

@@ -17,6 +17,7 @@ from varec_cli.datasets.base import (
     UCF101_URL,
     CaseInsensitiveDir,
     Sample,
+    check_listed_once,
     missing_files_error,
     read_lines,
 )
@@ -113,4 +114,5 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]
     labels = read_class_index(class_index)
     train = _read_list(train_list, labels, videos)
     test = _read_list(test_list, labels, videos)
+    check_listed_once(train, test, f"{train_list.name}, {test_list.name}")
     return labels, train, test
