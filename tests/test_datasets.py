@@ -413,6 +413,9 @@ def test_folder_errors_are_one_line(tmp_path):
     with pytest.raises(DatasetError) as exc:
         load_dataset(str(tmp_path / "nope"))
     assert "does not exist" in assert_one_line(exc)
+    for blank in ("", "  "):  # not the working folder
+        with pytest.raises(DatasetError, match="the dataset is empty"):
+            load_dataset(blank)
     (tmp_path / "file.mp4").write_bytes(b"")
     with pytest.raises(DatasetError, match="is not a folder"):
         load_dataset(str(tmp_path / "file.mp4"))

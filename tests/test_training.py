@@ -194,6 +194,23 @@ def test_a_val_part_none_of_whose_videos_decodes_is_no_validation(cli, tmp_path)
     assert read_metadata(output).provenance["skipped_videos"]["val"] == 2
 
 
+def test_init_on_the_same_classes_spelt_in_lower_case_continues_training(cli, trained, tmp_path):
+    """Folders named like the model's classes but in lower case are those classes, as evaluate takes
+    them: training continues with the model's own output layer (a new one was trained before)."""
+    import shutil
+
+    labels = read_metadata(trained["model"]).labels
+    root = tmp_path / "lower"
+    for label in labels:
+        shutil.copytree(trained["root"] / "UCF-101" / label, root / label.lower())
+    output = tmp_path / "lower.keras"
+    result = cli("train", "--dataset", root, "--init", trained["model"], "--epochs", "1", "--batch-size", "8",
+                 "--output", output)
+    assert result.exit_code == 0, result.output
+    assert "output layer" not in result.stderr, result.stderr
+    assert read_metadata(output).labels == labels
+
+
 def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothing(cli, trained, tmp_path):
     """--init a trained model on a dataset with other class names: a new output layer over the kept
     GRU; the frozen encoder's features are cached, so the second run decodes no video."""

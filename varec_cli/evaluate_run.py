@@ -43,20 +43,10 @@ class EvaluationRun:
 
 
 def _targets_for(classifier, dataset, samples) -> np.ndarray:
-    """Dataset label indices → the model's output indices, by class name: the same name, else the one
-    label that differs only in case (`ApplyEyeMakeup` for `applyeyemakeup`); never one of two labels
-    that differ only in case (`Run` and `run` are two classes)."""
-    exact = {label: i for i, label in enumerate(classifier.labels)}
-    folded: dict[str, list[int]] = {}
-    for i, label in enumerate(classifier.labels):
-        folded.setdefault(label.casefold(), []).append(i)
+    """Dataset label indices → the model's output indices, by class name (datasets.base.class_index_by_name)."""
+    from varec_cli.datasets.base import class_index_by_name
 
-    def index_of(name: str) -> int | None:
-        if name in exact:
-            return exact[name]
-        candidates = folded.get(name.casefold(), [])
-        return candidates[0] if len(candidates) == 1 else None
-
+    index_of = class_index_by_name(classifier.labels)
     present = sorted({dataset.labels[s.label] for s in samples})
     unknown = [name for name in present if index_of(name) is None]
     if unknown:

@@ -38,7 +38,8 @@ def evaluate_command(
 
     if not 0 <= val_fraction < 1:
         raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
-    twice = next((model for index, model in enumerate(models) if model in models[:index]), None)
+    keys = [_model_key(model) for model in models]
+    twice = next((model for index, model in enumerate(models) if keys[index] in keys[:index]), None)
     if twice is not None:
         raise typer.BadParameter(f"{twice} is given twice", param_hint="--model")
 
@@ -126,3 +127,11 @@ def _accuracy_table(run, title: str, row_name: str, accuracies):
     return table
 
 
+
+
+def _model_key(model: str):
+    """What tells two --model values apart: the file for a path (`m.keras`, `./m.keras`), else the name."""
+    from varec_cli.paths import expand_user
+
+    path = expand_user(model)
+    return ("file", path.resolve()) if path.exists() else ("name", model)

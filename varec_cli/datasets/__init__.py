@@ -76,6 +76,8 @@ def load_dataset(name_or_path: str | Path, *, split: int = 1, val_fraction: floa
     """
     split = check_split(split)
     val_fraction = check_val_fraction(val_fraction)
+    if not str(name_or_path).strip():  # Path("") is the working folder: a script's unset variable, not a choice
+        raise DatasetError("the dataset is empty: give a folder of class folders, or the name ucf101 or hmdb51")
     name, root, required = resolve_dataset_root(name_or_path)
 
     if not root.is_dir():

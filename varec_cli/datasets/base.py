@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,3 +116,21 @@ def check_listed_once(train: list[Sample], test: list[Sample], lists: str) -> No
                 where = "in both the train and the test list" if earlier != part else f"twice in the {part} list"
                 raise DatasetError(f"{sample.path} is listed {where} ({lists}); each video belongs in one list, once")
             seen[sample.path] = part
+
+
+def class_index_by_name(labels: list[str]) -> Callable[[str], int | None]:
+    """A dataset's class name → the index of the model label it is: the same name, else the one label
+    that differs only in case (`ApplyEyeMakeup` for a folder `applyeyemakeup`); never one of two labels
+    that differ only in case (`Run` and `run` are two classes). None for a class the labels lack."""
+    exact = {label: i for i, label in enumerate(labels)}
+    folded: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        folded.setdefault(label.casefold(), []).append(i)
+
+    def index_of(name: str) -> int | None:
+        if name in exact:
+            return exact[name]
+        candidates = folded.get(name.casefold(), [])
+        return candidates[0] if len(candidates) == 1 else None
+
+    return index_of

@@ -285,12 +285,17 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         init_meta = read_metadata(config.init)
     arch = _architecture(config, init_meta)
 
-    # Labels: the --init model's order when it knows exactly these classes, else the dataset's.
+    # Labels: the --init model's (names and order) when it knows exactly these classes, matched as
+    # evaluate matches them (case aside where that is unambiguous), else the dataset's.
     labels, remap, new_head = list(dataset.labels), None, False
     if init_meta is not None:
-        if set(init_meta.labels) == set(dataset.labels) and len(init_meta.labels) == len(dataset.labels):
+        from varec_cli.datasets.base import class_index_by_name
+
+        index_of = class_index_by_name(list(init_meta.labels))
+        mapped = [index_of(name) for name in dataset.labels]
+        if len(init_meta.labels) == len(mapped) and None not in mapped and len(set(mapped)) == len(mapped):
             labels = list(init_meta.labels)
-            remap = {i: labels.index(name) for i, name in enumerate(dataset.labels)}
+            remap = dict(enumerate(mapped))
         else:
             new_head = True
     if len(labels) < 2:
