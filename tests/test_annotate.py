@@ -154,6 +154,19 @@ def test_window_defaults_follow_the_model(tiny):
         window_and_stride_frames(tiny, 10.0, window=1, stride=2)
 
 
+def test_a_window_longer_than_any_video_is_the_whole_video_without_overflow(cli, tiny_model, tiny, tmp_path):
+    import warnings
+
+    assert window_and_stride_frames(tiny, 25.0, window=1e20) == (2**31 - 1, 2**31 - 1)
+    video = write_motion_video(tmp_path / "clip.avi", "left", count=20, size=64)
+    with warnings.catch_warnings(record=True) as caught:  # NumPy's overflow warning reached the terminal
+        warnings.simplefilter("always")
+        result = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model, "--window", "1e20")
+    assert result.exit_code == 0, result.output
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert "1 window (the whole video" in result.stdout
+
+
 @pytest.mark.parametrize("header", [None, 0, 23, 400], ids=["right", "zero", "under", "over"])
 def test_windows_are_classified_from_their_sampled_frames(tiny, tmp_path, header):
     """Each window = predict_clips on its frames sampled with THE sampler, whatever the header says."""

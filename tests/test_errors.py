@@ -95,6 +95,26 @@ def test_debug_shows_traceback(tmp_path):
     assert proc.returncode == 1 and proc.stderr.strip().startswith("error: ") and "Traceback" not in proc.stderr
 
 
+def test_a_closed_stderr_or_stdout_loses_its_lines_and_nothing_else(tiny_model, tmp_path):
+    """`varec ... 2>&-` or `>&-`: the process starts without that descriptor. The command still runs
+    (it failed with exit 1 and no output), and nothing meant for stderr lands in a file varec opens."""
+    from varec_cli.video.reader import count_frames
+
+    def run(args, *closed):
+        return subprocess.run(
+            [sys.executable, "-m", "varec_cli", *map(str, args)], capture_output=not closed or 1 not in closed,
+            text=True, timeout=300, preexec_fn=lambda: [os.close(fd) for fd in closed],
+        )
+
+    info = run(["info", tiny_model], 2)
+    assert info.returncode == 0 and "classes        3" in info.stdout
+    assert run(["info", tiny_model], 1).returncode == 0
+    video = write_motion_video(tmp_path / "clip.avi", "left", count=30, size=64)
+    output = tmp_path / "out.avi"
+    annotated = run(["annotate", video, "-o", output, "-m", tiny_model], 1, 2)
+    assert annotated.returncode == 0 and count_frames(output) == 30
+
+
 def _keras_backend_not_installed() -> str:
     import importlib.util
 

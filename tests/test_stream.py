@@ -913,6 +913,22 @@ def test_a_video_file_served_over_http_is_read_like_a_file(cli, tiny_model, tmp_
     assert count_frames(recording) == 40
 
 
+def test_a_served_recording_without_a_frame_count_ends_instead_of_playing_again(cli, tiny_model, tmp_path, http_server):
+    """An MPEG-TS recording over HTTP states no frame count, so it is read as live: at its end it is
+    reopened like a dropped stream, and it used to play again from its first frame, forever (a 30-frame
+    file recorded as 450 frames in 8 s). The reopened source's first frame is the stream's first: the end."""
+    from synthetic import write_video_with_sound
+
+    t = np.arange(44100 * 2) / 44100
+    write_video_with_sound(tmp_path / "served.ts", moving_square_frames("left", 30, 64), 0.1 * np.sin(t))
+    recording = tmp_path / "rec.avi"
+    result = cli("stream", "-s", f"{http_server}/served.ts", "-m", tiny_model, "--no-display", "-o", recording,
+                 "--max-seconds", "20")
+    assert result.exit_code == 0, result.output
+    assert "ended (end of the video)" in result.stderr and "30 captured" in result.stderr, result.stderr
+    assert count_frames(recording) == 30
+
+
 def test_window_shows_each_frame_and_quits_on_q(tmp_path, monkeypatch):
     """The window path without a display: a stand-in window that 'presses q' at the 5th frame."""
     import varec_cli.stream as stream

@@ -479,6 +479,26 @@ def test_text_is_shortened_rather_than_clipped():
     assert not np.any(frame[box.y1 :] != 200) and not np.any(frame[:, box.x1 :] != 200)
 
 
+def test_a_huge_font_scale_is_fitted_like_any_other():
+    """--font-scale 3000 crashed the process inside OpenCV (its stroke thickness) before any fitting;
+    run in a child process so that a regression fails this test and not the whole run."""
+    import subprocess
+    import sys
+
+    child = """
+import numpy as np
+from varec_cli.video.overlay import draw_predictions
+for scale in (3000.0, 1e9):
+    frame = np.full((48, 64, 3), 200, np.uint8)
+    box = draw_predictions(frame, [("moving_left", 0.9), ("moving_right", 0.1)], font_scale=scale, bars=True)
+    assert 0 < box.x1 <= 64 and 0 < box.y1 <= 48, box
+    assert not np.any(frame[box.y1:] != 200) and not np.any(frame[:, box.x1:] != 200)
+print("drawn")
+"""
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "drawn", result.stderr[-2000:]
+
+
 def test_nothing_to_draw():
     frame = np.zeros((20, 20, 3), np.uint8)
     assert draw_predictions(frame, []).empty and not frame.any()

@@ -112,7 +112,8 @@ def window_and_stride_frames(
         raise VarecError(
             f"--stride ({stride_s:g} s) is longer than the window ({window_s:g} s): some frames would have no window"
         )
-    window_frames = max(1, int(round(window_s * fps)))
+    # Longer than any video is the whole video; capped where frame arithmetic stays in int32/int64.
+    window_frames = max(1, min(2**31 - 1, int(round(window_s * fps))))
     stride_frames = max(1, min(window_frames, int(round(stride_s * fps))))
     return window_frames, stride_frames
 

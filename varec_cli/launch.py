@@ -8,7 +8,27 @@ import sys
 from varec_cli.errors import ExitCode
 
 
+def _closed_stdio_to_devnull() -> None:
+    """`varec ... 2>&-` or `>&-` starts the process without that descriptor (and Python without that
+    sys stream). The first file varec opens would take its number, and native code's messages to
+    stderr would land inside an output video; the missing stream also made every command fail. Such a
+    descriptor is pointed at the null device instead: what went there is lost, as with `2>/dev/null`."""
+    import os
+
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd` itself, unless a lower one is free too
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", errors="surrogateescape", closefd=False))
+
+
 def main() -> None:
+    _closed_stdio_to_devnull()
     try:
         from varec_cli.cli import main as run
     except KeyboardInterrupt:

@@ -277,6 +277,13 @@ class _CaptureThread(threading.Thread):
             if self.opened.capture is not None:
                 ok, frame = self.opened.capture.read()
                 if ok and frame is not None:
+                    first = self.opened.first_frame
+                    if first is not None and frame.shape == first.shape and np.array_equal(frame, first):
+                        # The very frame the stream began with: a recording served whole (a .ts or
+                        # live-muxed .webm over HTTP states no frame count) has ended and would now play
+                        # again, forever. A live source reopened gives the present, not its first frame.
+                        self.ended = "end of the video"
+                        return None
                     return frame
         self.ended = f"the stream dropped and {len(RECONNECT_DELAYS)} attempts to reopen it failed"
         return None

@@ -143,6 +143,9 @@ def draw_predictions(
     if not pairs or height < 1 or width < 1:
         return Box(0, 0, 0, 0)
     scale = font_scale if font_scale and font_scale > 0 else default_font_scale(height, width)
+    # No line of text taller than the frame (about 22 px at scale 1): the fitting starts there, and
+    # OpenCV's text functions crash the process on the strokes of a scale in the thousands.
+    scale = min(scale, max(MIN_FONT_SCALE, height / 20.0))
     texts, scale, layout = _fit(pairs, scale, bars, width, height)
     thickness, margin, sizes, text_w, line_h, bar_w, box_w, box_h = layout
     box = Box(0, 0, min(width, box_w), min(height, box_h))
