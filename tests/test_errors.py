@@ -31,6 +31,24 @@ def test_text_file_named_avi(cli, tiny_model, tmp_path):
     _assert_one_line_error(cli("predict", tmp_path / "fake.avi", "-m", tiny_model), "fake.avi")
 
 
+def test_a_sound_only_file_is_said_to_be_one(cli, tiny_model, tmp_path):
+    """An .m4a named .mp4 (a podcast, a voice memo): it has no video, not a format OpenCV fails on."""
+    import av
+    import numpy as np
+
+    with av.open(str(tmp_path / "memo.mp4"), "w") as container:
+        sound = container.add_stream("aac", rate=44100)
+        sound.layout = "mono"
+        for start in range(0, 44100, 1024):
+            piece = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            piece.sample_rate, piece.pts = 44100, start
+            container.mux(sound.encode(piece))
+        container.mux(sound.encode(None))
+    for command in (["predict", tmp_path / "memo.mp4", "-m", tiny_model],
+                    ["annotate", tmp_path / "memo.mp4", "-o", tmp_path / "out.mp4", "-m", tiny_model]):
+        _assert_one_line_error(cli(*command), "memo.mp4: it holds sound only, no video")
+
+
 def test_truncated_video(cli, tiny_model, tmp_path):
     video = write_motion_video(tmp_path / "whole.avi", "left", count=30)
     truncated = tmp_path / "truncated.avi"

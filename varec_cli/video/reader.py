@@ -174,6 +174,18 @@ def _check_file(path: Path) -> None:
         raise VideoError(f"{path}: no permission to read it")
 
 
+def _sound_only(path: Path) -> bool:
+    """Whether `path` is a media file with audio and no video stream (an .m4a named .mp4, a podcast),
+    which OpenCV only calls a file it cannot open."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio) and not container.streams.video
+    except Exception:  # not a media file PyAV reads either: OpenCV's message stands
+        return False
+
+
 def open_opencv_capture(path: Path, threads: int | None = None):
     """An OpenCV capture of `path`; `threads` sets FFmpeg's decoding threads (default: one per CPU)."""
     import cv2
@@ -195,7 +207,7 @@ def open_opencv_capture(path: Path, threads: int | None = None):
             cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        raise VideoError(f"{path}: OpenCV cannot open this file as a video")
+        raise VideoError(f"{path}: {'it holds sound only, no video' if _sound_only(path) else 'OpenCV cannot open this file as a video'}")
     return cap
 
 
