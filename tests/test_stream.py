@@ -836,7 +836,11 @@ def test_live_source_skips_frames_instead_of_lagging(tiny_model, tmp_path):
     assert seen[-1] == 24  # the newest frame is never dropped: the last one is classified
 
 
-def test_dropped_stream_is_retried_then_ends_cleanly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("url", ["rtsp://camera.invalid/live", "http://camera.invalid/live.mjpg"])
+def test_dropped_stream_is_retried_then_ends_cleanly(tmp_path, monkeypatch, url):
+    """Also over HTTP when the camera's picture is uniform (a black screen): a reopened source that
+    starts with the stream's first frame is taken for a recording played again only where that frame
+    shows something."""
     import varec_cli.stream as stream
 
     class DroppingCapture:
@@ -859,7 +863,7 @@ def test_dropped_stream_is_retried_then_ends_cleanly(tmp_path, monkeypatch):
     ))
     monkeypatch.setattr(stream, "RECONNECT_DELAYS", (0.01, 0.01, 0.01))
     opened = stream.OpenedSource(
-        stream.parse_source("rtsp://camera.invalid/live"), DroppingCapture(4), np.zeros((48, 80, 3), np.uint8), 25.0
+        stream.parse_source(url), DroppingCapture(4), np.zeros((48, 80, 3), np.uint8), 25.0
     )
     summary = stream.run_stream(_SlowClassifier(delay=0.0), opened, stream.StreamOptions())
     assert summary.frames_captured == 1 + 4 + 3

@@ -277,16 +277,27 @@ class _CaptureThread(threading.Thread):
             if self.opened.capture is not None:
                 ok, frame = self.opened.capture.read()
                 if ok and frame is not None:
-                    first = self.opened.first_frame
-                    if first is not None and frame.shape == first.shape and np.array_equal(frame, first):
-                        # The very frame the stream began with: a recording served whole (a .ts or
-                        # live-muxed .webm over HTTP states no frame count) has ended and would now play
-                        # again, forever. A live source reopened gives the present, not its first frame.
+                    if self._plays_again(frame):
                         self.ended = "end of the video"
                         return None
                     return frame
         self.ended = f"the stream dropped and {len(RECONNECT_DELAYS)} attempts to reopen it failed"
         return None
+
+    def _plays_again(self, frame: np.ndarray) -> bool:
+        """Whether a reopened HTTP source starts again with the very frame the stream began with: a
+        recording served whole (a .ts, or a .webm muxed live, states no frame count, so it is read as
+        live) has ended and would play again, forever. A live source reopened gives the present, not
+        its first frame; a uniform first frame (a black screen) proves nothing, and RTSP, RTMP or UDP
+        sources are left to their reconnects."""
+        first = self.opened.first_frame
+        return (
+            str(self.opened.source.target).lower().startswith(("http://", "https://"))
+            and first is not None
+            and frame.shape == first.shape
+            and first.min() != first.max()
+            and np.array_equal(frame, first)
+        )
 
     def _run(self) -> None:
         live = self.opened.live
