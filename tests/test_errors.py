@@ -49,6 +49,16 @@ def test_a_sound_only_file_is_said_to_be_one(cli, tiny_model, tmp_path):
         _assert_one_line_error(cli(*command), "memo.mp4: it holds sound only, no video")
 
 
+def test_an_empty_name_is_neither_the_working_folder_nor_the_default_model(cli, tiny_model, tmp_path, monkeypatch):
+    """`varec predict "$CLIP"` with CLIP unset searched the whole working folder for videos."""
+    monkeypatch.chdir(tmp_path)
+    write_motion_video(tmp_path / "clip.avi", "left", count=20)
+    result = cli("predict", "", "-m", tiny_model)
+    assert result.exit_code == 2 and "an empty name is no video" in result.stderr and "clip.avi" not in result.stdout
+    _assert_one_line_error(cli("info", ""), "the model is empty")
+    _assert_one_line_error(cli("predict", tmp_path / "clip.avi", "-m", " "), "the model is empty")
+
+
 def test_truncated_video(cli, tiny_model, tmp_path):
     video = write_motion_video(tmp_path / "whole.avi", "left", count=30)
     truncated = tmp_path / "truncated.avi"

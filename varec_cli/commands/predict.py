@@ -27,6 +27,8 @@ def predict_command(
     from varec_cli.predict import classify_videos, collect_videos, prefetch_clips
     from varec_cli.text import counted, seconds
 
+    if any(not video.strip() for video in videos):  # a script's unset "$CLIP": not the working folder, searched whole
+        raise typer.BadParameter("an empty name is no video", param_hint="VIDEO")
     runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
     videos_found, problems = collect_videos(videos)
     for problem in problems[:-1] if not videos_found else problems:
