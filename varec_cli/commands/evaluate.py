@@ -127,8 +127,6 @@ def _accuracy_table(run, title: str, row_name: str, accuracies):
     return table
 
 
-
-
 def _model_key(model: str):
     """What tells two --model values apart: the file for a path (`m.keras`, `./m.keras`), else the name."""
     from varec_cli.paths import expand_user

@@ -37,8 +37,8 @@ def train_command(
         help="Train the backbone's last K weighted layers too; 0 freezes it and trains the head on cached features.",
     ),
     lr: float = typer.Option(1e-3, "--lr", help="Initial learning rate (Adam); halved when val loss stalls."),
-    seed: int = typer.Option(
-        0, "--seed", min=0, max=2**32 - 1, help="Seed for the validation split, shuffling and initialisation."  # Keras' range
+    seed: int = typer.Option(  # Keras' range of seeds
+        0, "--seed", min=0, max=2**32 - 1, help="Seed for the validation split, shuffling and initialisation."
     ),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of train held out for validation (by group)."),
     init: Optional[Path] = typer.Option(

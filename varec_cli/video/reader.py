@@ -174,16 +174,16 @@ def _check_file(path: Path) -> None:
         raise VideoError(f"{path}: no permission to read it")
 
 
-def _sound_only(path: Path) -> bool:
-    """Whether `path` is a media file with audio and no video stream (an .m4a named .mp4, a podcast),
-    which OpenCV only calls a file it cannot open."""
-    try:
-        import av
+def av_stream_kinds(path: str | os.PathLike) -> tuple[bool, bool]:
+    """(has a video stream, has an audio stream) as PyAV reads `path`; (False, False) for a file it
+    cannot read."""
+    import av
 
+    try:
         with av.open(str(path)) as container:
-            return bool(container.streams.audio) and not container.streams.video
-    except Exception:  # not a media file PyAV reads either: OpenCV's message stands
-        return False
+            return bool(container.streams.video), bool(container.streams.audio)
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return False, False
 
 
 def open_opencv_capture(path: Path, threads: int | None = None):
@@ -207,7 +207,8 @@ def open_opencv_capture(path: Path, threads: int | None = None):
             cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        raise VideoError(f"{path}: {'it holds sound only, no video' if _sound_only(path) else 'OpenCV cannot open this file as a video'}")
+        video, audio = av_stream_kinds(path)  # OpenCV only says it cannot open a file of sound alone (an .m4a as .mp4)
+        raise VideoError(f"{path}: {'it holds sound only, no video' if audio and not video else 'OpenCV cannot open this file as a video'}")
     return cap
 
 

@@ -424,16 +424,6 @@ def _stop_signals_deferred():
             held[caught[0]](caught[0], None)  # raises KeyboardInterrupt (or Terminated) now
 
 
-def _has_audio(path: Path) -> bool:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            return bool(container.streams.audio)
-    except (av.FFmpegError, OSError, UnicodeDecodeError):
-        return False
-
-
 def _frames_stored(path: Path) -> int | None:
     """The frames (packets: one a frame for these encoders) a written video holds, or None where PyAV
     cannot read it (an MP4 cut short has no index). OpenCV's writer ignores failed writes (a full disk), leaving a file cut short that
@@ -543,7 +533,9 @@ class AtomicVideoWriter:
             if audio is not None and audio.packets:
                 self.audio = audio.description
             elif audio is None and self.audio_from is not None:
-                self.audio_left_out = _has_audio(Path(self.audio_from))
+                from varec_cli.video.reader import av_stream_kinds
+
+                self.audio_left_out = av_stream_kinds(self.audio_from)[1]
             stored = _frames_stored(self._tmp)
             if stored is None:  # PyAV reads whatever these encoders write, unless it is cut short (mp4: no index)
                 raise VideoError(f"{self.path}: the written file cannot be read back (disk full?); nothing written")
