@@ -210,13 +210,18 @@ def _confusion_png(path: Path, metrics: Metrics, title: str) -> Path:
     return path
 
 
+def top_k_name(metrics: list[Metrics]) -> str:
+    """The heading of the `top5` score: `top-5`, or `top-C` for a dataset of C < 5 classes (where
+    top-5 would count every video)."""
+    ks = {m.top_k for m in metrics}
+    return f"top-{ks.pop()}" if len(ks) == 1 else "top-5"
+
+
 def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:
     from matplotlib.figure import Figure
 
     names = list(metrics_by_model)
-    ks = {m.top_k for m in metrics_by_model.values()}
-    top_name = f"top-{ks.pop()}" if len(ks) == 1 else "top-5"
-    groups = ["top-1", top_name, "mean class acc."]
+    groups = ["top-1", top_k_name(list(metrics_by_model.values())), "mean class acc."]
     values = np.array(
         [[m.top1, m.top5, m.mean_class_accuracy] for m in metrics_by_model.values()], dtype=np.float64
     )

@@ -98,7 +98,10 @@ def _summary_table(run):
     dataset = run.dataset
     title = f"{dataset.name} {run.subset}" + (f" split {dataset.split}" if dataset.split else "")
     table = Table(title=title, title_justify="left", show_edge=False)
-    for column in ("model", "top-1", "top-5", "mean class acc", "videos", "skipped"):
+    from varec_cli.evaluation import top_k_name
+
+    top_name = top_k_name([e.metrics for e in run.evaluations])
+    for column in ("model", "top-1", top_name, "mean class acc", "videos", "skipped"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for e in run.evaluations:
         m = e.metrics
