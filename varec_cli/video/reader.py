@@ -873,8 +873,11 @@ def _decode_av_run(context, plan: _AvPlan, targets: list[int], size) -> dict[int
     as many threads (see _convert_av_frames); on one thread each is converted as it comes.
     Measured on 2 cores, bigbuckbunny.mp4 (720p H.264, every frame decoded), 16 samples, reads one
     after another: 142 ms converting as they come, 137 held and converted on one thread, 127-132 on
-    two. Between reads that allocate and free hundreds of MB (the clips benchmark's "read all"), the
-    held frames' fresh buffers cost page faults, and the gain shrinks to about 1%. (Pinning glibc's
+    two. Converting each sampled frame on a worker thread as it comes out, while decoding goes on,
+    was slower (one or two workers, even at nice 19: 187-191 ms against 175-183 held): the converter
+    takes the cores from the frame threads, which wait on each other's progress. Between reads that
+    allocate and free hundreds of MB (the clips benchmark's "read all"), the held frames' fresh buffers
+    cost page faults, and the gain shrinks to about 1%. (Pinning glibc's
     malloc thresholds, mmap 32 MiB and trim 64 MiB, made later reads fault a few dozen times instead
     of ~6000 and 4-8% faster, but halved a Keras training epoch through a frozen MobileNetV2 in the
     same process, 5.0 → 10.1 s in two runs each way: not done.)
