@@ -154,14 +154,13 @@ def test_ucf101_a_video_listed_twice_or_on_both_sides_is_an_error(ucf_root):
     lists = ucf_root / "ucfTrainTestlist"
     original = (lists / "trainlist01.txt").read_text()
     test_entry = (lists / "testlist01.txt").read_text().split()[0]
-    for added, where in ((f"{test_entry} 1", "in both the train and the test list"),
-                         (original.split()[0] + " 1", "twice in the train list")):
+    for added, where in ((f"{test_entry} 1", "in both the train and the test list (trainlist01.txt, testlist01.txt)"),
+                         (original.split()[0] + " 1", "twice in the train list (trainlist01.txt)")):
         (lists / "trainlist01.txt").write_text(original + added + "\n")
         with pytest.raises(DatasetError) as exc:
             load_dataset("ucf101", split=1)
         message = assert_one_line(exc)
         assert where in message and added.split()[0].split("/")[1].lower() in message.lower(), message
-        assert "trainlist01.txt, testlist01.txt" in message
 
 
 def test_hmdb51_a_video_marked_twice_is_an_error(isolated_env):

@@ -93,7 +93,8 @@ def test_usage_errors_exit_2(cli, tiny_model, tmp_path):
     assert cli("predict", "x.avi", "--top-k", "0", "-m", tiny_model).exit_code == 2
     assert cli("no-such-command").exit_code == 2
     # An option value out of its range is a usage error too, wherever it is checked.
-    for bad in (("--split", "4"), ("--lr", "-1"), ("--lr", "0"), ("--val-fraction", "1.5")):
+    for bad in (("--split", "4"), ("--lr", "-1"), ("--lr", "0"), ("--lr", "inf"), ("--lr", "nan"), ("--val-fraction", "1.5"),
+                ("--backbone-weights", "imagenet", "--backbone", "scratch")):
         result = cli("train", "--dataset", tmp_path, "-o", tmp_path / "m.keras", *bad)
         assert result.exit_code == 2 and bad[0] in result.stderr, (bad, result.output)
     assert cli("evaluate", "--dataset", tmp_path, "-m", tiny_model, "--split", "0").exit_code == 2

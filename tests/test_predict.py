@@ -359,6 +359,18 @@ def test_help_does_not_import_heavy_frameworks():
     assert version.stdout.startswith("varec ")
 
 
+def test_every_option_that_takes_a_value_names_it(cli):
+    """`--model MODEL`, `--top-k K`, not the Python type (`<str>`, `<int range>`) newer typers show by default."""
+    import re
+
+    for command in ("predict", "annotate", "stream", "train", "evaluate", "info", "models", "download", "cache"):
+        text = cli(command, "--help").stdout
+        options = [line for line in text.splitlines() if re.match(r"\s+(-\w, )?--", line)]
+        assert options, text
+        typed = [line for line in options if re.search(r"<(str|int|float|path|int range|float range)>", line)]
+        assert not typed, (command, typed)
+
+
 def test_the_command_list_shows_whole_summaries(cli):
     listing = cli("--help").stdout.split("Commands:")[1].splitlines()
     commands = [line.split(None, 1) for line in listing if line.strip()]

@@ -144,7 +144,8 @@ def evaluate_models(
             hint = f" (its split {dataset.split} lists mark none as test)"
         elif subset == "test":
             hint = " (a plain folder of class folders has no test split: try --subset val)"
-        raise DatasetError(f"dataset {dataset.name} ({dataset.root}) has no {subset} videos{hint}")
+        where = "" if Path(dataset.name) == Path(dataset.root) else f" ({dataset.root})"
+        raise DatasetError(f"dataset {dataset.name}{where} has no {subset} videos{hint}")
 
     opener = open_model or (lambda model: open_classifier(model, purpose="evaluate"))
     classifiers = [opener(str(model)) for model in models]

@@ -18,25 +18,25 @@ def annotate_command(
         ..., "--output", "-o", metavar="OUT", help="The annotated video to write: .mp4 / .m4v (H.264 or MPEG-4) or .avi (MJPG)."
     ),
     model: Optional[str] = typer.Option(
-        None, "--model", "-m",
-        help="A model file or folder, or a registry name (see `varec models`); default: the registry's default.",
+        None, "--model", "-m", metavar="MODEL",
+        help="A model file or folder, or a registry name (see `varec models`); default: the registry's default (MoViNet-A0, Kinetics-600).",
     ),
     window: Optional[float] = typer.Option(
-        None, "--window", min=0.0,
+        None, "--window", metavar="SECONDS", min=0.0,
         help="Seconds of video per classification (default: the model's clip span); 0 classifies the whole video once.",
     ),
     stride: Optional[float] = typer.Option(
-        None, "--stride", help="Seconds between the starts of two windows (default: half the window)."
+        None, "--stride", metavar="SECONDS", help="Seconds between the starts of two windows (default: half the window)."
     ),
-    top_k: int = typer.Option(1, "--top-k", "-k", min=1, help="Labels drawn per frame; more than 1 adds probability bars."),
+    top_k: int = typer.Option(1, "--top-k", "-k", metavar="K", min=1, help="Labels drawn per frame; more than 1 adds probability bars."),
     font_scale: Optional[float] = typer.Option(
-        None, "--font-scale", help="Text size (OpenCV font scale; default follows the frame size, 1.0 at 720p)."
+        None, "--font-scale", metavar="SCALE", help="Text size (OpenCV font scale; default follows the frame size, 1.0 at 720p)."
     ),
     timeline: Optional[str] = typer.Option(
         None, "--timeline", metavar="FILE.json",
         help="Also write the labelled segments as JSON [{start, end, label, score}]; '-' prints them on stdout.",
     ),
-    show: bool = typer.Option(False, "--show", help="Show the frames in a window as they are written (q closes it)."),
+    show: bool = typer.Option(False, "--show", help="Show the frames in a window as they are written (q or Esc closes it)."),
 ) -> None:
     """Write OUT: VIDEO with the action predicted for each stretch of it drawn on every frame."""
     from varec_cli import console

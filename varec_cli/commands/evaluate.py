@@ -14,21 +14,21 @@ Subset = Literal[PARTS]
 
 
 def evaluate_command(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
+    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
     models: List[str] = typer.Option(
         ..., "--model", "-m", metavar="MODEL", help="A model file or folder, or a registry name; repeat to compare models."
     ),
-    split: int = typer.Option(1, "--split", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
-    clips: int = typer.Option(1, "--clips", min=1, help="Average over this many temporal views per video."),
+    split: int = typer.Option(1, "--split", metavar="N", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
+    clips: int = typer.Option(1, "--clips", metavar="K", min=1, help="Average over this many temporal views per video."),
     subset: Subset = typer.Option("test", "--subset", help="Which part of the dataset to score."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per model per line on stdout."),
     report: Optional[Path] = typer.Option(
-        None, "--report", help="Write CSVs and PNGs (confusion matrices, comparison chart) to this folder."
+        None, "--report", metavar="DIR", help="Write CSVs and PNGs (confusion matrices, comparison chart) to this folder."
     ),
     per_class: bool = typer.Option(False, "--per-class", help="Show every class's accuracy in the table."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="As given to train (for --subset val/train)."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="As given to train (for --subset val/train)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Video decoding threads."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", metavar="FRACTION", help="As given to train (for --subset val/train)."),
+    seed: int = typer.Option(0, "--seed", metavar="N", min=0, max=2**32 - 1, help="As given to train (for --subset val/train)."),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", min=1, help="Video decoding threads [default: cores, 2-8]."),
 ) -> None:
     """Score each MODEL on the dataset: top-1, top-5, mean class accuracy, per class and per action type."""
     from varec_cli import console

@@ -10,22 +10,22 @@ import typer
 
 def stream_command(
     source: str = typer.Option(
-        "0", "--source", "-s", help="Camera index (0, 1, ...), rtsp:// or http(s):// URL, or a video file."
+        "0", "--source", "-s", metavar="SOURCE", help="Camera index (0, 1, ...), a stream URL (rtsp, rtsps, rtmp, http, https, udp, tcp, srt) or a video file."
     ),
     model: Optional[str] = typer.Option(
-        None, "--model", "-m",
+        None, "--model", "-m", metavar="MODEL",
         help="A model file or folder, or a registry name; default: the registry's stream default (MoViNet-A0 stream, Kinetics-600).",
     ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Record every captured frame with the label overlay (.avi, .mp4 or .m4v)."
+        None, "--output", "-o", metavar="FILE", help="Record every captured frame with the label overlay (.avi, .mp4 or .m4v)."
     ),
     no_display: bool = typer.Option(
         False, "--no-display", help="No window: print a line each time the label changes (automatic without a display)."
     ),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Claim no label below this probability."),
-    smooth: int = typer.Option(3, "--smooth", min=1, help="Average the last N predictions."),
+    threshold: float = typer.Option(0.5, "--threshold", metavar="P", min=0.0, max=1.0, help="Claim no label below this probability."),
+    smooth: int = typer.Option(3, "--smooth", metavar="N", min=1, help="Average the last N predictions."),
     max_seconds: Optional[float] = typer.Option(
-        None, "--max-seconds", help="Stop after this many seconds of source time (wall-clock for live sources)."
+        None, "--max-seconds", metavar="SECONDS", help="Stop after this many seconds of source time (wall-clock for live sources)."
     ),
     realtime: bool = typer.Option(
         False, "--realtime", help="Play a file at its frame rate, skipping frames inference cannot keep up with."

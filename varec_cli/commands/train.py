@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 import typer
 
-from varec_cli.models.backbones import BACKBONES, RNNS
+from varec_cli.models.backbones import BACKBONES, RNNS, backbone_spec
 from varec_cli.paths import expand_user
 from varec_cli.text import counted
 from varec_cli.training import STRATEGIES
@@ -19,42 +19,42 @@ Strategy = Literal[STRATEGIES]
 
 
 def train_command(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
-    split: int = typer.Option(1, "--split", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
-    output: Path = typer.Option(Path("model.keras"), "--output", "-o", help="Where to write the model (.keras)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
+    split: int = typer.Option(1, "--split", metavar="N", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
+    output: Path = typer.Option(Path("model.keras"), "--output", "-o", metavar="FILE.keras", help="Where to write the model (.keras)."),
     backbone: Optional[Backbone] = typer.Option(
         None, "--backbone", help="Per-frame CNN [default: mobilenet_v2; with --init: the model's]."
     ),
     rnn: Optional[Rnn] = typer.Option(None, "--rnn", help="Recurrent layer over the frames [default: gru]."),
-    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip [default: 16]."),
+    frames: Optional[int] = typer.Option(None, "--frames", metavar="N", min=1, help="Frames per clip [default: 16]."),
     size: Optional[int] = typer.Option(
-        None, "--size", min=32, help="Frame size in pixels [default: the backbone's, 224; scratch 64]."
+        None, "--size", metavar="PIXELS", min=32, help="Frame size in pixels [default: the backbone's, 224; scratch 64]."
     ),
-    epochs: int = typer.Option(30, "--epochs", min=1, help="Maximum epochs (early stopping may end sooner)."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips per batch (global, across replicas)."),
+    epochs: int = typer.Option(30, "--epochs", metavar="N", min=1, help="Maximum epochs (early stopping may end sooner)."),
+    batch_size: int = typer.Option(16, "--batch-size", metavar="N", min=1, help="Clips per batch (global, across replicas)."),
     fine_tune_layers: int = typer.Option(
-        0, "--fine-tune-layers", min=0,
+        0, "--fine-tune-layers", metavar="K", min=0,
         help="Train the backbone's last K weighted layers too; 0 freezes it and trains the head on cached features.",
     ),
-    lr: float = typer.Option(1e-3, "--lr", help="Initial learning rate (Adam); halved when val loss stalls."),
+    lr: float = typer.Option(1e-3, "--lr", metavar="RATE", help="Initial learning rate (Adam); halved when val loss stalls."),
     seed: int = typer.Option(  # Keras' range of seeds
-        0, "--seed", min=0, max=2**32 - 1, help="Seed for the validation split, shuffling and initialisation."
+        0, "--seed", metavar="N", min=0, max=2**32 - 1, help="Seed for the validation split, shuffling and initialisation."
     ),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of train held out for validation (by group)."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", metavar="FRACTION", help="Share of train held out for validation (by group)."),
     init: Optional[Path] = typer.Option(
-        None, "--init", help="Start from this varec model (a new output layer when the classes differ)."
+        None, "--init", metavar="MODEL", help="Start from this varec model (a new output layer when the classes differ)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
-    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write TensorBoard logs to this folder."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help="Write TensorBoard logs to this folder."),
     strategy: Strategy = typer.Option(
         "none", "--strategy", help="mirrored: all GPUs of this machine; multiworker: machines in TF_CONFIG."
     ),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Video decoding threads [default: cores, 2-8]."),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", min=1, help="Video decoding threads [default: cores, 2-8]."),
     backbone_weights: Optional[str] = typer.Option(
-        None, "--backbone-weights", help="imagenet (default for pretrained backbones), none, or a .h5 file."
+        None, "--backbone-weights", metavar="WEIGHTS", help="imagenet (default for pretrained backbones), none, or a .h5 file."
     ),
-    patience: int = typer.Option(10, "--patience", min=1, help="Stop after this many epochs without val loss gain."),
-    units: Optional[int] = typer.Option(None, "--units", min=1, help="RNN units [default: 256; with --init, its own]."),
+    patience: int = typer.Option(10, "--patience", metavar="EPOCHS", min=1, help="Stop after this many epochs without val loss gain."),
+    units: Optional[int] = typer.Option(None, "--units", metavar="N", min=1, help="RNN units [default: 256; with --init, its own]."),
 ) -> None:
     """Train a model on DATASET and save it, with its training curves beside it.
 
@@ -64,8 +64,10 @@ def train_command(
     from varec_cli.commands._reporting import RichReporter
     from varec_cli.training import TrainConfig, train
 
-    if not lr > 0:
-        raise typer.BadParameter("must be more than 0", param_hint="--lr")
+    if not 0 < lr < float("inf"):
+        raise typer.BadParameter("must be a number more than 0", param_hint="--lr")
+    if backbone and not backbone_spec(backbone).pretrained and backbone_weights not in (None, "none"):
+        raise typer.BadParameter(f"the {backbone} backbone has no pretrained weights", param_hint="--backbone-weights")
     if not 0 <= val_fraction < 1:
         raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
     config = TrainConfig(

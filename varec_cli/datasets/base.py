@@ -105,16 +105,22 @@ def missing_files_error(missing: list[str], total: int, list_name: str, where: P
     )
 
 
-def check_listed_once(train: list[Sample], test: list[Sample], lists: str) -> None:
+def check_listed_once(train: list[Sample], test: list[Sample], train_list: str, test_list: str) -> None:
     """A video the split lists name twice, or as both train and test, is an error: a test clip trained
-    on inflates the score, and the official lists never do it, so a hand-edited list has a slip."""
+    on inflates the score, and the official lists never do it, so a hand-edited list has a slip.
+    `train_list`, `test_list`: the files named in the message (the same text where one file marks both)."""
     seen: dict[Path, str] = {}
+    names = {"train": train_list, "test": test_list}
     for part, samples in (("train", train), ("test", test)):
         for sample in samples:
             earlier = seen.get(sample.path)
             if earlier is not None:
-                where = "in both the train and the test list" if earlier != part else f"twice in the {part} list"
-                raise DatasetError(f"{sample.path} is listed {where} ({lists}); each video belongs in one list, once")
+                if earlier == part:
+                    where = f"twice in the {part} list ({names[part]})"
+                else:
+                    files = train_list if train_list == test_list else f"{train_list}, {test_list}"
+                    where = f"in both the train and the test list ({files})"
+                raise DatasetError(f"{sample.path} is listed {where}; each video belongs in one list, once")
             seen[sample.path] = part
 
 

@@ -94,5 +94,6 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]
             raise missing_files_error(missing, len(entries), list_path.name, root, HMDB51_URL)
     if not train:
         raise DatasetError(f"the split {split} lists in {splits_dir} mark no training videos; {expected(root)}")
-    check_listed_once(train, test, f"the *_test_split{split}.txt files")
+    files = f"the *_test_split{split}.txt files"
+    check_listed_once(train, test, files, files)
     return labels, train, test

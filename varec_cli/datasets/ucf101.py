@@ -114,5 +114,5 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]
     labels = read_class_index(class_index)
     train = _read_list(train_list, labels, videos)
     test = _read_list(test_list, labels, videos)
-    check_listed_once(train, test, f"{train_list.name}, {test_list.name}")
+    check_listed_once(train, test, train_list.name, test_list.name)
     return labels, train, test

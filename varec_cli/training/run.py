@@ -307,8 +307,8 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     reporter.info(
         f"dataset {dataset.name} ({dataset.layout}"
         + (f", split {dataset.split}" if dataset.split else "")
-        + f"): {len(labels)} classes; clips: train {len(dataset.train)}, val {len(dataset.val)} "
-        f"({VAL_SPLIT_WORDS.get(val_by, val_by)}), test {len(dataset.test)}"
+        + f"): {len(labels)} classes; clips: train {len(dataset.train)}, test {len(dataset.test)}, "
+        f"val {len(dataset.val)}: {VAL_SPLIT_WORDS.get(val_by, val_by)}"
     )
 
     ckpt_dir = checkpoint_dir(output)

@@ -295,7 +295,7 @@ def ensure_cached(
 def _offline_error(entry: Entry) -> OfflineError:
     return OfflineError(
         f"{entry.name} is not in the cache and VAREC_OFFLINE=1 (offline mode) forbids downloading it; "
-        f"unset VAREC_OFFLINE, run `varec download {entry.name}` on a connected machine"
+        f"unset VAREC_OFFLINE to download it, or fetch it on a connected machine with `varec download {entry.name}`"
         + (" (it fetches the label list too)" if entry.kind == "savedmodel" and isinstance(entry.labels, str) else "")
         + f", or {_way_out(entry)}"
     )
