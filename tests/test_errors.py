@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from synthetic import write_motion_video
@@ -246,3 +247,15 @@ def test_quoted_library_messages_are_cut_at_a_word_on_one_line():
     assert brief("\n\n  first words\nsecond line", first_line=True) == "first words"
     assert brief("two\nlines") == "two lines"
     assert brief(ValueError()) == "ValueError" and brief(ValueError("\n"), first_line=True) == "ValueError"
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs a sysfs at /sys")
+def test_an_output_folder_the_file_system_refuses_fails_before_any_work(cli, tmp_path):
+    """/sys refuses new files even to root, whom every permission check lets through: refused at once
+    (the dataset does not even exist), not after the first epoch."""
+    for args in (("-o", "/sys/m.keras"), ("-o", tmp_path / "m.keras", "--tensorboard", "/sys/tb")):
+        result = cli("train", "--dataset", tmp_path / "nowhere", *args)
+        assert result.exit_code == 1
+        _assert_one_line_error(result, "/sys")
+        assert "nowhere" not in result.stderr
+    assert not list(Path("/sys").glob(".varec-write-check-*"))

@@ -50,7 +50,9 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
 
 def check_folder_writable(directory: str | os.PathLike, what: str) -> Path:
     """That `directory` is, or can become, a folder this process may write in; checked before long work
-    (decoding a dataset) so that a bad path fails at once. Creates nothing."""
+    (decoding a dataset) so that a bad path fails at once. Where the permissions allow it, a file is
+    created and removed in the nearest folder that exists: root passes every permission check, and
+    only a write finds out that a file system (sysfs, procfs, a read-only mount) refuses it."""
     from varec_cli.errors import VarecError
 
     out = expand_user(directory)
@@ -61,6 +63,10 @@ def check_folder_writable(directory: str | os.PathLike, what: str) -> Path:
         raise VarecError(f"{what} {out}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise VarecError(f"{what} {out}: no permission to write in {existing}")
+    try:
+        temp_file(existing, prefix=".varec-write-check-").unlink()
+    except OSError as exc:
+        raise VarecError(f"{what} {out}: cannot write in {existing} ({exc.strerror or exc})") from None
     return out
 
 

@@ -446,10 +446,12 @@ def _make_callbacks_classes():
             self._metadata = summary_pb2.SummaryMetadata(
                 plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
             ).SerializeToString()
-            self._writers = {
-                "train": tf.summary.create_file_writer(str(Path(directory) / "train")),
-                "validation": tf.summary.create_file_writer(str(Path(directory) / "validation")),
-            }
+            try:
+                self._writers = {
+                    part: tf.summary.create_file_writer(str(Path(directory) / part)) for part in ("train", "validation")
+                }
+            except tf.errors.OpError as exc:  # what the early check could not foresee (a full disk, a race)
+                raise VarecError(f"--tensorboard {directory}: cannot write the logs there ({exc.message})") from None
 
         def on_epoch_end(self, epoch, logs=None):
             tf = self._tf
