@@ -27,7 +27,7 @@ import numpy as np
 
 from varec_cli.errors import Terminated, VarecError, VideoError, stop_code
 from varec_cli.video.quiet import native_messages_silenced
-from varec_cli.video.writer import DEFAULT_FPS
+from varec_cli.video.writer import DEFAULT_FPS, stop_signals_deferred
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 OPEN_TIMEOUT_MS = 5000  # a network stream that has not opened by then fails
@@ -579,12 +579,14 @@ def run_stream(
                         if mean[best] >= options.threshold:
                             label, probability = labels[best], float(mean[best])
                     overlay.update(label, probability, shown_fps)
-                    if recorder is not None and not live:
-                        # Lossless: the label of this very frame; written before on_label, which may stop.
-                        recorder.write(item.image)
-                    # Counted once recorded: a stop that lands while the overlay is drawn leaves the
-                    # frame out of both, so the recording always ends with the last frame processed.
-                    summary.frames_processed += 1
+                    # Recorded and counted together: a stop signal waits for both, so the recording
+                    # always ends with the last frame processed (a Ctrl-C between the two used to
+                    # leave one frame recorded but not counted).
+                    with stop_signals_deferred():
+                        if recorder is not None and not live:
+                            # Lossless: the label of this very frame; written before on_label, which may stop.
+                            recorder.write(item.image)
+                        summary.frames_processed += 1
                     summary.predictions += probabilities is not None
                     summary.source_seconds = item.time + 1.0 / fps
                     if label is not None and label != printed:

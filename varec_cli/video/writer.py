@@ -396,7 +396,7 @@ def _first_frame_time(source: Path) -> float | None:
 
 
 @contextlib.contextmanager
-def _stop_signals_deferred():
+def stop_signals_deferred():
     """On the main thread, hold Ctrl-C (and the SIGTERM and SIGHUP that `varec` turns into it) until
     the block ends, then act on it. Python raises a signal as whatever C call is running returns: in
     the middle of a frame's encoding and muxing, that loses the frame or writes its packets twice,
@@ -507,7 +507,7 @@ class AtomicVideoWriter:
         if frame_bgr.shape[:2] != (self.height, self.width) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise ValueError(f"frame shape {frame_bgr.shape} differs from the writer's ({self.height}, {self.width}, 3)")
         frame = np.ascontiguousarray(frame_bgr, dtype=np.uint8)
-        with _stop_signals_deferred():  # a frame goes in whole and counted, or not at all
+        with stop_signals_deferred():  # a frame goes in whole and counted, or not at all
             try:
                 self._writer.write(frame)
             except VideoError as failed:
