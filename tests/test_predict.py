@@ -129,6 +129,16 @@ def test_info_describes_the_model(cli, tiny_model):
     assert data["rnn"] == "gru" and data["classes"] == 3 and data["parameters"] > 1000
 
 
+def test_tables_read_off_a_terminal_have_no_trailing_blanks(cli, tiny_model, tmp_path):
+    """Piped into grep or diff, a table row ends at its last character (rich pads rows to the table's width)."""
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    for args in (("info", tiny_model), ("predict", video, "-m", tiny_model)):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert len(lines) > 3 and not [line for line in lines if line.endswith(" ")], (args, lines)
+
+
 def test_info_shortens_a_long_label_list_and_labels_shows_it_all(cli, tmp_path, monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)  # piped: the table as wide as its content, no row folded
     from varec_cli.models.architecture import build_model

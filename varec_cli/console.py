@@ -69,6 +69,14 @@ def out():
             self.quiet = True
             raise _stdout_closed()
 
+        def _render_buffer(self, buffer) -> str:
+            """Off a terminal, lines end at their last character: rich pads table rows to the table's
+            width, which leaves trailing blanks in what grep, diff and scripts read."""
+            text = super()._render_buffer(buffer)
+            if self.is_terminal:
+                return text
+            return "\n".join(line.rstrip(" ") for line in text.split("\n"))
+
     # Off a terminal (a pipe, a file) tables take the width of their content, not 80 columns: a long
     # label or path stays whole on its line, for grep and scripts. COLUMNS still rules where it is set.
     wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
