@@ -961,3 +961,15 @@ def test_window_shows_each_frame_and_quits_on_q(tmp_path, monkeypatch):
     assert shown[-1] == "closed" and all(f.shape == (48, 80, 3) for f in shown[:-1])
     assert [(c.label, c.time) for c in labels] == [("a", 0.0)]
     assert count_frames(recording) == 5
+
+
+def test_the_library_refuses_to_record_over_its_source(tiny_model, tmp_path):
+    """run_stream called directly (not through the CLI) checks the recording's path too: the source
+    video is left as it was."""
+    from varec_cli.stream import StreamOptions, open_source, run_stream
+
+    video = write_index_video(tmp_path / "index.avi", 20, fps=25.0)
+    before = video.read_bytes()
+    with pytest.raises(VideoError):
+        run_stream(load_classifier(tiny_model), open_source(str(video)), StreamOptions(output=video))
+    assert video.read_bytes() == before

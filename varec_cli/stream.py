@@ -536,7 +536,11 @@ def run_stream(
                 stack.callback(window.close)
             if options.output is not None:
                 from varec_cli.video.reader import pixel_aspect
+                from varec_cli.video.writer import check_encodable, check_output_path
 
+                # Checked here too, not only by the CLI: a library caller must not overwrite its source.
+                check_output_path(options.output, *([source.target] if source.kind == "file" else []))
+                check_encodable(opened.source, *opened.size)
                 aspect = pixel_aspect(opened.capture)  # kept where the writer can (see keeps_pixel_aspect)
                 # A file's sound goes with its frames: every one of them is recorded, each at its
                 # place in the file, also when --realtime skips some for inference.
