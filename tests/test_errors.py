@@ -259,3 +259,18 @@ def test_an_output_folder_the_file_system_refuses_fails_before_any_work(cli, tmp
         _assert_one_line_error(result, "/sys")
         assert "nowhere" not in result.stderr
     assert not list(Path("/sys").glob(".varec-write-check-*"))
+
+
+def test_empty_names_given_to_the_library_search_nothing(tmp_path, monkeypatch):
+    """A library caller's empty model or video name (a script's unset variable) is an error, not the
+    working folder."""
+    from varec_cli.errors import ModelError
+    from varec_cli.models.classifier import open_classifier
+    from varec_cli.predict import collect_videos
+
+    write_motion_video(tmp_path / "clip.avi", "left")
+    monkeypatch.chdir(tmp_path)
+    videos, problems = collect_videos(["", " "])
+    assert videos == [] and len(problems) == 2 and all("empty" in str(p) for p in problems)
+    with pytest.raises(ModelError, match="the model is empty"):
+        open_classifier("")

@@ -50,6 +50,9 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
     videos: list[Path] = []
     problems: list[VideoError] = []
     for argument in arguments:
+        if not str(argument).strip():  # Path("") is the working folder: not searched for a script's unset "$CLIP"
+            problems.append(VideoError("an empty video name: give a video file or a folder"))
+            continue
         path = Path(argument)
         if not path.exists() and re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+://", str(argument)):  # a scheme, not C://
             problems.append(VideoError(

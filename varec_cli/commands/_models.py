@@ -7,10 +7,6 @@ def open_model(model: str | None, purpose: str):
     from varec_cli.commands.download import download_progress
     from varec_cli.models.classifier import open_classifier
 
-    if model is not None and not model.strip():  # not the working folder, nor the default model
-        from varec_cli.errors import VarecError
-
-        raise VarecError("the model is empty: give a model file or folder, or a registry name")
     with download_progress() as progress_for:
         label = model or _default_name(purpose)
         return open_classifier(model, purpose=purpose, progress=progress_for(label))

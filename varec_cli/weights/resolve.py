@@ -322,6 +322,8 @@ def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None =
     ModelError; anything else is a registry name, fetched into the cache if needed.
     """
     arg = str(name_or_path)
+    if not arg.strip():  # not the working folder (a script's unset "$MODEL")
+        raise ModelError("the model is empty: give a model file or folder, or a registry name")
     candidate = paths.expand_user(arg)
     if candidate.exists():
         return candidate
