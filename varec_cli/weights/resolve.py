@@ -185,7 +185,7 @@ def _labels_to_install(entry: Entry, registry: Registry) -> list[str] | None:
     return labels
 
 
-def _fetch_entry(entry: Entry, registry: Registry, progress: ProgressCallback | None, labels: list[str] | None) -> Path:
+def _fetch_entry(entry: Entry, progress: ProgressCallback | None, labels: list[str] | None) -> Path:
     """Download, verify and install `entry` (its entry lock is held by the caller)."""
     old = cache.get_record(entry.name)
     sha256, md5 = entry.sha256, entry.md5
@@ -289,7 +289,7 @@ def ensure_cached(
                     "(offline mode) forbids it; drop --force to use the cached copy, or unset VAREC_OFFLINE"
                 )
             raise _offline_error(entry)
-        return _fetch_entry(entry, registry, progress, labels)
+        return _fetch_entry(entry, progress, labels)
 
 
 def _offline_error(entry: Entry) -> OfflineError:
