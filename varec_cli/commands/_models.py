@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# --model's help where the registry's predict default applies (predict, annotate): one text, so both say the same.
+MODEL_HELP = (
+    "A model file or folder, or a registry name (see `varec models`); default: the registry's default "
+    "(MoViNet-A0, Kinetics-600)."
+)
+
 
 def open_model(model: str | None, purpose: str):
     from varec_cli.commands.download import download_progress

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from varec_cli.commands._models import MODEL_HELP
 from varec_cli.paths import expand_user
 
 
@@ -19,7 +20,7 @@ def annotate_command(
     ),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", metavar="MODEL",
-        help="A model file or folder, or a registry name (see `varec models`); default: the registry's default (MoViNet-A0, Kinetics-600).",
+        help=MODEL_HELP,
     ),
     window: Optional[float] = typer.Option(
         None, "--window", metavar="SECONDS", min=0.0,

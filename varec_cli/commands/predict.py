@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from varec_cli.commands._models import MODEL_HELP
 from varec_cli.errors import ExitCode
 
 
@@ -14,7 +15,7 @@ def predict_command(
     videos: List[str] = typer.Argument(  # str, not Path: Path would fold a URL's // into /
         ..., metavar="VIDEO", help="Video files, or directories searched recursively for videos."
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="MODEL", help="A model file or folder, or a registry name (see `varec models`); default: the registry's default (MoViNet-A0, Kinetics-600)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="MODEL", help=MODEL_HELP),
     top_k: int = typer.Option(5, "--top-k", "-k", metavar="K", min=1, help="How many labels to show per video."),
     clips: int = typer.Option(1, "--clips", metavar="K", min=1, help="Average over this many temporal views per video."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per video per line on stdout."),
