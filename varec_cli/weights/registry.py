@@ -206,7 +206,8 @@ class Registry:
         if isinstance(entry.labels, str):
             target = self.entries.get(entry.labels)
             if target is None or target.kind != "labels":
-                raise WeightsError(f"registry entry {entry.name!r}: labels = {entry.labels!r} names no labels entry")
+                where = "registry " + str(shipped_registry_path() if entry.origin == "shipped" else entry.origin)
+                raise WeightsError(f"{where}: models.{entry.name}: labels = {entry.labels!r} names no labels entry")
             return target
         return None
 
@@ -403,6 +404,7 @@ def load_registry(user_path: Path | None | bool = True) -> Registry:
     shipped = shipped_registry_path()
     raw_entries, defaults = parse_registry(_read_toml(shipped), f"registry {shipped}")
     origins = {name: "shipped" for name in raw_entries}
+    default_origins = {purpose: shipped for purpose in defaults}  # the file that set each default
 
     if user_path is True:
         user_path = paths.user_registry_path()
@@ -416,6 +418,7 @@ def load_registry(user_path: Path | None | bool = True) -> Registry:
             # a changed kind must still make sense after the merge
             _check_entry_fields(where, name, {k: v for k, v in raw_entries[name].items()})
         defaults.update(user_defaults)
+        default_origins.update({purpose: user_path for purpose in user_defaults})
 
     entries = {
         name: _finish(f"registry {shipped if origins[name] == 'shipped' else origins[name]}", name, raw, origins[name])
@@ -423,10 +426,11 @@ def load_registry(user_path: Path | None | bool = True) -> Registry:
     }
     registry = Registry(entries=entries, defaults=defaults)
     for purpose, name in defaults.items():
+        where = f"registry {default_origins[purpose]}: defaults.{purpose} = {name!r}"
         if name not in entries:
-            raise WeightsError(f"registry: defaults.{purpose} = {name!r} is not a [models.*] entry")
+            raise WeightsError(f"{where} is not a [models.*] entry")
         if not entries[name].is_classifier:
-            raise WeightsError(f"registry: defaults.{purpose} = {name!r} is a {entries[name].kind} entry, not a classifier")
+            raise WeightsError(f"{where} is a {entries[name].kind} entry, not a classifier")
     for entry in entries.values():
         if entry.kind == "savedmodel" and not entry.labels:  # a SavedModel carries no class names
             raise WeightsError(
