@@ -625,7 +625,8 @@ def test_fused_tensorflow_step_matches_the_portable_step(tmp_path, rnn, whole_st
     XLA; other backends run build_step_model through Keras. All must give the same feature and
     probabilities."""
     from varec_cli.models.architecture import build_model, split_model
-    from varec_cli.models.streaming import build_step_model, keras_predict_step_call, tensorflow_step_call
+    from varec_cli.models.streaming import build_step_model, keras_predict_step_call
+    from varec_cli.models.tf_calls import tensorflow_step_call
 
     frames, size = 5, 32
     encoder, head = split_model(build_model(4, backbone="scratch", rnn=rnn, frames=frames, size=size, units=8))
@@ -659,7 +660,7 @@ def test_fused_step_gives_each_thread_its_own_answers(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     from varec_cli.models.architecture import build_model, split_model
-    from varec_cli.models.streaming import tensorflow_step_call
+    from varec_cli.models.tf_calls import tensorflow_step_call
 
     frames, size = 4, 32
     encoder, head = split_model(build_model(3, backbone="scratch", rnn="gru", frames=frames, size=size, units=8))

@@ -86,10 +86,9 @@ class SavedModelClassifier(Classifier):
         self.name = str(self.metadata.get("name") or self.path.name)
         self.stream = bool(self.metadata.get("stream"))
 
-        from varec_cli.runtime import import_keras
+        from varec_cli.runtime import import_tensorflow
 
-        import_keras()  # quiet TensorFlow's start-up logging the same way
-        import tensorflow as tf
+        tf = import_tensorflow()  # quietly, as everywhere else
 
         try:
             self._loaded = tf.saved_model.load(str(self.path))

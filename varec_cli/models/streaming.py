@@ -6,7 +6,7 @@ features from that buffer, spaced in time as the model's training clips were. On
 about one CNN pass instead of `frames` of them.
 
 Every per-frame call is compiled, traced once for fixed single-sample shapes: `compiled_call` on any
-backend, and on TensorFlow the encoder and head fused into one step (`tensorflow_step_call`). An
+backend, and on TensorFlow the encoder and head fused into one step (`tf_calls.tensorflow_step_call`). An
 eager `model(x)` or `model.predict(x)` per frame costs several times more (measured in
 docs/stream.md). On TensorFlow a call that takes under XLA_TRY_BELOW_S is also compiled whole by XLA,
 and the faster of the two kept (`faster_with_xla`).
@@ -45,6 +45,8 @@ def compiled_call(model, input_shapes: Sequence[tuple[int, ...]]) -> CompiledCal
     other Keras backend gets the model's own compiled predict step (`keras_predict_step_call`).
     """
     if tensorflow_backend():
+        from varec_cli.models.tf_calls import tensorflow_compiled_call
+
         return faster_with_xla(
             tensorflow_compiled_call(model, input_shapes),
             lambda: tensorflow_compiled_call(model, input_shapes, jit_compile=True),
@@ -102,39 +104,6 @@ def example_inputs(shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
     ]
 
 
-def tensorflow_compiled_call(
-    model, input_shapes: Sequence[tuple[int, ...]], *, jit_compile: bool = False
-) -> CompiledCall:
-    """TensorFlow only: a `tf.function` with a fixed input signature, traced once and reused.
-
-    Unlike `predict_on_batch` it skips the data adapter and the distribution-strategy wrapper on
-    every call; called as its one concrete function, with tensors, it skips the `tf.function`'s own
-    argument matching too (measured per frame: the scratch stream model's encoder 0.72 → 0.47 ms,
-    MobileNetV2's 16.7 → 16.1 ms). The weights are folded in as constants (see
-    tf_frozen.with_constant_weights). `jit_compile`: the whole call compiled by XLA (see faster_with_xla
-    for when that pays).
-    """
-    import tensorflow as tf
-
-    from varec_cli.models.tf_frozen import with_constant_weights
-
-    signature = [tf.TensorSpec(shape, tf.float32) for shape in input_shapes]
-    single = len(signature) == 1
-
-    def run(*inputs):
-        return model(inputs[0] if single else list(inputs), training=False)
-
-    concrete = with_constant_weights(run, signature, jit_compile=jit_compile)
-
-    def call(*arrays):
-        outputs = concrete(*(tf.constant(np.asarray(a, dtype=np.float32)) for a in arrays))
-        if isinstance(outputs, (list, tuple)):
-            return [o.numpy() for o in outputs]
-        return [outputs.numpy()]
-
-    return call
-
-
 def keras_predict_step_call(model) -> CompiledCall:
     """Any Keras backend: the model's compiled predict step (`jax.jit` on JAX), through
     `predict_on_batch`, which reuses it from call to call."""
@@ -182,84 +151,6 @@ def build_step_model(encoder, head, frames: int):
     return keras.Model(inputs, [feature, head(sequence)], name="stream_step")
 
 
-def tensorflow_step_call(
-    encoder, head, frame_shape: tuple[int, ...], past_shape: tuple[int, ...], *, jit_compile: bool = False
-) -> CompiledCall:
-    """TensorFlow only: build_step_model's step as one `tf.function`, with the head compiled by XLA
-    inside it, the weights folded in as constants (see tf_frozen.with_constant_weights); `jit_compile`:
-    the whole step, CNN included (see faster_with_xla for when that pays).
-
-    Called as `step(frame, past)`, `past` the frames-1 earlier features as one (1, frames-1, dim)
-    array or as a sequence of dim-vectors (a ring buffer's own, not stacked first).
-
-    Three things a tiny model's step is mostly made of, measured on the scratch stream model:
-    - an RNN over a short window is many tiny ops in a loop; fused by XLA it costs a fraction of
-      its op-by-op run (the GRU head's share of a step fell from ~0.2 to ~0.06 ms; ~5.2 to ~4.0 ms
-      for mobilenet_v2's GRU(256) over 16 frames);
-    - every argument and result of a `tf.function` call costs ~0.06 ms of Python, as much as that
-      head: the frame and the past features go in as one flat vector, the new feature and the
-      probabilities come out as one;
-    - that vector, built afresh per call (a new array, the features stacked, then copied in), cost
-      ~0.04 ms of a 0.37 ms step: each thread fills one of its own in place (the frame and each
-      feature into their slices), and `tf.constant` copies it into the call's input tensor.
-    Falls back to the unfused head where XLA cannot compile it.
-    """
-    import tensorflow as tf
-
-    from varec_cli.models.tf_frozen import with_constant_weights
-
-    frame_size, past_size = int(np.prod(frame_shape)), int(np.prod(past_shape))
-    feature_dim = int(past_shape[-1])
-    signature = [tf.TensorSpec((1, frame_size + past_size), tf.float32)]
-
-    def make(fuse: bool):
-        head_call = tf.function(lambda window: head(window, training=False), jit_compile=fuse and not jit_compile)
-
-        def step(packed):
-            frame = tf.reshape(packed[:, :frame_size], frame_shape)
-            past = tf.reshape(packed[:, frame_size:], past_shape)
-            feature = encoder(frame, training=False)
-            window = tf.concat([past, tf.expand_dims(feature, 1)], axis=1)
-            return tf.concat([feature, head_call(window)], axis=-1)
-
-        # called directly as a concrete function: see tensorflow_compiled_call
-        run = with_constant_weights(step, signature, jit_compile=jit_compile)
-        run(tf.zeros((1, frame_size + past_size)))  # compile now
-        return run
-
-    try:
-        run = make(fuse=True)
-    except Exception:  # an op XLA does not support: the same step without fusion
-        if jit_compile:
-            raise
-        run = make(fuse=False)
-
-    per_thread = threading.local()
-
-    def buffers():
-        try:
-            return per_thread.buffers
-        except AttributeError:
-            packed = np.zeros((1, frame_size + past_size), np.float32)
-            frame_part, past_part = packed[0, :frame_size], packed[0, frame_size:]
-            slots = [past_part[i : i + feature_dim] for i in range(0, past_size, feature_dim)]
-            per_thread.buffers = packed, frame_part.reshape(frame_shape[1:]), past_part, slots
-            return per_thread.buffers
-
-    def call(frame, past):
-        packed, frame_part, past_part, slots = buffers()
-        frame_part[...] = step_frame(frame, frame_part.shape)
-        if isinstance(past, np.ndarray):
-            past_part[:] = past.ravel()
-        else:
-            for slot, feature in zip(slots, past, strict=True):
-                slot[:] = feature
-        out = run(tf.constant(packed)).numpy()
-        return [out[:, :feature_dim], out[:, feature_dim:]]
-
-    return call
-
-
 class _StreamFunctions:
     """The compiled calls a session needs, built (and traced) once per classifier."""
 
@@ -278,6 +169,8 @@ class _StreamFunctions:
         self._head_call: CompiledCall | None = None
         self._head_lock = threading.Lock()
         if spec.frames > 1 and tensorflow_backend():
+            from varec_cli.models.tf_calls import tensorflow_step_call
+
             self.step = faster_with_xla(
                 tensorflow_step_call(encoder, head, frame_shape, past_shape),
                 lambda: tensorflow_step_call(encoder, head, frame_shape, past_shape, jit_compile=True),

@@ -238,29 +238,19 @@ def weights_digest(model) -> str:
 def frame_encoder_function(encoder):
     """`frames (N, H, W, 3) uint8 → features (N, D)` with a frame encoder. The uint8 frames go in as
     they are: the model casts them inside its graph, and a host-side float32 copy cost more than
-    the scratch CNN itself.
+    the scratch CNN itself. On TensorFlow a compiled call with the weights folded in
+    (tf_calls.tensorflow_frame_encoder); on other backends the model's own predict step."""
+    from varec_cli.runtime import tensorflow_backend
 
-    On TensorFlow a compiled call with the encoder's weights folded in as constants
-    (tf_frozen.with_constant_weights: MobileNetV2 8.5 → 6.2 ms a frame in batches of 64, on 2 cores);
-    on other backends the model's own predict step."""
-    from varec_cli.runtime import import_tensorflow, tensorflow_backend
+    if tensorflow_backend():
+        from varec_cli.models.tf_calls import tensorflow_frame_encoder
 
-    if not tensorflow_backend():
+        return tensorflow_frame_encoder(encoder)
 
-        def encode(frames: np.ndarray) -> np.ndarray:
-            return np.asarray(encoder.predict_on_batch(frames))
+    def encode(frames: np.ndarray) -> np.ndarray:
+        return np.asarray(encoder.predict_on_batch(frames))
 
-        return encode
-    from varec_cli.models.tf_frozen import with_constant_weights
-
-    tf = import_tensorflow()
-    signature = [tf.TensorSpec((None, *encoder.input_shape[1:]), tf.uint8)]
-    call = with_constant_weights(lambda frames: encoder(frames, training=False), signature)
-
-    def encode_folded(frames: np.ndarray) -> np.ndarray:
-        return call(tf.constant(frames, tf.uint8)).numpy()
-
-    return encode_folded
+    return encode
 
 
 def file_identity(path: Path) -> dict:
