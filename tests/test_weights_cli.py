@@ -429,3 +429,24 @@ def test_after_a_mirror_whose_file_was_refused_the_next_ones_size_is_said(cli, s
     assert result.exit_code == 0, result.stderr
     said = [line for line in result.stderr.splitlines() if line.startswith("downloading toy")]
     assert said[-1] == f"downloading toy ({human_bytes(len(KERAS))}) ...", result.stderr
+
+
+def test_a_registry_name_and_its_cached_copy_are_one_model(cli, toy_registry, tmp_path):
+    """evaluate compares the models it is given; the same model under two spellings would be run and
+    reported twice. A name is its cached copy once downloaded, and a file is itself however spelled."""
+    from varec_cli.errors import VarecError
+    from varec_cli.evaluate_run import evaluate_models
+    from varec_cli.weights.resolve import repeated_model
+
+    assert repeated_model(["toy", "gone"]) is None
+    assert cli("download", "toy").exit_code == 0
+    cached = cache.entry_dir("toy") / "toy.keras"
+    assert repeated_model(["toy", str(cached)]) == str(cached)
+    assert repeated_model([str(cached), f"{cached.parent}/./{cached.name}", "toy"]) == f"{cached.parent}/./{cached.name}"
+    other = tmp_path / "other.keras"
+    other.write_bytes(cached.read_bytes())  # the same bytes in another file: another model
+    assert repeated_model(["toy", str(other)]) is None
+    with pytest.raises(VarecError, match="toy is given twice"):  # library callers get the rule too
+        evaluate_models("no-such-dataset", [str(cached), "toy"])
+    result = cli("evaluate", "--dataset", "no-such-dataset", "-m", "toy", "-m", str(cached))
+    assert result.exit_code == 2 and f"{cached} is given twice" in result.stderr

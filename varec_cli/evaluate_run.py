@@ -128,10 +128,13 @@ def evaluate_models(
     from varec_cli.evaluation import compute_metrics
     from varec_cli.models.classifier import open_classifier
     from varec_cli.training import loader
+    from varec_cli.weights.resolve import repeated_model
 
     reporter = reporter or Reporter()
     if not models:
         raise VarecError("no model given: pass --model PATH (repeat it to compare models)")
+    if (twice := repeated_model(models)) is not None:
+        raise VarecError(f"{twice} is given twice")
     if clips < 1:
         raise VarecError("--clips must be at least 1")
     if subset not in PARTS:

@@ -38,9 +38,9 @@ def evaluate_command(
 
     if not 0 <= val_fraction < 1:
         raise typer.BadParameter("must be from 0 to below 1", param_hint="--val-fraction")
-    keys = [_model_key(model) for model in models]
-    twice = next((model for index, model in enumerate(models) if keys[index] in keys[:index]), None)
-    if twice is not None:
+    from varec_cli.weights.resolve import repeated_model
+
+    if (twice := repeated_model(list(models))) is not None:
         raise typer.BadParameter(f"{twice} is given twice", param_hint="--model")
 
     if report is not None:  # before any video is decoded, and without creating anything yet
@@ -128,11 +128,3 @@ def _accuracy_table(run, title: str, row_name: str, accuracies):
     for key in keys:
         table.add_row(key, *[_pct((accuracies(e.metrics) or {}).get(key)) for e in run.evaluations])
     return table
-
-
-def _model_key(model: str):
-    """What tells two --model values apart: the file for a path (`m.keras`, `./m.keras`), else the name."""
-    from varec_cli.paths import expand_user
-
-    path = expand_user(model)
-    return ("file", path.resolve()) if path.exists() else ("name", model)

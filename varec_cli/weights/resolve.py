@@ -357,6 +357,21 @@ def local_model_path(name_or_path: str | os.PathLike) -> Path | None:
     return path if state == "yes" else None
 
 
+def repeated_model(models: list[str]) -> str | None:
+    """The first of `models` that names the same model as one before it, by what it resolves to on
+    this machine (local_model_path: `m.keras` and `./m.keras` are one file, and a registry name is its
+    cached copy); None when all differ. For commands that compare models: a model given twice would
+    be opened, run and reported twice."""
+    seen: set[tuple[str, object]] = set()
+    for model in models:
+        path = local_model_path(model)
+        key = ("file", path.resolve()) if path is not None else ("name", str(model))
+        if key in seen:
+            return model
+        seen.add(key)
+    return None
+
+
 def backbone_entry(backbone: str, registry: Registry | None = None) -> Entry:
     registry = registry or load_registry()
     preferred = f"backbone-{backbone}"
