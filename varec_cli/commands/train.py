@@ -8,7 +8,6 @@ from typing import Literal, Optional
 import typer
 
 from varec_cli.models.backbones import BACKBONES, RNNS, backbone_spec
-from varec_cli.paths import expand_user
 from varec_cli.text import counted
 from varec_cli.training import STRATEGIES
 
@@ -97,14 +96,7 @@ def train_command(
 
 def _say_how_to_resume(output) -> None:
     """After Ctrl-C: the epochs done are not lost, and here is how to go on."""
-    from varec_cli.training.run import checkpoint_dir
-    from varec_cli.training.tf_fit import ResumeState
+    from varec_cli.training import resume_hint
 
-    directory = checkpoint_dir(expand_user(output))
-    state = ResumeState.load(directory)
-    if state is not None and state.epoch > 0:
-        typer.echo(
-            f"epoch {state.epoch} is the last one checkpointed (in {directory}): the same command "
-            "with --resume goes on from there",
-            err=True,
-        )
+    if (hint := resume_hint(output)) is not None:
+        typer.echo(hint, err=True)

@@ -24,7 +24,7 @@ DEFAULT_FRAMES = 16
 DEFAULT_UNITS = 256
 STRATEGIES = ("none", "mirrored", "multiworker")  # how training spreads over devices (tf_fit.make_strategy)
 
-__all__ = ["Reporter", "TrainConfig", "TrainResult", "train"]
+__all__ = ["Reporter", "TrainConfig", "TrainResult", "resume_hint", "train"]
 
 
 @dataclass
@@ -75,3 +75,17 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     from varec_cli.training.run import run_training
 
     return run_training(config, reporter or Reporter())
+
+
+def resume_hint(output: Path) -> str | None:
+    """After a run to `output` was stopped: where its last checkpoint is and how to go on from it;
+    None when it checkpointed no epoch."""
+    from varec_cli.paths import expand_user
+    from varec_cli.training.run import checkpoint_dir
+    from varec_cli.training.tf_fit import ResumeState
+
+    directory = checkpoint_dir(expand_user(output))
+    state = ResumeState.load(directory)
+    if state is None or state.epoch <= 0:
+        return None
+    return f"epoch {state.epoch} is the last one checkpointed (in {directory}): the same command with --resume goes on from there"
