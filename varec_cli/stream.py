@@ -72,20 +72,16 @@ def parse_source(text: str | int) -> Source:
 
 
 def _open_capture(source: Source):
-    """A cv2.VideoCapture that is open, or None."""
+    """A cv2.VideoCapture of a camera or a network stream that is open, or None. (A file is opened by
+    video.frames.open_frame_capture, PyAV where OpenCV cannot decode it, and never reopened.)"""
     import cv2
 
     with native_messages_silenced():
         if source.kind == "camera":
             cap = cv2.VideoCapture(int(source.target))
-        elif source.kind == "network":
+        else:
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
             cap = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
-        else:
-            from varec_cli.video.opencv_paths import opencv_path
-
-            with opencv_path(source.target) as name:
-                cap = cv2.VideoCapture(name)
         if not cap.isOpened():
             cap.release()
             return None
