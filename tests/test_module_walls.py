@@ -118,3 +118,21 @@ def test_only_the_cli_ends_the_process():
             if isinstance(node, ast.Name) and node.id in ("SystemExit", "Exit") and isinstance(node.ctx, ast.Load):
                 offenders.append(f"{name}:{node.lineno} {node.id}")
     assert offenders == []
+
+
+def test_no_message_sends_the_user_to_the_repository_docs():
+    """A user who installed the wheel (pipx) has no docs/ folder: messages and help texts must stand on
+    their own. Docstrings and comments, read by developers, may cite docs/."""
+    offenders = []
+    for name, tree in _modules().items():
+        docstrings = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                    docstrings.add(id(first.value))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if "docs/" in node.value:
+                    offenders.append(f"{name}:{node.lineno}")
+    assert offenders == []

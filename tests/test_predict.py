@@ -276,7 +276,7 @@ def test_missing_videos_fail_before_any_model_is_fetched_or_loaded(cli, tmp_path
 
 def test_info_shows_provenance_as_written(cli, tiny_model, tmp_path):
     provenance = {"training_seconds": 10800.3, "init": None, "feature_cache": False, "lr": 1e-05,
-                  "clips": {"train": 40, "val": 8, "test": 32}, "nested": {"a": [1, 2]}}
+                  "clips": {"test": 32, "train": 40, "val": 8}, "nested": {"a": [1, 2]}}  # as a file keeps them: sorted
     model = model_with_metadata(tiny_model, tmp_path / "p.keras", provenance=provenance)
     rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in cli("info", model).stdout.splitlines()
                 if line.startswith("trained: "))
@@ -382,7 +382,7 @@ def test_every_option_that_takes_a_value_names_it(cli):
 
 
 def test_the_command_list_shows_whole_summaries(cli):
-    listing = cli("--help").stdout.split("Commands:")[1].splitlines()
+    listing = cli("--help").stdout.split("Commands:")[1].split("\n\n")[0].splitlines()  # up to the environment
     commands = [line.split(None, 1) for line in listing if line.strip()]
     assert len(commands) == 9 and all(not summary.endswith("...") for _, summary in commands), listing
 
@@ -557,3 +557,13 @@ def test_a_model_with_python_code_in_it_is_refused_in_one_line(cli, tmp_path):
         f"error: {path}: it holds Python code (a Lambda layer), which varec never loads from a model file "
         "(Keras safe mode); rebuild the model without it\n"
     )
+
+
+def test_help_alone_tells_how_to_configure_varec(cli):
+    """An installed package has no docs/ folder: the environment variables and the registry's format
+    are in the help itself."""
+    root = cli("--help").stdout
+    for variable in ("VAREC_CACHE_DIR", "VAREC_DATA_DIR", "VAREC_REGISTRY", "VAREC_OFFLINE=1", "VAREC_DEBUG=1", "NO_COLOR"):
+        assert variable in root, root
+    registry = cli("models", "--help").stdout
+    assert "VAREC_REGISTRY=" in registry and "[models." in registry and 'url = "file:///' in registry and "[defaults]" in registry

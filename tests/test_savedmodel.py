@@ -224,7 +224,8 @@ def test_offline_uncached_model_fails_at_once(cli, registry, tmp_path, monkeypat
     assert result.exit_code == 1 and "offline" in result.stderr.lower()
     # the one download that mends it: the model's (which brings its label list), not the labels' alone
     assert result.stderr.startswith("error: toy-movinet is not in the cache and VAREC_OFFLINE=1")
-    assert "unset VAREC_OFFLINE to download it, or fetch it on a connected machine with `varec download toy-movinet` (it fetches the label list too)" in result.stderr
+    assert "unset VAREC_OFFLINE to download it with its label list, or point VAREC_REGISTRY at a mirror or a local copy" in result.stderr
+    assert "--model" not in result.stderr  # a SavedModel archive downloaded by hand is no model file
     assert registry.requests_for("/movinet/a0/base") == [] and registry.requests_for("/labels.txt") == []
 
 

@@ -62,6 +62,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "\b\nEnvironment:\n"
+        "  VAREC_CACHE_DIR  downloaded models and weights (`varec cache dir` shows it)\n"
+        "  VAREC_DATA_DIR   the folder where dataset names (ucf101, hmdb51) are looked up\n"
+        "  VAREC_REGISTRY   a TOML file of models of your own or mirrors (`varec models --help`)\n"
+        "  VAREC_OFFLINE=1  never touch the network\n"
+        "  VAREC_DEBUG=1    tracebacks instead of one-line errors\n"
+        "  NO_COLOR         no colours"
+    ),
 )
 
 
@@ -101,7 +110,9 @@ app.command("info", short_help="What a model file is: labels, clip spec, provena
 app.command("train", short_help="Train or fine-tune a model on a dataset.")(_train.train_command)
 app.command("evaluate", short_help="Score models on a dataset's test or val videos.")(_evaluate.evaluate_command)
 app.command("download", short_help="Fetch models and weights into the cache, verified.")(_download.download_command)
-app.command("models", short_help="What can be downloaded, and what is cached.")(_models.models_command)
+app.command("models", short_help="What can be downloaded, and what is cached.", epilog=_models.REGISTRY_HELP)(
+    _models.models_command
+)
 app.command("cache", short_help="Show or clear the weights cache.")(_cache.cache_command)
 app.command("annotate", short_help="Burn the predicted actions into a copy of a video.")(_annotate.annotate_command)
 app.command("stream", short_help="Live labels from a camera, a stream or a file.")(_stream.stream_command)

@@ -14,7 +14,7 @@ Subset = Literal[PARTS]
 
 
 def evaluate_command(
-    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
+    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101 or hmdb51 (a folder of that name in VAREC_DATA_DIR, by default the user data folder's varec/datasets), or the path of a dataset folder."),
     models: List[str] = typer.Option(
         ..., "--model", "-m", metavar="MODEL", help="A model file or folder, or a registry name; repeat to compare models."
     ),

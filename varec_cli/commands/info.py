@@ -57,6 +57,9 @@ def _without_nan(value):
     return value
 
 
+_PART_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
 def _shown(value) -> str:
     """A provenance value as a person reads it: no Python None/True/False, numbers as recorded (they
     are rounded when written; a learning rate of 1e-05 is not 0.0000, 3 hours not 1.08e+04 s)."""
@@ -65,7 +68,9 @@ def _shown(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict) and all(isinstance(item, (str, int, float, bool)) or item is None for item in value.values()):
-        return ", ".join(f"{name} {_shown(item)}" for name, item in value.items())  # clips: "train 40, val 8"
+        # clips: "train 40, val 8, test 32", in the order a run uses them (the file keeps keys sorted)
+        parts = sorted(value.items(), key=lambda pair: _PART_ORDER.get(pair[0], len(_PART_ORDER)))
+        return ", ".join(f"{name} {_shown(item)}" for name, item in parts)
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)

@@ -6,6 +6,18 @@ import json
 
 import typer
 
+# What a user who cannot read the repository's docs/models.md needs to add a model or a mirror.
+REGISTRY_HELP = (
+    "\b\nVAREC_REGISTRY=/path/models.toml adds entries or changes shipped ones (only the keys given):\n"
+    "  [models.kitchen]                  # a varec model of your own\n"
+    '  url = "https://example.org/kitchen.keras"   # or "file:///full/path/kitchen.keras"\n'
+    '  sha256 = "<64 hex digits>"        # optional: without it the first download is trusted\n'
+    "  [models.movinet-a0-base]          # a shipped entry from a mirror or a local copy\n"
+    '  url = "file:///srv/models/a0-base.tar.gz"\n'
+    "  [defaults]\n"
+    '  predict = "kitchen"               # what predict and annotate use without --model'
+)
+
 
 def models_command(
     as_json: bool = typer.Option(False, "--json", help="A JSON list of entries on stdout."),

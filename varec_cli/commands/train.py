@@ -18,7 +18,7 @@ Strategy = Literal[STRATEGIES]
 
 
 def train_command(
-    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101, hmdb51 (under VAREC_DATA_DIR) or a dataset folder."),
+    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101 or hmdb51 (a folder of that name in VAREC_DATA_DIR, by default the user data folder's varec/datasets), or the path of a dataset folder."),
     split: int = typer.Option(1, "--split", metavar="N", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
     output: Path = typer.Option(Path("model.keras"), "--output", "-o", metavar="FILE.keras", help="Where to write the model (.keras)."),
     backbone: Optional[Backbone] = typer.Option(
@@ -33,7 +33,7 @@ def train_command(
     batch_size: int = typer.Option(16, "--batch-size", metavar="N", min=1, help="Clips per batch (global, across replicas)."),
     fine_tune_layers: int = typer.Option(
         0, "--fine-tune-layers", metavar="K", min=0,
-        help="Train the backbone's last K weighted layers too; 0 freezes it and trains the head on cached features.",
+        help="Train a pretrained backbone's last K weighted layers too; 0 freezes it and trains the head on cached features (--backbone scratch is always trained whole).",
     ),
     lr: float = typer.Option(1e-3, "--lr", metavar="RATE", help="Initial learning rate (Adam); halved when val loss stalls."),
     seed: int = typer.Option(  # Keras' range of seeds

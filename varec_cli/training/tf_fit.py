@@ -93,8 +93,9 @@ def make_strategy(name: str) -> Placement:
         raise VarecError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
     if name == "multiworker" and not os.environ.get("TF_CONFIG"):
         raise VarecError(
-            "--strategy multiworker needs TF_CONFIG describing the cluster and this worker's task "
-            "(see docs/training.md); use --strategy mirrored for the GPUs of one machine"
+            "--strategy multiworker needs TF_CONFIG: the cluster and this worker's place in it, e.g. on host a "
+            """TF_CONFIG='{"cluster": {"worker": ["a:2222", "b:2222"]}, "task": {"type": "worker", "index": 0}}'; """
+            "use --strategy mirrored for the GPUs of one machine"
         )
     tf = _tf()
     gpus = tf.config.list_physical_devices("GPU")

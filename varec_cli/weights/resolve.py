@@ -27,18 +27,16 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 def _way_out(entry: Entry) -> str:
     """What else a user can do when `entry` cannot be fetched, in words that fit every command that
-    fetches it (`varec download` as well as the command that needed it)."""
-    if entry.is_classifier:
-        return (
-            "download it elsewhere and give its path to --model (predict, annotate, stream), or point "
-            "VAREC_REGISTRY at a mirror (see docs/models.md)"
-        )
-    mirror = "point VAREC_REGISTRY at a mirror or a local copy (url = \"file:///...\"; see docs/models.md)"
+    fetches it (`varec download` as well as the command that needed it), and that need no file
+    outside the installed package (`varec models --help` shows the registry's format)."""
+    copy = 'point VAREC_REGISTRY at a mirror or a local copy (url = "file:///..."; see `varec models --help`)'
+    if entry.kind == "keras":
+        return "download it elsewhere and give its path to --model, or " + copy
     if entry.kind == "labels":  # fetched for a classifier a user asked for
-        return mirror + ", or use a model of your own (--model PATH)"
+        return copy + ", or use a model of your own (--model PATH)"
     if entry.kind == "backbone":  # fetched by `varec train`
-        return mirror + ", or train with --backbone-weights PATH (a .h5 weights file) or none, or --backbone scratch"
-    return mirror
+        return copy + ", or train with --backbone-weights PATH (a .h5 weights file) or none, or --backbone scratch"
+    return copy  # a SavedModel archive: only the registry knows its labels and input spec
 
 
 def _looks_like_path(arg: str) -> bool:
@@ -295,8 +293,8 @@ def ensure_cached(
 def _offline_error(entry: Entry) -> OfflineError:
     return OfflineError(
         f"{entry.name} is not in the cache and VAREC_OFFLINE=1 (offline mode) forbids downloading it; "
-        f"unset VAREC_OFFLINE to download it, or fetch it on a connected machine with `varec download {entry.name}`"
-        + (" (it fetches the label list too)" if entry.kind == "savedmodel" and isinstance(entry.labels, str) else "")
+        "unset VAREC_OFFLINE to download it"
+        + (" with its label list" if entry.kind == "savedmodel" and isinstance(entry.labels, str) else "")
         + f", or {_way_out(entry)}"
     )
 
