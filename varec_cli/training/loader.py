@@ -33,7 +33,7 @@ from varec_cli.errors import VarecError
 from varec_cli.files import file_version
 from varec_cli.weights.cache import FEATURES_FOLDER
 
-CACHE_FORMAT = 2  # 2: frames from the halving to_model_frame (features of big frames changed)
+CACHE_FORMAT = 3  # 2: frames from the halving to_model_frame (features of big frames changed); 3: its pair-averaging rewrite
 SAMPLING = "uniform"
 
 
