@@ -385,6 +385,19 @@ def test_output_naming_the_input_is_refused(cli, tiny_model, tmp_path):
     _no_leftovers(tmp_path, "clip.avi", "link.avi")
 
 
+def test_a_timeline_naming_the_output_under_another_name_is_refused(cli, tmp_path):
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    output = tmp_path / "out.mp4"
+    output.write_bytes(b"an earlier annotation")
+    os.link(output, tmp_path / "timeline.json")  # a second name of the output file
+    missing_model = tmp_path / "no-model.keras"  # refused before the model is read
+    _one_line_error(
+        cli("annotate", video, "-o", output, "--timeline", tmp_path / "timeline.json", "-m", missing_model),
+        "the timeline and the output video are the same file",
+    )
+    assert output.read_bytes() == b"an earlier annotation"
+
+
 def test_bad_output_path_fails_before_anything_is_read(cli, tmp_path):
     video = write_motion_video(tmp_path / "clip.avi", "left")
     missing_model = tmp_path / "no-model.keras"  # the output is checked first, before the model loads

@@ -122,11 +122,11 @@ def check_paths(video: str | os.PathLike, output: str | os.PathLike, timeline: s
     """Every check that can fail before any decoding: output extension, self-overwrite, writable
     directories, the input is a video whose frames can be encoded. Returns the input's VideoInfo."""
     from varec_cli.video.reader import probe_video
-    from varec_cli.video.writer import check_encodable, check_output_path, check_writable_file
+    from varec_cli.video.writer import check_encodable, check_output_path, check_writable_file, same_file
 
     check_output_path(output, video)
     if timeline is not None:
-        if Path(timeline).resolve() == Path(output).resolve():
+        if same_file(Path(timeline), Path(output)):
             raise VarecError(f"{timeline}: the timeline and the output video are the same file")
         check_writable_file(timeline, video)
     info = probe_video(video)
