@@ -379,6 +379,7 @@ class StreamSummary:
     recording_codec: str | None = None  # as AtomicVideoWriter's codec, audio and audio_left_out
     recording_audio: str | None = None  # a file's sound, written with its frames (.mp4)
     recording_audio_left_out: bool = False
+    recording_without_sound: bool = False  # a camera or network source: any sound it has is not recorded
     label_changes: list[LabelChange] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # found on the way, for the user
 
@@ -510,6 +511,7 @@ def run_stream(
     fps = opened.fps or DEFAULT_FPS
     live = opened.live or options.realtime
     summary = StreamSummary(source=str(source), recording=options.output)
+    summary.recording_without_sound = options.output is not None and source.kind != "file"
     spec = classifier.spec
     labels = classifier.labels
     session = classifier.start_stream(fps=fps)

@@ -124,6 +124,8 @@ def _summary_text(summary, threshold: float) -> str:
         lines.append(f"  labels      none: no prediction reached --threshold {threshold:g}")
     if summary.recording is not None:
         sound = sound_note(summary.recording, summary.recording_audio, summary.recording_audio_left_out)
+        if summary.recording_without_sound:
+            sound = ", without sound (only a file source's sound is recorded)"
         lines.append(
             f"  recording   {summary.recording} ({counted(summary.frames_recorded, 'frame')}, codec {summary.recording_codec}{sound})"
         )
