@@ -407,6 +407,29 @@ def test_frames_too_small_to_encode_are_refused_before_any_work(cli, tmp_path):
         assert result.exit_code == 1 and result.stderr.strip() == f"error: {video}: its 40x1 frames are too small to encode (the least is 2x2)"
 
 
+def test_frames_narrower_than_8_pixels_are_written_to_avi_without_killing_the_process(tmp_path):
+    """OpenCV's Motion-JPEG encoder corrupts the heap on such frames and the process dies; they go to
+    Xvid instead. In a child process: if it dies, the test fails instead of taking pytest with it."""
+    import subprocess
+    import sys
+
+    sizes = [(4, 4), (12, 2), (8, 6), (20, 4), (120, 6)]
+    script = (
+        "import sys, numpy as np\n"
+        "from varec_cli.video.writer import AtomicVideoWriter\n"
+        f"for h, w in {sizes!r}:\n"
+        "    with AtomicVideoWriter(f'{sys.argv[1]}/{h}x{w}.avi', 10.0, (h, w)) as writer:\n"
+        "        for i in range(6):\n"
+        "            writer.write(np.full((h, w, 3), 40 * i, np.uint8))\n"
+        "    print(h, w, writer.codec, flush=True)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, (child.returncode, child.stdout, child.stderr[-500:])
+    for h, w in sizes:
+        assert f"{h} {w} XVID" in child.stdout
+        assert sum(1 for _ in iter_frames(tmp_path / f"{h}x{w}.avi")) == 6
+
+
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write anywhere")
 def test_unwritable_output(tmp_path):
     locked = tmp_path / "locked"

@@ -20,6 +20,10 @@ CODECS_BY_EXTENSION = {".mp4": ("h264", "avc1", "mp4v"), ".m4v": ("h264", "avc1"
 # CRF 20 encodes 720p at 0.58x the frames/s of OpenCV's mp4v (116 vs 201 on 2 cores), in 0.66x the
 # file size (docs/performance.md, part 7).
 PYAV_ENCODERS = {"h264": ("libx264", {"preset": "superfast", "crf": "20"})}
+# OpenCV's own Motion-JPEG encoder (its AVI writer, OpenCV 5.0) corrupts the heap, and the process dies
+# (glibc: `free(): invalid next size`), on frames narrower than this: widths 2, 4 and 6 at most heights
+# (4x4, 12x2, 8x6 ...; every even size up to 128x16 and 6x198 tried). Narrower frames skip it for Xvid.
+MJPG_MIN_WIDTH = 8
 DEFAULT_FPS = 25.0  # assumed (annotate, stream) and written when the input does not say
 # Audio codecs an MP4 holds as they are (copied packet by packet); others are encoded to AAC.
 MP4_AUDIO_COPIED = frozenset({"aac", "mp3", "ac3", "eac3", "alac"})
@@ -480,6 +484,8 @@ class AtomicVideoWriter:
 
     def __enter__(self) -> AtomicVideoWriter:
         candidates = codecs_for(self.path)
+        if encoded_size(self.height, self.width)[1] < MJPG_MIN_WIDTH:
+            candidates = tuple(codec for codec in candidates if codec != "MJPG")
         try:
             self._tmp = temp_file(self.path.parent, prefix=f".{self.path.stem}.", suffix=video_suffix(self.path))
         except OSError as exc:
