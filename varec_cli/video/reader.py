@@ -314,30 +314,46 @@ def to_model_frame(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     2x2 blocks (OpenCV's vectorised INTER_AREA path) while both sides are at least twice the
     target's, then pairs along the side still twice the target's or more (a linear resize by exactly
     2 averages pixel pairs), then INTER_LINEAR to the target. Only vectorised resizes: OpenCV's
-    INTER_AREA by other factors, or by fractions, runs a generic loop about 5x slower per pixel.
+    INTER_AREA by other factors, or by fractions, runs a generic loop about 5x slower per pixel (and
+    20x on odd sizes). An odd last row or column is left out of a halving, so that it averages whole
+    blocks; the last step then maps the target's pixels onto the whole frame's (warpAffine), not onto
+    what is left, which would shift them by up to half a pixel.
+
     Measured on bigbuckbunny.mp4's frames, against the earlier integer-factor INTER_AREA then linear
     or area step (2 cores): 720p to 224x224 1.36 → 0.47 ms, to 172 1.05 → 0.34; 1080p to 224
-    1.30 → 0.69; 854x480 to 224 1.36 → 0.18; 320x240 to 172 0.46 → 0.07. Mean distance to a plain
-    INTER_AREA resize (the slowest, 3.3 ms at 720p, and the reference), in grey levels, 1.3-1.7 at
-    224, 172 and 112 px from 720p (the earlier steps: 2.0-2.5), at most 2.7 over 4K to 320x240 and
-    64 to 299 px. Frames already within twice the target are resized linearly as before, but for
-    320x240 at 172 (was a plain INTER_AREA: 1.6 grey levels now).
+    1.30 → 0.69; 854x480 to 224 1.36 → 0.18; 320x240 to 172 0.46 → 0.07; 1079x1919 to 224
+    6.6 → 1.0. Mean distance to a plain INTER_AREA resize (the slowest, 3.3 ms at 720p, and the
+    reference), in grey levels: 1.3-1.9 at 224, 172 and 112 px from 720p (the earlier steps: 2.0-2.6),
+    at most 2.9 over 4K to 320x240, odd sizes and 64 to 299 px (the earlier: 3.7), but 3.5 for 640x272
+    to 299 (one side shrunk, the other enlarged). Frames under
+    twice the target are resized linearly: as before, but for those from 1.5 to 2 times it (320x240 at
+    172: a plain INTER_AREA before, 1.6 grey levels from it now).
     """
     import cv2
 
     height, width = size
-    rows, cols = frame_bgr.shape[:2]
+    rows0, cols0 = frame_bgr.shape[:2]
+    rows, cols, block_rows, block_cols = rows0, cols0, 1, 1
     while rows >= 2 * height and cols >= 2 * width:
-        even = rows % 2 == 0 and cols % 2 == 0  # else not the vectorised path: pairs averaged linearly
-        rows, cols = rows // 2, cols // 2
-        frame_bgr = cv2.resize(frame_bgr, (cols, rows), interpolation=cv2.INTER_AREA if even else cv2.INTER_LINEAR)
+        frame_bgr = frame_bgr[: rows - rows % 2, : cols - cols % 2]
+        rows, cols, block_rows, block_cols = rows // 2, cols // 2, 2 * block_rows, 2 * block_cols
+        frame_bgr = cv2.resize(frame_bgr, (cols, rows), interpolation=cv2.INTER_AREA)
     while cols >= 2 * width:  # a wide frame: its width alone
-        cols //= 2
+        frame_bgr = frame_bgr[:, : cols - cols % 2]
+        cols, block_cols = cols // 2, 2 * block_cols
         frame_bgr = cv2.resize(frame_bgr, (cols, rows), interpolation=cv2.INTER_LINEAR)
     while rows >= 2 * height:  # a tall one
-        rows //= 2
+        frame_bgr = frame_bgr[: rows - rows % 2]
+        rows, block_rows = rows // 2, 2 * block_rows
         frame_bgr = cv2.resize(frame_bgr, (cols, rows), interpolation=cv2.INTER_LINEAR)
-    if rows != height or cols != width:
+    if (rows * block_rows, cols * block_cols) != (rows0, cols0):  # rows or columns were left out
+        scale_x, scale_y = cols0 / (width * block_cols), rows0 / (height * block_rows)
+        target_to_source = np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5]])
+        frame_bgr = cv2.warpAffine(
+            frame_bgr, target_to_source, (width, height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+        )
+    elif rows != height or cols != width:
         frame_bgr = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
 
