@@ -156,3 +156,15 @@ def test_cache_file_names_keep_the_suffix_loaders_need(tmp_path, monkeypatch):
     assert reg.get("backbone-resnet50").cache_filename().endswith(".h5")
     assert reg.get("mine").cache_filename() == "model.keras"
     assert reg.get("movinet-a0-base").cache_filename() == "model.tar.gz"
+
+
+def test_the_registry_example_in_models_help_loads(tmp_path, monkeypatch):
+    """A user copies it from `varec models --help` into a file: it must load as it stands."""
+    from varec_cli.commands.models import REGISTRY_HELP
+
+    toml_lines = [line[2:] for line in REGISTRY_HELP.splitlines() if line.startswith("  ")]
+    path = user_registry(tmp_path, monkeypatch, "\n".join(toml_lines))
+    registry = load_registry()
+    assert registry.get("kitchen").kind == "keras" and registry.default("predict") == "kitchen"
+    assert registry.get("movinet-a0-base").url == "file:///srv/models/a0-base.tar.gz"
+    assert registry.get("movinet-a0-base").origin == str(path)

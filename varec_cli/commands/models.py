@@ -11,7 +11,7 @@ REGISTRY_HELP = (
     "\b\nVAREC_REGISTRY=/path/models.toml adds entries or changes shipped ones (only the keys given):\n"
     "  [models.kitchen]                  # a varec model of your own\n"
     '  url = "https://example.org/kitchen.keras"   # or "file:///full/path/kitchen.keras"\n'
-    '  sha256 = "<64 hex digits>"        # optional: without it the first download is trusted\n'
+    "  # sha256 = \"...\"                 # the file's 64 hex digits; without them the first download is trusted\n"
     "  [models.movinet-a0-base]          # a shipped entry from a mirror or a local copy\n"
     '  url = "file:///srv/models/a0-base.tar.gz"\n'
     "  [defaults]\n"
