@@ -450,3 +450,16 @@ def test_a_registry_name_and_its_cached_copy_are_one_model(cli, toy_registry, tm
         evaluate_models("no-such-dataset", [str(cached), "toy"])
     result = cli("evaluate", "--dataset", "no-such-dataset", "-m", "toy", "-m", str(cached))
     assert result.exit_code == 2 and f"{cached} is given twice" in result.stderr
+
+
+def test_a_name_too_long_for_a_file_is_one_error_line(cli, tmp_path):
+    long_name = "a" * 300  # over the 255 bytes a file name may have
+    for args in (("info", long_name), ("predict", long_name), ("annotate", long_name + ".mp4", "-o", tmp_path / "o.mp4")):
+        result = cli(*args)
+        assert result.exit_code == 1 and "File name too long" in one_error_line(result), result.stderr[-300:]
+    from varec_cli.weights.resolve import repeated_model
+
+    # empty models are no model given twice: opening them says they are empty
+    assert repeated_model(["", ""]) is None and repeated_model([long_name, long_name]) == long_name
+    empty = cli("evaluate", "--dataset", tmp_path, "-m", "", "-m", "")
+    assert empty.exit_code == 1 and "given twice" not in empty.stderr

@@ -17,7 +17,10 @@ from varec_cli.console import StdoutClosed
 from varec_cli.errors import ExitCode, Terminated, VarecError, stop_code
 
 # What a user's paths or disk cause; any other OSError reaching the CLI is a bug, shown as a traceback.
-_USER_OS_ERRORS = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+_USER_OS_ERRORS = {
+    errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+    errno.ENAMETOOLONG, errno.ELOOP,  # a name over the file system's limit, a loop of symbolic links
+}
 
 
 class VarecGroup(TyperGroup):

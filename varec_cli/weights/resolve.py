@@ -362,7 +362,12 @@ def repeated_model(models: list[str]) -> str | None:
     be opened, run and reported twice."""
     seen: set[tuple[str, object]] = set()
     for model in models:
-        path = local_model_path(model)
+        if not str(model).strip():
+            continue  # no model at all: refused as such when it is opened (resolve_model_path)
+        try:
+            path = local_model_path(model)
+        except OSError:  # a name too long for a file name: opening it will say so
+            path = None
         key = ("file", path.resolve()) if path is not None else ("name", str(model))
         if key in seen:
             return model
