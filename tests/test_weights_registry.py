@@ -104,6 +104,9 @@ def test_user_override_of_url_keeps_shipped_fields(tmp_path, monkeypatch):
         ('[defaults]\npredict = "nope"', "is not a [models.*] entry"),
         ('[defaults]\npredict = "backbone-resnet50"', "not a classifier"),
         ('[models.x]\nurl = "https://e/x"\nlabels = "missing-labels"', "names no labels entry"),
+        # the user's file changes an entry the shipped file refers to: the user's file is named too
+        ('[models.movinet-a0-base]\nkind = "labels"\nurl = "file:///x.txt"', "is a labels entry, not a classifier"),
+        ('[models.kinetics600-labels]\nkind = "keras"\nurl = "file:///x.keras"', "names a keras entry, not a labels entry"),
         ('[model.x]\nurl = "https://e/x"', "unknown table 'model'"),
         ('[models.x]\nurl = "https://e/x"\nsignature = { ouptut = "y" }', "unknown key 'ouptut' (did you mean 'output'?)"),
         ('[models.x]\nurl = "https://e/x"\nsignature = { input_range = "x" }', "input_range must be [low, high]"),

@@ -206,10 +206,27 @@ class Registry:
         if isinstance(entry.labels, str):
             target = self.entries.get(entry.labels)
             if target is None or target.kind != "labels":
-                where = "registry " + str(shipped_registry_path() if entry.origin == "shipped" else entry.origin)
-                raise WeightsError(f"{where}: models.{entry.name}: labels = {entry.labels!r} names no labels entry")
+                where = f"registry {_origin_path(entry.origin)}: models.{entry.name}: labels = {entry.labels!r}"
+                if target is None:
+                    raise WeightsError(f"{where} names no labels entry")
+                raise WeightsError(
+                    f"{where} names a {target.kind} entry, not a labels entry{_defined_in(target, entry.origin)}"
+                )
             return target
         return None
+
+
+def _origin_path(origin: str) -> str:
+    """An Entry.origin as the file it means."""
+    return str(shipped_registry_path()) if origin == "shipped" else origin
+
+
+def _defined_in(entry: Entry, other_than) -> str:
+    """' (models.X as registry F defines it)' where `entry` comes from another file than the one an
+    error names: the user's VAREC_REGISTRY may have changed the entry a shipped one refers to."""
+    if _origin_path(entry.origin) == _origin_path(str(other_than)):
+        return ""
+    return f" (models.{entry.name} as registry {_origin_path(entry.origin)} defines it)"
 
 
 def unknown_name_message(name: str, known: Iterable[str]) -> str:
@@ -430,7 +447,8 @@ def load_registry(user_path: Path | None | bool = True) -> Registry:
         if name not in entries:
             raise WeightsError(f"{where} is not a [models.*] entry")
         if not entries[name].is_classifier:
-            raise WeightsError(f"{where} is a {entries[name].kind} entry, not a classifier")
+            defined = _defined_in(entries[name], default_origins[purpose])
+            raise WeightsError(f"{where} is a {entries[name].kind} entry, not a classifier{defined}")
     for entry in entries.values():
         if entry.kind == "savedmodel" and not entry.labels:  # a SavedModel carries no class names
             raise WeightsError(
