@@ -1,0 +1,7 @@
+
+
+# --dataset's help for train and evaluate: one text, so both say the same.
+DATASET_HELP = (
+    "ucf101 or hmdb51 (a folder of that name in VAREC_DATA_DIR, by default the user data folder's "
+    "varec/datasets), or the path of a dataset folder."
+)

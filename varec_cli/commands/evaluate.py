@@ -8,13 +8,14 @@ from typing import List, Literal, Optional
 
 import typer
 
+from varec_cli.commands import DATASET_HELP
 from varec_cli.datasets.base import PARTS
 
 Subset = Literal[PARTS]
 
 
 def evaluate_command(
-    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101 or hmdb51 (a folder of that name in VAREC_DATA_DIR, by default the user data folder's varec/datasets), or the path of a dataset folder."),
+    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help=DATASET_HELP),
     models: List[str] = typer.Option(
         ..., "--model", "-m", metavar="MODEL", help="A model file or folder, or a registry name; repeat to compare models."
     ),

@@ -7,6 +7,7 @@ from typing import Literal, Optional
 
 import typer
 
+from varec_cli.commands import DATASET_HELP
 from varec_cli.models.backbones import BACKBONES, RNNS, backbone_spec
 from varec_cli.text import counted
 from varec_cli.training import STRATEGIES
@@ -18,7 +19,7 @@ Strategy = Literal[STRATEGIES]
 
 
 def train_command(
-    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help="ucf101 or hmdb51 (a folder of that name in VAREC_DATA_DIR, by default the user data folder's varec/datasets), or the path of a dataset folder."),
+    dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help=DATASET_HELP),
     split: int = typer.Option(1, "--split", metavar="N", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
     output: Path = typer.Option(Path("model.keras"), "--output", "-o", metavar="FILE.keras", help="Where to write the model (.keras)."),
     backbone: Optional[Backbone] = typer.Option(
