@@ -1,4 +1,4 @@
-
+"""The commands, a module each (cli.py registers them); help texts several of them share."""
 
 # --dataset's help for train and evaluate: one text, so both say the same.
 DATASET_HELP = (
