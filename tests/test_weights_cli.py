@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 
@@ -463,3 +464,36 @@ def test_a_name_too_long_for_a_file_is_one_error_line(cli, tmp_path):
     assert repeated_model(["", ""]) is None and repeated_model([long_name, long_name]) == long_name
     empty = cli("evaluate", "--dataset", tmp_path, "-m", "", "-m", "")
     assert empty.exit_code == 1 and "given twice" not in empty.stderr
+
+
+def test_a_loop_of_symbolic_links_is_one_error_line(cli, tmp_path):
+    (tmp_path / "loop1.mp4").symlink_to(tmp_path / "loop2.mp4")
+    (tmp_path / "loop2.mp4").symlink_to(tmp_path / "loop1.mp4")
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"")  # refused later: the output path is checked first
+    for args in (("annotate", video, "-o", tmp_path / "loop1.mp4"), ("stream", "-s", video, "--no-display", "-o", tmp_path / "loop1.mp4")):
+        result = cli(*args, "-m", tmp_path / "no-model.keras")
+        assert result.exit_code == 1 and "Symlink loop" in one_error_line(result), result.stderr[-300:]
+
+
+def test_option_values_past_what_the_machine_holds_are_refused(cli, tmp_path):
+    from varec_cli.errors import VideoError
+    from varec_cli.stream import parse_source
+
+    assert cli("predict", tmp_path / "v.avi", "--clips", "99999999999999").exit_code == 2  # not a memory fill
+    assert cli("evaluate", "-d", tmp_path, "-m", "m.keras", "--clips", "101").exit_code == 2
+    with pytest.raises(VideoError, match="no such camera"):
+        parse_source("2147483648")  # past a C int: OpenCV would raise its own error
+    assert parse_source("2147483647").kind == "camera"
+    empty = cli("annotate", tmp_path / "v.avi", "-o", tmp_path / "o.mp4", "--timeline", "")
+    assert empty.exit_code == 2 and "--timeline" in empty.stderr
+
+
+def test_a_temp_file_beside_an_output_named_near_the_limit_fits(tmp_path):
+    from varec_cli.files import temp_file
+
+    long_stem = "é" * 124  # 248 bytes: a valid name, but not with a temp prefix and suffix added
+    output = tmp_path / f"{long_stem}.mp4"
+    output.touch()
+    temp = temp_file(tmp_path, prefix=f".{long_stem}.", suffix=".mp4")
+    assert temp.exists() and len(os.fsencode(temp.name)) <= 255 and temp.name.endswith(".mp4")

@@ -113,8 +113,8 @@ def window_and_stride_frames(
             f"--stride ({stride_s:g} s) is longer than the window ({window_s:g} s): some frames would have no window"
         )
     # Longer than any video is the whole video; capped where frame arithmetic stays in int32/int64.
-    window_frames = max(1, min(2**31 - 1, int(round(window_s * fps))))
-    stride_frames = max(1, min(window_frames, int(round(stride_s * fps))))
+    window_frames = max(1, int(round(min(2**31 - 1, window_s * fps))))  # min first: window_s * fps may be inf
+    stride_frames = max(1, min(window_frames, int(round(min(2**31 - 1, stride_s * fps)))))
     return window_frames, stride_frames
 
 

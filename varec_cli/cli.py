@@ -49,6 +49,14 @@ class VarecGroup(TyperGroup):
             where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
             error_line(f"{where}: {reason}" if where else reason)
             raise typer.Exit(ExitCode.FAILURE) from None
+        except RuntimeError as exc:
+            # pathlib's resolve() on a loop of symbolic links the user named: one line. Others are bugs.
+            if paths.debug() or not str(exc).startswith("Symlink loop"):
+                raise
+            from varec_cli.console import error_line
+
+            error_line(str(exc))
+            raise typer.Exit(ExitCode.FAILURE) from None
         except KeyboardInterrupt as stop:
             if paths.debug():
                 raise

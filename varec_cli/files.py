@@ -20,9 +20,16 @@ from varec_cli.paths import expand_user
 _FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
 
 
+NAME_MAX_BYTES = 255  # the longest file name most file systems take (ext4, XFS, Btrfs: bytes)
+
+
 def temp_file(directory: str | os.PathLike, *, prefix: str, suffix: str = "") -> Path:
-    """A new empty file in `directory`, to be filled and renamed onto its target."""
+    """A new empty file in `directory`, to be filled and renamed onto its target. `prefix` is cut
+    where the name would pass the 255 bytes file systems allow (an output named near that limit)."""
     directory = Path(directory)
+    room = NAME_MAX_BYTES - 8 - len(os.fsencode(suffix))  # 8: the random part
+    if len(os.fsencode(prefix)) > room:
+        prefix = os.fsdecode(os.fsencode(prefix)[:room])
     for _ in range(100):
         path = directory / f"{prefix}{secrets.token_hex(4)}{suffix}"
         try:

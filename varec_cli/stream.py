@@ -63,6 +63,8 @@ def parse_source(text: str | int) -> Source:
     stream; anything else → a video file (write `./0` for a file named `0`)."""
     text = str(text).strip()
     if re.fullmatch(r"\d+", text):
+        if int(text) >= 2**31:  # OpenCV takes a C int
+            raise VideoError(f"camera {text}: no such camera (a camera's index is a small number: 0, 1, ...)")
         return Source("camera", int(text))
     if text.lower().startswith(NETWORK_SCHEMES):
         return Source("network", text)

@@ -59,6 +59,8 @@ def annotate_command(
         )
     if font_scale is not None and not 0 < font_scale < math.inf:
         raise typer.BadParameter("must be a positive number", param_hint="--font-scale")
+    if timeline is not None and not timeline.strip():  # a script's unset "$TIMELINE": not "no timeline"
+        raise typer.BadParameter("is empty: give a file, or - for stdout", param_hint="--timeline")
     timeline_to_stdout = timeline == "-"
     timeline_file = Path(timeline) if timeline and not timeline_to_stdout else None
     model_file = expand_user(model) if model else None

@@ -8,7 +8,7 @@ from typing import List, Literal, Optional
 
 import typer
 
-from varec_cli.commands import DATASET_HELP
+from varec_cli.commands import DATASET_HELP, MAX_CLIPS
 from varec_cli.datasets.base import PARTS
 
 Subset = Literal[PARTS]
@@ -20,7 +20,7 @@ def evaluate_command(
         ..., "--model", "-m", metavar="MODEL", help="A model file or folder, or a registry name; repeat to compare models."
     ),
     split: int = typer.Option(1, "--split", metavar="N", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
-    clips: int = typer.Option(1, "--clips", metavar="K", min=1, help="Average over this many temporal views per video."),
+    clips: int = typer.Option(1, "--clips", metavar="K", min=1, max=MAX_CLIPS, help="Average over this many temporal views per video."),
     subset: Subset = typer.Option("test", "--subset", help="Which part of the dataset to score."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per model per line on stdout."),
     report: Optional[Path] = typer.Option(

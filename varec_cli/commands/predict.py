@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from varec_cli.commands import MAX_CLIPS
 from varec_cli.commands._models import MODEL_HELP
 from varec_cli.errors import ExitCode
 
@@ -17,7 +18,7 @@ def predict_command(
     ),
     model: Optional[str] = typer.Option(None, "--model", "-m", metavar="MODEL", help=MODEL_HELP),
     top_k: int = typer.Option(5, "--top-k", "-k", metavar="K", min=1, help="How many labels to show per video."),
-    clips: int = typer.Option(1, "--clips", metavar="K", min=1, help="Average over this many temporal views per video."),
+    clips: int = typer.Option(1, "--clips", metavar="K", min=1, max=MAX_CLIPS, help="Average over this many temporal views per video."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per video per line on stdout."),
 ) -> None:
     """Classify each VIDEO and show its top-k actions."""
