@@ -567,3 +567,15 @@ def test_help_alone_tells_how_to_configure_varec(cli):
         assert variable in root, root
     registry = cli("models", "--help").stdout
     assert "VAREC_REGISTRY=" in registry and "[models." in registry and 'url = "file:///' in registry and "[defaults]" in registry
+
+
+def test_labels_with_control_characters_are_refused_not_printed(cli, tiny_model, tmp_path):
+    """A model file from elsewhere could recolour the terminal (ESC codes) or break a table's rows with
+    its labels: such a file is refused, by every command, in one line."""
+    labels = ["\x1b[31mRED\n2nd", "b", "c"]
+    hostile = model_with_metadata(tiny_model, tmp_path / "hostile.keras", labels=labels)
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    for args in (("info", hostile), ("predict", video, "-m", hostile)):
+        result = cli(*args)
+        assert result.exit_code == 1 and "\x1b" not in result.output, result.output
+        assert "labels must not hold control characters" in result.stderr and result.stderr.count("\n") == 1

@@ -23,3 +23,11 @@ def human_bytes(n: int | float | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def has_control_characters(text: str) -> bool:
+    """Escape codes, line breaks, tabs (Unicode category Cc): what a label from a model file must not
+    hold, or printing it would recolour the terminal, or break a table's row in two."""
+    import unicodedata
+
+    return any(unicodedata.category(character) == "Cc" for character in text)
