@@ -438,7 +438,7 @@ def load_registry(user_path: Path | None | bool = True) -> Registry:
         default_origins.update({purpose: user_path for purpose in user_defaults})
 
     entries = {
-        name: _finish(f"registry {shipped if origins[name] == 'shipped' else origins[name]}", name, raw, origins[name])
+        name: _finish(f"registry {_origin_path(origins[name])}", name, raw, origins[name])
         for name, raw in raw_entries.items()
     }
     registry = Registry(entries=entries, defaults=defaults)
@@ -452,7 +452,7 @@ def load_registry(user_path: Path | None | bool = True) -> Registry:
     for entry in entries.values():
         if entry.kind == "savedmodel" and not entry.labels:  # a SavedModel carries no class names
             raise WeightsError(
-                f"registry {shipped if entry.origin == 'shipped' else entry.origin}: models.{entry.name} is a savedmodel entry without labels "
+                f"registry {_origin_path(entry.origin)}: models.{entry.name} is a savedmodel entry without labels "
                 "(the name of a labels entry or a list of class names)"
             )
         registry.labels_for(entry)  # dangling labels references fail here, once
