@@ -23,6 +23,14 @@ _USER_OS_ERRORS = {
 }
 
 
+def _failure(message: str) -> typer.Exit:
+    """`error: <message>` on stderr; the exit (status 1) for the caller to raise."""
+    from varec_cli.console import error_line
+
+    error_line(message)
+    return typer.Exit(ExitCode.FAILURE)
+
+
 class VarecGroup(TyperGroup):
     """Turns VarecError into `error: <one line>` + exit 1 and Ctrl-C into exit 130."""
 
@@ -32,10 +40,7 @@ class VarecGroup(TyperGroup):
         except VarecError as exc:
             if paths.debug():
                 raise
-            from varec_cli.console import error_line
-
-            error_line(str(exc) or type(exc).__name__)
-            raise typer.Exit(ExitCode.FAILURE) from None
+            raise _failure(str(exc) or type(exc).__name__) from None
         except StdoutClosed:  # `varec ... | head -1`: whatever read stdout has what it wanted
             raise typer.Exit(ExitCode.OK) from None
         except OSError as exc:
@@ -43,20 +48,14 @@ class VarecGroup(TyperGroup):
             # disk, met where no library code wrapped it: still one line. Others are bugs: traceback.
             if paths.debug() or exc.errno not in _USER_OS_ERRORS:
                 raise
-            from varec_cli.console import error_line
-
             reason = exc.strerror or type(exc).__name__
             where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
-            error_line(f"{where}: {reason}" if where else reason)
-            raise typer.Exit(ExitCode.FAILURE) from None
+            raise _failure(f"{where}: {reason}" if where else reason) from None
         except RuntimeError as exc:
             # pathlib's resolve() on a loop of symbolic links the user named: one line. Others are bugs.
             if paths.debug() or not str(exc).startswith("Symlink loop"):
                 raise
-            from varec_cli.console import error_line
-
-            error_line(str(exc))
-            raise typer.Exit(ExitCode.FAILURE) from None
+            raise _failure(str(exc)) from None
         except KeyboardInterrupt as stop:
             if paths.debug():
                 raise
