@@ -123,9 +123,10 @@ def _summary_text(summary, threshold: float) -> str:
     if summary.predictions and not summary.label_changes:  # a change is recorded only with a label
         lines.append(f"  labels      none: no prediction reached --threshold {threshold:g}")
     if summary.recording is not None:
-        sound = sound_note(summary.recording, summary.recording_audio, summary.recording_audio_left_out)
         if summary.recording_without_sound:
             sound = ", without sound (only a file source's sound is recorded)"
+        else:
+            sound = sound_note(summary.recording, summary.recording_audio, summary.recording_audio_left_out)
         lines.append(
             f"  recording   {summary.recording} ({counted(summary.frames_recorded, 'frame')}, codec {summary.recording_codec}{sound})"
         )
