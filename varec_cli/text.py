@@ -25,9 +25,12 @@ def human_bytes(n: int | float | None) -> str:
     raise AssertionError("unreachable")
 
 
-def has_control_characters(text: str) -> bool:
-    """Escape codes, line breaks, tabs (Unicode category Cc): what a label from a model file must not
-    hold, or printing it would recolour the terminal, or break a table's row in two."""
+def control_characters_problem(labels: list[str]) -> str | None:
+    """What is wrong with a model's labels (a .keras file's or a SavedModel's) that hold escape codes,
+    line breaks or tabs (Unicode category Cc): printed, they would recolour the terminal or break a
+    table's row in two. None when they hold none."""
     import unicodedata
 
-    return any(unicodedata.category(character) == "Cc" for character in text)
+    if any(unicodedata.category(character) == "Cc" for label in labels for character in label):
+        return "labels must not hold control characters (escape codes, line breaks, tabs)"
+    return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from varec_cli.errors import ModelError, brief
 from varec_cli.files import temp_file
-from varec_cli.text import has_control_characters
+from varec_cli.text import control_characters_problem
 
 METADATA_MEMBER = "varec.json"
 FORMAT_VERSION = 1
@@ -56,8 +56,8 @@ class ModelMetadata:
 
         if not isinstance(self.labels, list) or not self.labels or not all(isinstance(x, str) for x in self.labels):
             return "labels must be a non-empty list of names"
-        if any(has_control_characters(x) for x in self.labels):
-            return "labels must not hold control characters (escape codes, line breaks, tabs)"
+        if problem := control_characters_problem(self.labels):
+            return problem
         if not positive_int(self.frames):
             return f"frames must be a whole number above 0, not {self.frames!r}"
         if not isinstance(self.size, tuple) or len(self.size) != 2 or not all(positive_int(x) for x in self.size):

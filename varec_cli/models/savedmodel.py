@@ -16,7 +16,7 @@ import numpy as np
 
 from varec_cli.errors import ModelError, brief
 from varec_cli.models.classifier import Classifier, ClipSpec, StreamSession
-from varec_cli.text import has_control_characters
+from varec_cli.text import control_characters_problem
 from varec_cli.weights.archive import SAVEDMODEL_METADATA
 
 
@@ -40,8 +40,8 @@ def metadata_problem(metadata: Any) -> str | None:
         return "no labels recorded"
     if not isinstance(labels, list) or not all(isinstance(label, str) and label for label in labels):
         return "labels must be a list of names"
-    if any(has_control_characters(label) for label in labels):
-        return "labels must not hold control characters (escape codes, line breaks, tabs)"
+    if problem := control_characters_problem(labels):
+        return problem
     size = metadata.get("size")
     if size is not None and not (isinstance(size, list) and len(size) == 2 and all(positive(v, int) for v in size)):
         return f"size must be [height, width] in pixels, got {size!r}"
