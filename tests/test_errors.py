@@ -274,3 +274,72 @@ def test_empty_names_given_to_the_library_search_nothing(tmp_path, monkeypatch):
     assert videos == [] and len(problems) == 2 and all("empty" in str(p) for p in problems)
     with pytest.raises(ModelError, match="the model is empty"):
         open_classifier("")
+
+
+def test_links_that_lead_nowhere_say_so_instead_of_no_such_file(cli, tiny_model, tmp_path):
+    """`ls` shows the name, so "no such file" would send the user looking in the wrong place."""
+    (tmp_path / "loop1.mp4").symlink_to(tmp_path / "loop2.mp4")
+    (tmp_path / "loop2.mp4").symlink_to(tmp_path / "loop1.mp4")
+    (tmp_path / "moved.mp4").symlink_to(tmp_path / "gone.mp4")
+    for name, words in (("loop1.mp4", "symbolic links that loop"), ("moved.mp4", f"a symbolic link to {tmp_path / 'gone.mp4'}, which does not exist")):
+        link = tmp_path / name
+        _assert_one_line_error(cli("predict", link, "-m", tiny_model), f"{link}: {words}")
+        _assert_one_line_error(cli("annotate", link, "-o", tmp_path / "out.mp4", "-m", tiny_model), f"{link}: {words}")
+        _assert_one_line_error(cli("stream", "-s", link, "-m", tiny_model, "--no-display"), f"{link}: {words}")
+        _assert_one_line_error(cli("info", link), f"{link}: {words}")
+        _assert_one_line_error(cli("predict", write_motion_video(tmp_path / "clip.avi", "left"), "-m", link), f"{link}: {words}")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_or_a_device_given_as_a_video_file_is_refused_at_once(tiny_model, tmp_path):
+    """predict, annotate and info need a file they can read more than once; a named pipe without a
+    writer would also block any open() of it. Run in a child process: a regression would hang."""
+    fifo = tmp_path / "clip.pipe"
+    os.mkfifo(fifo)
+    for args in (("predict", fifo, "-m", tiny_model), ("annotate", fifo, "-o", tmp_path / "o.mp4", "-m", tiny_model)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "varec_cli", *map(str, args)], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 1 and proc.stderr == (
+            f"error: {fifo}: a pipe, not a video file; save the video to a file first, "
+            f"or label it as it comes with `varec stream --source {fifo}`\n"
+        ), proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "varec_cli", "predict", os.devnull, "-m", str(tiny_model)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1 and proc.stderr.startswith(f"error: {os.devnull}: a device, not a video file"), proc.stderr
+
+
+def test_a_frame_rate_past_belief_gives_no_length_instead_of_zero_seconds(cli, tiny_model, tmp_path):
+    """An AVI header stating 4e9 frames per second: predict's length is unknown (null), not 0.0 s,
+    and annotate says why it assumes a rate."""
+    import json
+    import struct
+
+    video = write_motion_video(tmp_path / "clip.avi", "left", count=24)
+    data = bytearray(video.read_bytes())
+    strh = data.find(b"strh")
+    struct.pack_into("<II", data, strh + 8 + 20, 1, 4_000_000_000)  # dwScale, dwRate
+    struct.pack_into("<I", data, data.find(b"avih") + 8, 0)  # dwMicroSecPerFrame
+    video.write_bytes(bytes(data))
+    result = cli("predict", video, "-m", tiny_model, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["frames"] == 24 and record["seconds"] is None
+    table = cli("predict", video, "-m", tiny_model)
+    assert table.exit_code == 0 and "(24 frames, no frame rate)" in table.stdout, table.stdout
+    annotated = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model)
+    assert annotated.exit_code == 0 and "gives no believable frame rate; assuming 25 fps" in annotated.stderr, annotated.stderr
+
+
+def test_not_a_number_is_not_called_out_of_range(cli, tiny_model, tmp_path):
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    for args, option, words in (
+        (("stream", "-s", video, "--threshold", "nan", "--no-display"), "--threshold", "must be a probability from 0 to 1"),
+        (("stream", "-s", video, "--threshold", "1.5", "--no-display"), "--threshold", "must be a probability from 0 to 1"),
+        (("annotate", video, "-o", tmp_path / "o.avi", "--window", "nan"), "--window", "must be a number of seconds, 0 or more"),
+        (("annotate", video, "-o", tmp_path / "o.avi", "--window", "-1"), "--window", "must be a number of seconds, 0 or more"),
+    ):
+        result = cli(*args, "-m", tiny_model)
+        assert result.exit_code == 2 and option in result.stderr and words in result.stderr, result.stderr
+        assert "greater than" not in result.stderr and "less than" not in result.stderr

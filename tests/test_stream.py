@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 from children import stop_when_ready
-from synthetic import decode_index, moving_square_frames, write_bounce_video, write_index_video, write_video
+from synthetic import decode_index, moving_square_frames, real_mp4_clips, write_bounce_video, write_index_video, write_video
 
 from varec_cli.errors import VideoError
 from varec_cli.models.classifier import ClipSpec, load_classifier
@@ -976,3 +976,62 @@ def test_the_library_refuses_to_record_over_its_source(tiny_model, tmp_path):
     with pytest.raises(VideoError):
         run_stream(load_classifier(tiny_model), open_source(str(video)), StreamOptions(output=video))
     assert video.read_bytes() == before
+
+
+def _feed_pipe(fifo, data: bytes) -> threading.Thread:
+    """A writer for the named pipe `fifo`, as `ffmpeg ... -f mpegts - > fifo` would be."""
+
+    def feed():
+        try:
+            with open(fifo, "wb") as pipe:  # waits for the reader
+                pipe.write(data)
+        except BrokenPipeError:  # the reader stopped first
+            pass
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_streams_like_the_file_it_carries(cli, trained_model, tmp_path):
+    """Video piped in (MPEG-TS, which is read in one pass) gives every frame, in order, at the times
+    its frame rate says, so the same lines as the file itself; the pipe is read once and the command
+    ends when its writer closes it."""
+    import os
+
+    from synthetic import write_av_video
+
+    frames = moving_square_frames("left", seed=100) + moving_square_frames("right", seed=100)
+    video = write_av_video(tmp_path / "bounce.ts", frames, fps=12, codec="mpeg2video", options={"qscale": "2"})
+    from_file = cli("stream", "--source", video, "--model", trained_model, "--no-display")
+    assert from_file.exit_code == 0, from_file.output
+    fifo = tmp_path / "camera.pipe"
+    os.mkfifo(fifo)
+    writer = _feed_pipe(fifo, video.read_bytes())
+    from_pipe = cli("stream", "--source", fifo, "--model", trained_model, "--no-display", "-o", tmp_path / "rec.avi")
+    writer.join(timeout=60)
+    assert from_pipe.exit_code == 0, from_pipe.output
+    assert [label for _, label, _ in _label_lines(from_pipe.stdout)] == ["moving_left", "moving_right"]
+    assert from_pipe.stdout == from_file.stdout
+    assert "24 captured, 24 processed" in from_pipe.stderr and "end of the video" in from_pipe.stderr
+    assert "without sound" in from_pipe.stderr and count_frames(tmp_path / "rec.avi") == 24
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_carrying_an_mp4_says_what_format_a_pipe_needs(cli, tiny_model, tmp_path):
+    """An MP4 whose index comes after the frames cannot be read in one pass: one line saying so, not a
+    hang waiting for the pipe to be opened again."""
+    import os
+
+    fifo = tmp_path / "clip.pipe"
+    os.mkfifo(fifo)
+    mp4 = next(clip for clip in real_mp4_clips() if clip.name == "bikes.mp4")  # past what FFmpeg's buffer holds
+    writer = _feed_pipe(fifo, mp4.read_bytes())
+    result = cli("stream", "--source", fifo, "-m", tiny_model, "--no-display")
+    writer.join(timeout=60)
+    assert result.exit_code == 1 and result.stderr == (
+        f"error: {fifo}: no frame came through the pipe (it needs a format that can be read in one pass, "
+        "such as MPEG-TS or Matroska: `ffmpeg ... -f mpegts -`)\n"
+    ), result.stderr
+

@@ -445,7 +445,7 @@ def annotate_video(
     fps = info.fps
     if fps <= 0:
         fps = DEFAULT_FPS
-        warn(f"{video}: the container gives no frame rate; assuming {DEFAULT_FPS:g} fps")
+        warn(f"{video}: the container gives no believable frame rate; assuming {DEFAULT_FPS:g} fps")
     window_frames, stride_frames = window_and_stride_frames(classifier, fps, window, stride)
     size = (info.height, info.width)
     from varec_cli.video.writer import encoded_size, odd_size_warning, square_pixels_warning

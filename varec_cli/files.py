@@ -95,3 +95,56 @@ def file_version(path: str | os.PathLike) -> dict:
     again) and has the same size."""
     stat = os.stat(path)
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+
+
+LINK_LOOP = "symbolic links that loop (one leads back to another)"
+
+
+def is_link_loop(path: str | os.PathLike) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    except ValueError:
+        return False
+    return False
+
+
+def missing_reason(path: str | os.PathLike) -> str | None:
+    """None when `path` leads to something; else why it does not, for an error line. Path.exists()
+    says False alike for a missing file, a loop of symbolic links and a link whose target is gone,
+    and "no such file" about a link the user can see in `ls` sends them looking in the wrong place."""
+    try:
+        os.stat(path)
+        return None
+    except ValueError:  # a NUL byte in the name
+        return "no such file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return LINK_LOOP
+        if exc.errno == errno.ENAMETOOLONG:
+            return "file name too long (longer than the file system allows)"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "no permission to reach it (a folder on its way is closed)"
+        if os.path.islink(path):
+            return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        return "no such file"
+
+
+def special_file_kind(path: str | os.PathLike) -> str | None:
+    """'a pipe', 'a socket' or 'a device' for what `path` leads to when it is one of those (data that
+    can be read once, in order, and may block until a writer comes); None for a file, a folder, or a
+    path that leads nowhere."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return None

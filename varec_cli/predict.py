@@ -15,6 +15,7 @@ import numpy as np
 from varec_cli.errors import VarecError, VideoError
 from varec_cli.models.classifier import Classifier
 from varec_cli.video import find_videos
+from varec_cli.video.reader import check_video_file
 
 
 @dataclass
@@ -23,7 +24,7 @@ class VideoPrediction:
     model: str
     predictions: list[tuple[str, float]]  # (label, probability), best first
     frames: int  # frames in the video
-    seconds: float  # duration of the video
+    seconds: float | None  # duration of the video; None where it states no believable frame rate
     probabilities: np.ndarray = field(repr=False, default=None)
     warning: str | None = None  # something the user should know about this result
 
@@ -33,7 +34,7 @@ class VideoPrediction:
             "model": self.model,
             "predictions": [{"label": label, "score": round(score, 6)} for label, score in self.predictions],
             "frames": self.frames,
-            "seconds": round(self.seconds, 3),
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
         }
         if self.warning:
             record["warning"] = self.warning
@@ -65,9 +66,12 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
             if not found:
                 problems.append(VideoError(f"{path}: no video files in this directory"))
             videos.extend(found)
-        elif not path.exists():
-            problems.append(VideoError(f"{path}: no such file"))
         else:
+            try:
+                check_video_file(path)  # missing, a pipe, empty: told before any model is loaded
+            except VideoError as problem:
+                problems.append(problem)
+                continue
             videos.append(path)
     return videos, problems
 
@@ -145,7 +149,7 @@ def classify_video(
         model=classifier.name,
         predictions=classifier.top_k(probabilities, top_k),
         frames=sampled.frame_count,
-        seconds=sampled.duration,
+        seconds=sampled.duration if sampled.fps > 0 else None,
         probabilities=probabilities,
         warning=cut_short_warning(video, sampled.frame_count, sampled.fps, "classified from", stated=sampled.stated),
     )

@@ -5,7 +5,8 @@ inference loop (the caller's thread) through a `_FrameSlot`:
 - live (a camera, a network stream, or a file with `realtime`): the slot keeps only the newest frame,
   so inference never works through a backlog; frames it could not keep up with are skipped for
   inference but still recorded;
-- lossless (a file, as fast as it decodes): a short blocking queue; every frame is processed in order.
+- lossless (a file or a pipe, as fast as it decodes): a short blocking queue; every frame is processed
+  in order.
 
 The loop turns each frame into model input, pushes it into the classifier's stream session (the
 ring buffer of models/streaming.py), smooths the probabilities, and reports a label change through a
@@ -43,12 +44,14 @@ NO_LABEL = "..."  # shown below the threshold (the overlay's Hershey font has no
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "camera" | "network" | "file"
+    kind: str  # "camera" | "network" | "file" | "pipe" (a named pipe, /dev/stdin fed by one: read once, in order)
     target: int | str
 
     @property
     def live(self) -> bool:
-        return self.kind != "file"
+        """A camera or a network stream. A pipe is read like a file: every frame, in order, timed by its
+        frame rate (its writer waits while inference catches up); --realtime paces and skips."""
+        return self.kind in ("camera", "network")
 
     def __str__(self) -> str:
         if self.kind == "camera":
@@ -60,7 +63,8 @@ class Source:
 
 def parse_source(text: str | int) -> Source:
     """`0`, `1`, ... → a camera index; rtsp://, http(s):// (and rtmp, udp, tcp, srt) → a network
-    stream; anything else → a video file (write `./0` for a file named `0`)."""
+    stream; a named pipe (or /dev/stdin fed by one) → a pipe, read as it comes; anything else → a
+    video file (write `./0` for a file named `0`)."""
     text = str(text).strip()
     if re.fullmatch(r"\d+", text):
         if int(text) >= 2**31:  # OpenCV takes a C int
@@ -70,17 +74,23 @@ def parse_source(text: str | int) -> Source:
         return Source("network", text)
     if not text:
         raise VideoError("--source is empty")
-    return Source("file", text)
+    from varec_cli.files import special_file_kind
+
+    return Source("pipe" if special_file_kind(text) == "a pipe" else "file", text)
 
 
 def _open_capture(source: Source):
-    """A cv2.VideoCapture of a camera or a network stream that is open, or None. (A file is opened by
-    video.frames.open_frame_capture, PyAV where OpenCV cannot decode it, and never reopened.)"""
+    """A cv2.VideoCapture of a camera, a network stream or a pipe that is open, or None. (A file is
+    opened by video.frames.open_frame_capture, PyAV where OpenCV cannot decode it, and never reopened.)
+    A pipe is opened by OpenCV alone, which reads it in one pass: a second reader would find its start
+    gone. Opening it waits for a writer, as `cat` does."""
     import cv2
 
     with native_messages_silenced():
         if source.kind == "camera":
             cap = cv2.VideoCapture(int(source.target))
+        elif source.kind == "pipe":  # no timeouts: a pipe's writer may well pause
+            cap = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG)
         else:
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
             cap = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
@@ -93,12 +103,12 @@ def _open_capture(source: Source):
 
 
 def _sane_fps(value: float, kind: str) -> float | None:
-    """The source's frame rate, or None where it is not believable: a file up to 1000 fps (what
+    """The source's frame rate, or None where it is not believable: a file or a pipe up to 1000 fps (what
     `predict` and `annotate` accept: high-speed footage), a camera or a stream up to 240 (drivers and
     RTSP servers report clock rates such as 1000 or 90000 instead)."""
     from varec_cli.video.reader import plausible_fps
 
-    return plausible_fps(value, limit=1000 if kind == "file" else 240) or None
+    return plausible_fps(value, limit=240 if kind in ("camera", "network") else 1000) or None
 
 
 @dataclass
@@ -138,10 +148,14 @@ def open_source(source: Source | str) -> OpenedSource:
 
     source = parse_source(source) if not isinstance(source, Source) else source
     if source.kind == "file":
+        from varec_cli.files import missing_reason
+
         path = Path(source.target)
         shown = source.target  # as given: Path would turn ./0, the way to name a file 0, into 0
-        if not path.exists():
+        if (reason := missing_reason(path)) == "no such file":
             raise VideoError(f"{shown}: no such file (for a camera give its index, e.g. --source 0)")
+        if reason:
+            raise VideoError(f"{shown}: {reason}")
         if path.is_dir():
             raise VideoError(f"{shown}: is a directory, not a video file")
         from varec_cli.video.frames import open_frame_capture  # PyAV's decoding where OpenCV's fails (AV1)
@@ -157,11 +171,18 @@ def open_source(source: Source | str) -> OpenedSource:
     if cap is None:
         if source.kind == "camera":
             raise VideoError(f"{source}: cannot open it (no such camera, no permission, or it is in use)")
+        if source.kind == "pipe":
+            raise VideoError(f"{source}: cannot read a video from this pipe")
         raise VideoError(f"{source}: cannot open this stream (unreachable, refused, or not a video stream)")
     with native_messages_silenced():
         ok, frame = cap.read()
     if not ok or frame is None:
         cap.release()
+        if source.kind == "pipe":  # an MP4 whose index comes last, say: a pipe cannot go back for it
+            raise VideoError(
+                f"{source}: no frame came through the pipe (it needs a format that can be read in one pass, "
+                "such as MPEG-TS or Matroska: `ffmpeg ... -f mpegts -`)"
+            )
         raise VideoError(f"{source}: opened, but gives no frame")
     fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS), source.kind)
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)

@@ -23,7 +23,7 @@ def annotate_command(
         help=MODEL_HELP,
     ),
     window: Optional[float] = typer.Option(
-        None, "--window", metavar="SECONDS", min=0.0,
+        None, "--window", metavar="SECONDS",
         help="Seconds of video per classification (default: the model's clip span); 0 classifies the whole video once.",
     ),
     stride: Optional[float] = typer.Option(
@@ -46,8 +46,8 @@ def annotate_command(
     from varec_cli.text import counted
     from varec_cli.video.writer import same_file, sound_note
 
-    if window is not None and not math.isfinite(window):
-        raise typer.BadParameter("must be a number of seconds", param_hint="--window")
+    if window is not None and not 0 <= window < math.inf:  # checked here: typer's range check calls nan "less than 0"
+        raise typer.BadParameter("must be a number of seconds, 0 or more", param_hint="--window")
     if stride is not None and not 0 < stride < math.inf:
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--stride")
     if stride is not None and window == 0:

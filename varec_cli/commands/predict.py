@@ -56,7 +56,7 @@ def predict_command(
                 # The video's name on a line of its own: a table title would wrap to the table's width.
                 out.print(
                     f"[bold]{escape(str(result.video))}[/bold]  ({counted(result.frames, 'frame')}, "
-                    f"{seconds(result.seconds)})",
+                    f"{'no frame rate' if result.seconds is None else seconds(result.seconds)})",
                     markup=True, soft_wrap=True,
                 )
                 out.print(_prediction_table(result))

@@ -22,7 +22,7 @@ def stream_command(
     no_display: bool = typer.Option(
         False, "--no-display", help="No window: print a line each time the label changes (automatic without a display)."
     ),
-    threshold: float = typer.Option(0.5, "--threshold", metavar="P", min=0.0, max=1.0, help="Claim no label below this probability."),
+    threshold: float = typer.Option(0.5, "--threshold", metavar="P", help="Claim no label below this probability (0 to 1)."),
     smooth: int = typer.Option(3, "--smooth", metavar="N", min=1, help="Average the last N predictions."),
     max_seconds: Optional[float] = typer.Option(
         None, "--max-seconds", metavar="SECONDS", help="Stop after this many seconds of source time (wall-clock for live sources)."
@@ -42,6 +42,8 @@ def stream_command(
     from varec_cli.stream import StreamOptions, open_source, parse_source, run_stream
     from varec_cli.video.display import display_configured, display_unavailable
 
+    if not 0 <= threshold <= 1:  # checked here: typer's range check calls nan "more than 1"
+        raise typer.BadParameter("must be a probability from 0 to 1", param_hint="--threshold")
     if max_seconds is not None and not max_seconds > 0:  # NaN too
         raise typer.BadParameter("must be more than 0", param_hint="--max-seconds")
     if not str(source).strip():

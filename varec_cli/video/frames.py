@@ -21,9 +21,10 @@ def open_frame_capture(path: str | Path):
     get(CAP_PROP_FPS / _FRAME_COUNT / _FRAME_WIDTH / _FRAME_HEIGHT / _SAR_NUM / _SAR_DEN),
     isOpened() and release(). OpenCV's when it decodes the first frame, else PyAV's; VideoError when
     neither can."""
-    from varec_cli.video.reader import open_opencv_capture
+    from varec_cli.video.reader import check_video_file, open_opencv_capture
 
     path = Path(path)
+    check_video_file(path)  # what neither can read fails here, before PyAV is tried (a pipe would block it)
     try:
         cap = open_opencv_capture(path)
     except VideoError as cannot_open:

@@ -163,11 +163,21 @@ def cut_short_warning(
     )
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise VideoError(f"{path}: no such file")
+def check_video_file(path: Path) -> None:
+    """VideoError unless `path` is a readable, non-empty file: what neither OpenCV nor PyAV should be
+    handed (a pipe, which they would read from, or wait on for a writer, and then read again)."""
+    from varec_cli.files import missing_reason, special_file_kind
+
+    if reason := missing_reason(path):
+        raise VideoError(f"{path}: {reason}")
     if path.is_dir():
         raise VideoError(f"{path}: is a directory, not a video file")
+    if kind := special_file_kind(path):
+        advice = {
+            "a pipe": f"save the video to a file first, or label it as it comes with `varec stream --source {path}`",
+            "a device": "for a camera, give `varec stream --source` its index (0, 1, ...)",
+        }.get(kind, "give a video file")
+        raise VideoError(f"{path}: {kind}, not a video file; {advice}")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: file is empty")
     if not os.access(path, os.R_OK):  # else OpenCV's "cannot open this file as a video" blames the format
@@ -193,7 +203,7 @@ def open_opencv_capture(path: Path, threads: int | None = None):
     from varec_cli.video.opencv_paths import opencv_path
 
     path = Path(path)
-    _check_file(path)
+    check_video_file(path)
     cap = None
     with opencv_path(path) as name:
         if threads:
@@ -587,7 +597,7 @@ def read_clips(
     path = Path(path)
     cores = usable_cores() if cores is None else max(1, int(cores))
     if strategy in ("auto", "av"):
-        _check_file(path)
+        check_video_file(path)
         try:
             clips = _read_av(path, num_frames, size, views, cores=cores, jpeg_too=strategy == "av")
         except VideoError:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VideoError
-from varec_cli.files import temp_file
+from varec_cli.files import LINK_LOOP, is_link_loop, temp_file
 from varec_cli.video.quiet import native_messages_silenced
 
 # Tried in order. H.264 is what every player, browser and phone opens: 'h264' is PyAV's libx264
@@ -62,8 +62,11 @@ def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
 
 def same_file(a: Path, b: Path) -> bool:
     """The same path, or two names of one file (a link)."""
-    if a.resolve() == b.resolve():
-        return True
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (RuntimeError, OSError):  # a loop of symbolic links (RuntimeError before Python 3.13) names no file
+        return False
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
@@ -73,6 +76,8 @@ def same_file(a: Path, b: Path) -> bool:
 def check_writable_file(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
     """Refuse, before any work, an output file that is an input, a directory, or cannot be written."""
     output = Path(output)
+    if is_link_loop(output):
+        raise VideoError(f"{output}: {LINK_LOOP}")
     for source in inputs:
         if same_file(output, Path(source)):
             raise VideoError(f"{output}: the output would overwrite the input {source}; choose another file name")

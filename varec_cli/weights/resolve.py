@@ -325,6 +325,10 @@ def resolve_model_path(name_or_path: str, *, progress: ProgressCallback | None =
     candidate = paths.expand_user(arg)
     if candidate.exists():
         return candidate
+    if os.path.islink(candidate):  # there, but leads nowhere: not a registry name that happens to be missing
+        from varec_cli.files import missing_reason
+
+        raise ModelError(f"{arg}: {missing_reason(candidate)}")
     if _looks_like_path(arg) and not _names_an_entry(arg):
         raise ModelError(f"{arg}: no such model file")
     registry = load_registry()
