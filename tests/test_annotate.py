@@ -420,8 +420,10 @@ def test_bad_options(cli, tiny_model, tmp_path):
     out = tmp_path / "out.avi"
     both = cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "1", "--stride", "2")
     assert both.exit_code == 2 and "longer than the window" in both.stderr  # a usage error, told before any work
-    # against the window the model gives (1 s here), known only once it is read: one line, exit 1
-    _one_line_error(cli("annotate", video, "-o", out, "-m", tiny_model, "--stride", "2"), "longer than the window")
+    # against the window the model gives (1 s here), known only once it is read: a usage error all the same
+    default = cli("annotate", video, "-o", out, "-m", tiny_model, "--stride", "2")
+    assert default.exit_code == 2 and "longer than the window (1 s, the model's clip span)" in default.stderr
+    assert "--window" in default.stderr and not out.exists()
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "0", "--stride", "1").exit_code == 2
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--window", "-1").exit_code == 2
     assert cli("annotate", video, "-o", out, "-m", tiny_model, "--top-k", "0").exit_code == 2

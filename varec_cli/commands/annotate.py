@@ -69,6 +69,15 @@ def annotate_command(
 
     check_paths(video, output, timeline_file)  # one-line errors before the model loads or a frame is read
     classifier = open_model(model, "annotate")
+    if stride is not None and window is None:  # the default window is the model's: known only now
+        from varec_cli.annotate import default_window_seconds
+
+        if stride > (span := default_window_seconds(classifier)) + 1e-9:
+            raise typer.BadParameter(
+                f"{stride:g} s is longer than the window ({span:g} s, the model's clip span): some frames would "
+                "have no window; give a --window at least as long",
+                param_hint="--stride",
+            )
 
     err = console.err()
     with _ProgressView(err) as progress:
