@@ -330,7 +330,7 @@ def test_the_videos_sound_is_kept_in_mp4_and_said_to_be_left_out_of_avi(cli, tin
     assert abs(len(heard) / rate - 2.0) < 0.05
     result = cli("annotate", video, "-o", tmp_path / "out.avi", "-m", tiny_model)
     assert result.exit_code == 0, result.output
-    assert "codec MJPG (the sound left out: only .mp4 output keeps it);" in result.stdout
+    assert "codec MJPG, the sound left out: only .mp4 output keeps it;" in result.stdout
 
 
 def test_an_odd_sized_video_is_reported_at_the_size_written(cli, tiny_model, tmp_path):
@@ -397,6 +397,10 @@ def test_a_timeline_naming_the_output_under_another_name_is_refused(cli, tmp_pat
         "the timeline and the output video are the same file",
     )
     assert output.read_bytes() == b"an earlier annotation"
+    _one_line_error(  # the input itself: named as the timeline, not as "the output"
+        cli("annotate", video, "-o", output, "--timeline", video, "-m", missing_model),
+        f"{video}: the timeline would overwrite the input {video}",
+    )
 
 
 def test_bad_output_path_fails_before_anything_is_read(cli, tmp_path):

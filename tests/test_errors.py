@@ -343,3 +343,16 @@ def test_not_a_number_is_not_called_out_of_range(cli, tiny_model, tmp_path):
         result = cli(*args, "-m", tiny_model)
         assert result.exit_code == 2 and option in result.stderr and words in result.stderr, result.stderr
         assert "greater than" not in result.stderr and "less than" not in result.stderr
+
+
+def test_labels_the_terminal_cannot_encode_are_escaped_not_a_traceback(tiny_model, tmp_path):
+    """An ASCII (or cp1252) stdout and a model whose labels are German and Japanese."""
+    from synthetic import model_with_metadata
+
+    model = model_with_metadata(tiny_model, tmp_path / "unicode.keras", labels=["schöpfen", "日本の踊り", "still"])
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    for args in (("predict", video, "-m", model), ("info", model)):
+        proc = _varec_process(*args, env=env)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-500:]
+        assert "sch\\xf6pfen" in proc.stdout and "\\u65e5\\u672c" in proc.stdout, proc.stdout

@@ -203,7 +203,7 @@ def test_a_files_sound_is_recorded_with_its_frames_up_to_the_stop(cli, tiny_mode
         assert np.sqrt(np.mean(heard[: rate // 2] ** 2)) > 0.3  # the tone, not silence
     result = cli("stream", "-s", video, "-m", tiny_model, "--no-display", "-o", tmp_path / "rec.avi")
     assert result.exit_code == 0, result.output
-    assert "(50 frames, codec MJPG (the sound left out: only .mp4 output keeps it))" in result.stderr
+    assert "(50 frames, codec MJPG, the sound left out: only .mp4 output keeps it)" in result.stderr
 
 
 def test_the_source_time_covers_the_last_frame(cli, tiny_model, tmp_path):

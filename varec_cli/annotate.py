@@ -128,7 +128,7 @@ def check_paths(video: str | os.PathLike, output: str | os.PathLike, timeline: s
     if timeline is not None:
         if same_file(Path(timeline), Path(output)):
             raise VarecError(f"{timeline}: the timeline and the output video are the same file")
-        check_writable_file(timeline, video)
+        check_writable_file(timeline, video, what="the timeline")
     info = probe_video(video)
     check_encodable(video, info.height, info.width)
     return info

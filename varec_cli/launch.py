@@ -27,8 +27,19 @@ def _closed_stdio_to_devnull() -> None:
             setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", errors="surrogateescape", closefd=False))
 
 
+def _unencodable_text_escaped() -> None:
+    """A label the terminal's encoding cannot show (`schöpfen` on an ASCII or cp1252 console) is
+    written escaped (`sch\\xf6pfen`), not a UnicodeEncodeError traceback half-way through a table."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # replaced by something without it (a test's capture)
+            pass
+
+
 def main() -> None:
     _closed_stdio_to_devnull()
+    _unencodable_text_escaped()
     try:
         from varec_cli.cli import main as run
     except KeyboardInterrupt:

@@ -33,10 +33,10 @@ from varec_cli.training import (
 )
 
 VAL_SPLIT_WORDS = {
-    "group": "by group (whole _gNN_ groups per class)",
-    "clip": "per clip (names carry no groups)",
+    "group": "by group: whole _gNN_ groups per class",
+    "clip": "per clip: the names carry no groups",
     "folder": "from the val/ folder",
-    "none": "none",
+    "none": "none held out",
 }
 
 
@@ -307,8 +307,8 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     reporter.info(
         f"dataset {dataset.name} ({dataset.layout}"
         + (f", split {dataset.split}" if dataset.split else "")
-        + f"): {len(labels)} classes; clips: train {len(dataset.train)}, test {len(dataset.test)}, "
-        f"val {len(dataset.val)}: {VAL_SPLIT_WORDS.get(val_by, val_by)}"
+        + f"): {len(labels)} classes; clips: train {len(dataset.train)}, "
+        f"val {len(dataset.val)} ({VAL_SPLIT_WORDS.get(val_by, val_by)}), test {len(dataset.test)}"
     )
 
     ckpt_dir = checkpoint_dir(output)

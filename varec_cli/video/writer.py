@@ -45,8 +45,8 @@ def sound_note(output: str | os.PathLike, audio: str | None, audio_left_out: boo
     if not audio_left_out:
         return ""
     if video_suffix(output) == ".avi":
-        return " (the sound left out: only .mp4 output keeps it)"
-    return " (the sound left out: it could not be written here)"  # OpenCV's encoder, or sound PyAV cannot decode
+        return ", the sound left out: only .mp4 output keeps it"
+    return ", the sound left out: it could not be written here"  # OpenCV's encoder, or sound PyAV cannot decode
 
 
 def codecs_for(path: str | os.PathLike) -> tuple[str, ...]:
@@ -73,14 +73,15 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_writable_file(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
-    """Refuse, before any work, an output file that is an input, a directory, or cannot be written."""
+def check_writable_file(output: str | os.PathLike, *inputs: str | os.PathLike, what: str = "the output") -> Path:
+    """Refuse, before any work, an output file that is an input, a directory, or cannot be written.
+    `what` names it in the message that it would overwrite an input ("the timeline")."""
     output = Path(output)
     if is_link_loop(output):
         raise VideoError(f"{output}: {LINK_LOOP}")
     for source in inputs:
         if same_file(output, Path(source)):
-            raise VideoError(f"{output}: the output would overwrite the input {source}; choose another file name")
+            raise VideoError(f"{output}: {what} would overwrite the input {source}; choose another file name")
     if output.is_dir():
         raise VideoError(f"{output}: is a directory")
     directory = output.parent
