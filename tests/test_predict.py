@@ -579,3 +579,20 @@ def test_labels_with_control_characters_are_refused_not_printed(cli, tiny_model,
         result = cli(*args)
         assert result.exit_code == 1 and "\x1b" not in result.output, result.output
         assert "labels must not hold control characters" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_model_file_renamed_from_dot_keras_loads_all_the_same(cli, tiny_model, tmp_path):
+    """Keras opens an archive only by a name ending in `.keras`; a varec model saved as `m.KERAS`, sent
+    as `m.zip` or stripped of its extension is still the same model."""
+    import json
+    import shutil
+
+    video = write_motion_video(tmp_path / "clip.avi", "left")
+    original = cli("predict", video, "-m", tiny_model, "--json")
+    assert original.exit_code == 0, original.output
+    scores = json.loads(original.stdout)["predictions"]
+    for name in ("m.KERAS", "m.zip", "m"):
+        renamed = shutil.copyfile(tiny_model, tmp_path / name)
+        result = cli("predict", video, "-m", renamed, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["predictions"] == scores

@@ -227,6 +227,16 @@ def test_offline_uncached_model_fails_at_once(cli, registry, tmp_path, monkeypat
     assert "unset VAREC_OFFLINE to download it with its label list, or point VAREC_REGISTRY at a mirror or a local copy" in result.stderr
     assert "--model" not in result.stderr  # a SavedModel archive downloaded by hand is no model file
     assert registry.requests_for("/movinet/a0/base") == [] and registry.requests_for("/labels.txt") == []
+    import os
+
+    from varec_cli import paths
+
+    assert not any(name.endswith(".lock") for _, _, names in os.walk(paths.cache_dir()) for name in names)
+    # a cache that cannot even be made (VAREC_CACHE_DIR under a file): still the offline error, not the lock's
+    (tmp_path / "a-file").write_bytes(b"")
+    monkeypatch.setenv("VAREC_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    unusable = cli("predict", red, "--model", "toy-movinet")
+    assert unusable.exit_code == 1 and unusable.stderr.startswith("error: toy-movinet is not in the cache and VAREC_OFFLINE=1")
 
 
 def test_info_on_a_registry_name(cli, registry):

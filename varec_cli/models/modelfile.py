@@ -5,6 +5,7 @@ can read it without importing Keras.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
@@ -138,6 +139,26 @@ def save_model(model, path: str | os.PathLike, metadata: ModelMetadata) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _named_keras(path: Path):
+    """`path` under a name ending in `.keras`, the only name Keras opens a model archive by: a varec
+    model renamed `m.KERAS`, `m.zip` or `m` (its metadata read already) loads all the same, through a
+    link (a copy where links are not allowed) in a temporary folder."""
+    if str(path).endswith(".keras"):
+        yield path
+        return
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="varec-model-") as folder:
+        named = Path(folder) / "model.keras"
+        try:
+            os.symlink(os.path.abspath(path), named)
+        except OSError:
+            shutil.copyfile(path, named)
+        yield named
+
+
 def load_model(path: str | os.PathLike):
     """(keras model, metadata). Safe mode: no Lambda or other arbitrary code is deserialised."""
     path = Path(path)
@@ -149,7 +170,8 @@ def load_model(path: str | os.PathLike):
     import varec_cli.models.layers  # noqa: F401  (registers FramePreprocessing)
 
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with _named_keras(path) as keras_path:
+            model = keras.saving.load_model(keras_path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a broken or hostile archive
         if "safe_mode" in str(exc):  # Keras' advice (pass safe_mode=False) is not for varec's users
             what = "Python code (a Lambda layer)" if "Lambda" in str(exc) else "what only Keras' unsafe mode loads"

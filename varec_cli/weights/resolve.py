@@ -272,6 +272,8 @@ def ensure_cached(
             path = cached_path(entry)
             if path is not None:
                 return path
+        if paths.offline() and not any(download.is_local_url(u) for u in entry.urls):
+            raise _offline_error(entry)  # before any lock: offline there is nothing to fetch, and no lock file to leave
     # A SavedModel's labels before its own lock, never inside it: a process holding two entry locks
     # could deadlock with `cache clear`, which takes them all in name order.
     labels = _labels_to_install(entry, registry)
