@@ -227,6 +227,8 @@ def test_init_new_classes_uses_the_feature_cache_and_a_second_run_decodes_nothin
     assert first.exit_code == 0, first.output
     assert loader.DECODED.count - before == 24  # every train + val video once
     assert "new 2-class output layer" in first.stderr
+    # a scratch CNN from --init stays frozen by default, unlike a new one: said, with the way to train it
+    assert "its scratch CNN is kept frozen (--fine-tune-layers 0); give --fine-tune-layers K" in first.stderr
     assert "v_GoLeft_g05_c03.avi" in first.stderr and "warning" in first.stderr
     assert "0 clips from cache, 23 decoded and encoded, 1 could not be decoded" in first.stderr
 

@@ -34,7 +34,7 @@ def train_command(
     batch_size: int = typer.Option(16, "--batch-size", metavar="N", min=1, help="Clips per batch (global, across replicas)."),
     fine_tune_layers: int = typer.Option(
         0, "--fine-tune-layers", metavar="K", min=0,
-        help="Train a pretrained backbone's last K weighted layers too; 0 freezes it and trains the head on cached features (--backbone scratch is always trained whole).",
+        help="Train the backbone's last K weighted layers too; 0 freezes it and trains the head on cached features. A new --backbone scratch CNN is always trained whole; one from --init is frozen by 0 like any other.",
     ),
     lr: float = typer.Option(1e-3, "--lr", metavar="RATE", help="Initial learning rate (Adam); halved when val loss stalls."),
     seed: int = typer.Option(  # Keras' range of seeds

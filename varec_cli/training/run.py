@@ -344,6 +344,11 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
                     f"--init {Path(config.init).name}: its classes differ from the dataset's, so a new "
                     f"{len(labels)}-class output layer is trained on its {arch.rnn.upper()}"
                 )
+            if arch.backbone == "scratch" and config.fine_tune_layers == 0:  # a new scratch CNN would be trained whole
+                reporter.info(
+                    f"--init {Path(config.init).name}: its scratch CNN is kept frozen (--fine-tune-layers 0); "
+                    "give --fine-tune-layers K to train its last K layers too"
+                )
             weights_source = f"from --init model {Path(config.init).name}"
             units = _rnn_units(head, arch.rnn)
             if config.units is not None and config.units != units:
