@@ -210,7 +210,7 @@ def _resume_state(config: TrainConfig, fingerprint: dict, output: Path, reporter
     directory = checkpoint_dir(output)
     state = ResumeState.load(directory)
     if not config.resume:
-        if state is not None and state.epoch > 0:
+        if state is not None and state.epoch > 0 and not state.extra.get("diverged_epoch"):  # diverged: nothing to resume
             raise VarecError(
                 f"{directory} holds the checkpoint of an unfinished run (epoch {state.epoch}); add --resume to "
                 "continue it, or delete that folder to start over"
@@ -496,10 +496,10 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     )
     if outcome.diverged_epoch:
         if not outcome.best_epoch:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # NaN weights: a retry must not be told to resume them
             raise VarecError(
                 f"training diverged: the loss was not a number from epoch {outcome.diverged_epoch} on, so no "
-                f"epoch is worth keeping and no model was saved; try a lower --lr (now {config.lr:g}), after "
-                f"deleting the checkpoints in {ckpt_dir}"
+                f"epoch is worth keeping and no model was saved; try a lower --lr (now {config.lr:g})"
             )
         reporter.warning(
             f"training diverged at epoch {outcome.diverged_epoch} (the loss was not a number) and stopped there; "
