@@ -50,6 +50,29 @@ def result_line(text: str) -> None:
         raise _stdout_closed() from None
 
 
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (`| head -1` has its line), found without
+    writing to it: a stream whose label holds still writes nothing for as long as it likes. False where
+    it cannot be told (not a pipe; no poll(), as on Windows)."""
+    import select
+    import stat
+
+    try:
+        fd = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode) or not hasattr(select, "poll"):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):  # stdout replaced or closed: nothing to tell
+        return False
+
+
+def stop_writing_results() -> StdoutClosed:
+    """stdout's reader went away (stdout_reader_gone): stdout goes to /dev/null from now on."""
+    return _stdout_closed()
+
+
 def flush_results() -> None:
     try:
         sys.stdout.flush()

@@ -516,12 +516,14 @@ def run_stream(
     options: StreamOptions = StreamOptions(),
     *,
     on_label: Callable[[LabelChange], None] | None = None,
+    on_frame: Callable[[], None] | None = None,
 ) -> StreamSummary:
     """Classify `opened` frame by frame until it ends, q/Esc, `max_seconds`, or Ctrl-C.
 
     Ctrl-C ends the stream like any other stop: the recording is finalised and the summary returned
     with `interrupted=True` (the CLI then exits 130). `on_label` is called each time the claimed
-    label changes to a different label (not when it falls below the threshold).
+    label changes to a different label (not when it falls below the threshold); `on_frame` after each
+    frame processed. Either may raise StopStream to end the stream as q does.
     """
     from varec_cli.video.reader import to_model_frame
     from varec_cli.video.writer import AtomicVideoWriter
@@ -620,6 +622,8 @@ def run_stream(
                         summary.label_changes.append(change)
                         if on_label is not None:
                             on_label(change)
+                    if on_frame is not None:
+                        on_frame()
                     if window is not None and not window.show(overlay.draw(item.image)):
                         summary.ended = "quit from the window"
                         break

@@ -93,7 +93,27 @@ def stream_command(
         except StdoutClosed:  # `varec stream | head -1`: the reader has all it wanted
             raise StopStream("the output pipe was closed") from None
 
-    summary = run_stream(classifier, opened, options, on_label=None if display else print_label)
+    last_check = [0.0]
+
+    def check_reader() -> None:
+        """Between label lines, which may be minutes apart, see now and then whether stdout's reader
+        is still there: `varec stream | head -1` ends once head has its line, not at the next change."""
+        import time
+
+        from varec_cli.console import stdout_reader_gone, stop_writing_results
+        from varec_cli.stream import StopStream
+
+        now = time.monotonic()
+        if now - last_check[0] < 0.25:
+            return
+        last_check[0] = now
+        if stdout_reader_gone():
+            stop_writing_results()
+            raise StopStream("the output pipe was closed")
+
+    summary = run_stream(
+        classifier, opened, options, on_label=None if display else print_label, on_frame=None if display else check_reader
+    )
     for warning in summary.warnings:
         console.warn(warning)
     typer.echo(_summary_text(summary, threshold), err=True)  # plain: rich would wrap long paths
