@@ -993,3 +993,16 @@ def test_a_checkpoint_the_disk_has_no_room_for_is_refused_before_writing(tmp_pat
     assert not target.exists()
     _save_weights(model, target, copies=1)
     assert target.stat().st_size > 0
+
+
+def test_a_run_that_will_replace_an_existing_model_says_so_first(cli, trained, tmp_path):
+    import shutil
+
+    output = shutil.copyfile(trained["model"], tmp_path / "model.keras")  # a finished model, the default -o's name
+    result = cli("train", "--dataset", trained["root"], "--init", trained["model"], "--epochs", "1", "--batch-size", "8",
+                 "--output", output)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {output} exists: this run replaces it when it finishes" in result.stderr
+    fresh = cli("train", "--dataset", trained["root"], "--init", trained["model"], "--epochs", "1", "--batch-size", "8",
+                "--output", tmp_path / "new.keras")
+    assert fresh.exit_code == 0 and "exists" not in fresh.stderr
