@@ -70,6 +70,13 @@ def test_truncated_video(cli, tiny_model, tmp_path):
 def test_directory_without_videos(cli, tiny_model, tmp_path):
     (tmp_path / "empty_dir").mkdir()
     _assert_one_line_error(cli("predict", tmp_path / "empty_dir", "-m", tiny_model), "no video files")
+    (tmp_path / "recordings").mkdir()  # a camcorder's transport streams: skipped by folder searches, and said
+    for name in ("rec1.ts", "REC2.MTS"):
+        (tmp_path / "recordings" / name).write_bytes(b"G" * 188)
+    _assert_one_line_error(
+        cli("predict", tmp_path / "recordings", "-m", tiny_model),
+        "no video files in this directory (2 .ts/.mts files left out", "give such videos one by one",
+    )
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "directory", "plain-keras-zip"])

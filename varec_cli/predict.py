@@ -64,7 +64,12 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
         if path.is_dir():
             found = find_videos(path)
             if not found:
-                problems.append(VideoError(f"{path}: no video files in this directory"))
+                left_out = [p for p in path.rglob("*") if p.suffix.lower() in (".ts", ".mts") and p.is_file()]
+                problems.append(VideoError(f"{path}: no video files in this directory" + (
+                    f" ({len(left_out)} .ts/.mts file{'s' if len(left_out) > 1 else ''} left out: folder searches "
+                    "skip that extension, which TypeScript sources share; give such videos one by one)"
+                    if left_out else ""
+                )))
             videos.extend(found)
         else:
             try:
