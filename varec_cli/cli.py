@@ -74,11 +74,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
         "\b\nEnvironment:\n"
-        "  VAREC_CACHE_DIR  downloaded models and weights (`varec cache dir` shows it)\n"
+        "  VAREC_CACHE_DIR  downloaded models and weights, compiled graphs, training's feature cache\n"
+        "                   (`varec cache dir` shows it)\n"
         "  VAREC_DATA_DIR   the folder where dataset names (ucf101, hmdb51) are looked up\n"
         "  VAREC_REGISTRY   a TOML file of models of your own or mirrors (`varec models --help`)\n"
         "  VAREC_OFFLINE=1  never touch the network\n"
         "  VAREC_DEBUG=1    tracebacks instead of one-line errors\n"
+        "  KERAS_BACKEND    the Keras backend for varec's own models (default tensorflow; jax where installed)\n"
         "  NO_COLOR         no colours"
     ),
 )

@@ -86,7 +86,10 @@ def _warn_other_split(reporter: Reporter, classifier, dataset, val_fraction: flo
     from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
 
     if provenance.get("val_fraction") == 0:
-        reporter.warning(f"{classifier.name} was trained on all of this dataset's training part (--val-fraction 0)")
+        reporter.warning(
+            f"{classifier.name} was trained on all of this dataset's training part (--val-fraction 0): every clip "
+            "scored here is one it trained on, so the score says little of unseen clips"
+        )
         return
     if provenance.get("val_split_scheme") != VAL_SPLIT_SCHEME:
         reporter.warning(
