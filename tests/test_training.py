@@ -1006,3 +1006,33 @@ def test_a_run_that_will_replace_an_existing_model_says_so_first(cli, trained, t
     fresh = cli("train", "--dataset", trained["root"], "--init", trained["model"], "--epochs", "1", "--batch-size", "8",
                 "--output", tmp_path / "new.keras")
     assert fresh.exit_code == 0 and "exists" not in fresh.stderr
+
+
+def test_a_class_name_a_model_may_not_hold_fails_before_training(cli, tiny_model, tmp_path):
+    """A class folder named with a line break: a model's labels may not hold one (varec refuses such a
+    model file), so train says so before the first epoch instead of failing to save after the last;
+    save_model itself refuses to write what varec would refuse to open."""
+    from synthetic import write_motion_video
+
+    from varec_cli.errors import ModelError
+    from varec_cli.models.modelfile import ModelMetadata, save_model
+
+    root = tmp_path / "ds"
+    for name, direction in (("left", "left"), ("bad\nname", "right")):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            write_motion_video(root / name / f"{direction}{i}.avi", direction, seed=i)
+    result = cli("train", "--dataset", root, "--output", tmp_path / "m.keras", *SCRATCH, "--epochs", "1")
+    assert result.exit_code == 1 and "epoch 1/" not in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        f"error: dataset {root.name}: the class name 'bad\\nname' holds control characters (a line break, a tab, "
+        "an escape code), which a model's labels may not; rename that folder"
+    )
+    from varec_cli.models.modelfile import load_model
+
+    model, _ = load_model(tiny_model)
+    metadata = ModelMetadata(labels=["a", "b\x1b[31m", "c"], frames=6, size=(32, 32), backbone="scratch",
+                             preprocessing="unit", rnn="gru", feature_dim=128)
+    with pytest.raises(ModelError, match="not saved: labels must not hold control characters"):
+        save_model(model, tmp_path / "bad.keras", metadata)
+    assert not (tmp_path / "bad.keras").exists()

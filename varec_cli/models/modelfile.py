@@ -125,6 +125,8 @@ def save_model(model, path: str | os.PathLike, metadata: ModelMetadata) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelError(f"{path}: a varec model file must end in .keras")
+    if problem := metadata.problem():  # a file varec would refuse to open is not written in the first place
+        raise ModelError(f"{path}: not saved: {problem}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if not metadata.varec_version:
         metadata.varec_version = __version__

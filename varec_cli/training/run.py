@@ -21,7 +21,7 @@ import numpy as np
 from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
 from varec_cli.errors import ModelError, VarecError
 from varec_cli.paths import expand_user
-from varec_cli.text import counted
+from varec_cli.text import control_characters_problem, counted
 from varec_cli.training import (
     DEFAULT_BACKBONE,
     DEFAULT_FRAMES,
@@ -302,6 +302,12 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
             new_head = True
     if len(labels) < 2:
         raise VarecError(f"dataset {dataset.name} has {len(labels)} class; a classifier needs at least 2")
+    if control_characters_problem(labels):  # found now, not when the trained model is saved (and refused)
+        names = ", ".join(ascii(label) for label in labels if control_characters_problem([label]))
+        raise VarecError(
+            f"dataset {dataset.name}: the class name {names} holds control characters (a line break, a tab, an "
+            "escape code), which a model's labels may not; rename that folder"
+        )
     train_items, val_items = _items(dataset.train, remap), _items(dataset.val, remap)
     val_by = dataset.val_by
 
