@@ -79,7 +79,7 @@ def test_scratch_gru_learns_frame_order_and_shuffled_frames_do_not(cli, trained,
 def test_training_says_where_and_how_much_and_writes_history(trained):
     stderr = trained["stderr"]
     assert "training on CPU" in stderr
-    assert "train 40, test 32, val 8: by group" in stderr
+    assert "clips: train 40, val 8 (by group: whole _gNN_ groups per class), test 32" in stderr
     assert "epoch 6/6" in stderr
     model = trained["model"]
     rows = list(csv.DictReader(open(model.with_name("ordered.history.csv"))))

@@ -32,11 +32,17 @@ from varec_cli.training import (
     TrainResult,
 )
 
-VAL_SPLIT_WORDS = {
+VAL_SPLIT_WORDS = {  # for the dataset line train prints
     "group": "by group: whole _gNN_ groups per class",
     "clip": "per clip: the names carry no groups",
     "folder": "from the val/ folder",
     "none": "none held out",
+}
+VAL_SPLIT_RECORDED = {  # the model file's provenance["val_split"], as every varec has written it
+    "group": "by group (whole _gNN_ groups per class)",
+    "clip": "per clip (names carry no groups)",
+    "folder": "from the val/ folder",
+    "none": "none",
 }
 
 
@@ -542,7 +548,7 @@ def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
         "layout": dataset.layout,
         "split": dataset.split,
         "classes": len(labels),
-        "val_split": VAL_SPLIT_WORDS.get(val_by, val_by),
+        "val_split": VAL_SPLIT_RECORDED.get(val_by, val_by),
         "val_fraction": config.val_fraction if val_by != "folder" else None,
         "val_split_scheme": VAL_SPLIT_SCHEME if val_by in ("group", "clip") else None,
         "clips": {**{"train": 0, "val": 0}, **clip_counts, "test": len(dataset.test)},
