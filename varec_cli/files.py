@@ -100,16 +100,6 @@ def file_version(path: str | os.PathLike) -> dict:
 LINK_LOOP = "symbolic links that loop (one leads back to another)"
 
 
-def is_link_loop(path: str | os.PathLike) -> bool:
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    except ValueError:
-        return False
-    return False
-
-
 def missing_reason(path: str | os.PathLike) -> str | None:
     """None when `path` leads to something; else why it does not, for an error line. Path.exists()
     says False alike for a missing file, a loop of symbolic links and a link whose target is gone,

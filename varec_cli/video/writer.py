@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from varec_cli.errors import VideoError
-from varec_cli.files import LINK_LOOP, is_link_loop, temp_file
+from varec_cli.files import LINK_LOOP, missing_reason, temp_file
 from varec_cli.video.quiet import native_messages_silenced
 
 # Tried in order. H.264 is what every player, browser and phone opens: 'h264' is PyAV's libx264
@@ -77,7 +77,7 @@ def check_writable_file(output: str | os.PathLike, *inputs: str | os.PathLike, w
     """Refuse, before any work, an output file that is an input, a directory, or cannot be written.
     `what` names it in the message that it would overwrite an input ("the timeline")."""
     output = Path(output)
-    if is_link_loop(output):
+    if missing_reason(output) == LINK_LOOP:
         raise VideoError(f"{output}: {LINK_LOOP}")
     for source in inputs:
         if same_file(output, Path(source)):
