@@ -1036,3 +1036,20 @@ def test_a_class_name_a_model_may_not_hold_fails_before_training(cli, tiny_model
     with pytest.raises(ModelError, match="not saved: labels must not hold control characters"):
         save_model(model, tmp_path / "bad.keras", metadata)
     assert not (tmp_path / "bad.keras").exists()
+
+
+def test_options_past_any_machine_and_an_output_that_is_the_init_model_are_refused_at_once(cli, trained, tmp_path):
+    """`--frames 1e20` gave a traceback, `--frames 100000` a segfault at 21 GB; `-o` naming the --init
+    model replaced the model the run started from."""
+    import shutil
+
+    for option in ("--frames", "--size", "--units", "--batch-size"):
+        result = cli("train", "--dataset", trained["root"], option, "99999999999999999999", "--output", tmp_path / "m.keras")
+        assert result.exit_code == 2 and option in result.stderr and "Traceback" not in result.output, result.output
+    start = shutil.copyfile(trained["model"], tmp_path / "start.keras")
+    before = start.read_bytes()
+    same = cli("train", "--dataset", trained["root"], "--init", start, "--epochs", "1", "--output", start)
+    assert same.exit_code == 1 and same.stderr.strip().splitlines()[-1] == (
+        f"error: {start}: -o is the --init model; the run would replace the model it starts from, so give another -o"
+    )
+    assert start.read_bytes() == before

@@ -18,6 +18,11 @@ Rnn = Literal[RNNS]
 Strategy = Literal[STRATEGIES]
 
 
+# Bounds past which a run would not fit in any machine's memory (a 1e20 typo gave tracebacks, a
+# segfault at 21 GB, or a run that ignored SIGTERM): far above what action recognition uses
+# (5-64 frames, 112-320 px, 256-2048 units).
+MAX_FRAMES, MAX_SIZE, MAX_UNITS, MAX_BATCH = 512, 1024, 8192, 65536
+
 def train_command(
     dataset: str = typer.Option(..., "--dataset", "-d", metavar="DATASET", help=DATASET_HELP),
     split: int = typer.Option(1, "--split", metavar="N", min=1, max=3, help="Official train/test split (1, 2 or 3) for UCF101 and HMDB51."),
@@ -26,12 +31,12 @@ def train_command(
         None, "--backbone", help="Per-frame CNN [default: mobilenet_v2; with --init: the model's]."
     ),
     rnn: Optional[Rnn] = typer.Option(None, "--rnn", help="Recurrent layer over the frames [default: gru]."),
-    frames: Optional[int] = typer.Option(None, "--frames", metavar="N", min=1, help="Frames per clip [default: 16]."),
+    frames: Optional[int] = typer.Option(None, "--frames", metavar="N", min=1, max=MAX_FRAMES, help="Frames per clip [default: 16]."),
     size: Optional[int] = typer.Option(
-        None, "--size", metavar="PIXELS", min=32, help="Frame size in pixels [default: the backbone's, 224; scratch 64]."
+        None, "--size", metavar="PIXELS", min=32, max=MAX_SIZE, help="Frame size in pixels [default: the backbone's, 224; scratch 64]."
     ),
     epochs: int = typer.Option(30, "--epochs", metavar="N", min=1, help="Maximum epochs (early stopping may end sooner)."),
-    batch_size: int = typer.Option(16, "--batch-size", metavar="N", min=1, help="Clips per batch (global, across replicas)."),
+    batch_size: int = typer.Option(16, "--batch-size", metavar="N", min=1, max=MAX_BATCH, help="Clips per batch (global, across replicas)."),
     fine_tune_layers: int = typer.Option(
         0, "--fine-tune-layers", metavar="K", min=0,
         help="Train the backbone's last K weighted layers too; 0 freezes it and trains the head on cached features. A new --backbone scratch CNN is always trained whole; one from --init is frozen by 0 like any other.",
@@ -54,7 +59,7 @@ def train_command(
         None, "--backbone-weights", metavar="WEIGHTS", help="imagenet (default for pretrained backbones), none, or a .h5 file."
     ),
     patience: int = typer.Option(10, "--patience", metavar="EPOCHS", min=1, help="Stop after this many epochs without val loss gain."),
-    units: Optional[int] = typer.Option(None, "--units", metavar="N", min=1, help="RNN units [default: 256; with --init, its own]."),
+    units: Optional[int] = typer.Option(None, "--units", metavar="N", min=1, max=MAX_UNITS, help="RNN units [default: 256; with --init, its own]."),
 ) -> None:
     """Train a model on DATASET and save it, with its training curves beside it.
 

@@ -94,6 +94,14 @@ def _check_config(config: TrainConfig) -> None:
         raise VarecError(f"--lr must be positive, got {config.lr}")
     if config.init is not None and config.backbone_weights is not None:
         raise VarecError("--backbone-weights and --init exclude each other: the --init model brings its own weights")
+    if config.init is not None and output.is_file() and expand_user(config.init).is_file():
+        from varec_cli.video.writer import same_file
+
+        if same_file(output, expand_user(config.init)):
+            raise VarecError(
+                f"{config.output}: -o is the --init model; the run would replace the model it starts from, so give "
+                "another -o"
+            )
     if config.tensorboard:
         check_folder_writable(config.tensorboard, "--tensorboard")
 
