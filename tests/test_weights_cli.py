@@ -497,3 +497,24 @@ def test_a_temp_file_beside_an_output_named_near_the_limit_fits(tmp_path):
     output.touch()
     temp = temp_file(tmp_path, prefix=f".{long_stem}.", suffix=".mp4")
     assert temp.exists() and len(os.fsencode(temp.name)) <= 255 and temp.name.endswith(".mp4")
+
+
+def test_cache_clear_refuses_to_delete_files_varec_did_not_put_there(cli, tmp_path, monkeypatch):
+    """VAREC_CACHE_DIR=. in a project, or `train -o` into the cache: `cache clear` deleted the user's own
+    files with the cache (and said it removed 0 models)."""
+    from varec_cli.weights import cache
+
+    (cache.models_dir()).mkdir(parents=True)
+    cache.features_dir().mkdir(parents=True)
+    mine = cache.models_dir() / "my-best.keras"
+    mine.write_bytes(b"months of training")
+    notes = cache.features_dir() / "notes.txt"
+    notes.write_text("x")
+    result = cli("cache", "clear")
+    assert result.exit_code == 1 and one_error_line(result).startswith("error: the cache holds files varec did not put there")
+    assert "my-best.keras" in result.stderr and "notes.txt" in result.stderr
+    assert mine.read_bytes() == b"months of training" and notes.exists()
+    by_name = cli("cache", "clear", "my-best.keras")  # a file of that name is no cached entry
+    assert by_name.exit_code == 1 and mine.exists()
+    mine.unlink(), notes.unlink()
+    assert cli("cache", "clear").exit_code == 0

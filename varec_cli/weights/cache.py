@@ -386,6 +386,29 @@ def _remove_features() -> bool:
     return had
 
 
+def _refuse_foreign_files() -> None:
+    """Clearing everything removes models/ and features/ whole. A file at their top level that varec
+    does not write there (its entries and feature sets are folders; beside them only the index, lock
+    files and hidden temporary files) is someone's own, put in a folder they took for theirs
+    (VAREC_CACHE_DIR=. in a project, `train -o` into the cache): refused, not deleted."""
+    foreign = []
+    for folder in (models_dir(), features_dir()):
+        try:
+            children = list(folder.iterdir())
+        except OSError:  # missing, or not a folder: nothing of anyone's to lose there
+            continue
+        foreign += [
+            child for child in children
+            if not child.is_dir() and child.name != INDEX_FILE and not child.name.endswith(".lock") and not child.name.startswith(".")
+        ]
+    if foreign:
+        shown = ", ".join(str(path) for path in sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise WeightsError(
+            f"the cache holds files varec did not put there ({shown}); move them out of {root()} first, or "
+            "clear entries by name (`varec cache clear NAME`)"
+        )
+
+
 def _move_aside(folder: Path) -> Path:
     """Rename `folder` to a hidden trash name beside it, for deleting: a concurrent reader never sees
     a half-deleted tree, only the whole or nothing."""
@@ -441,6 +464,8 @@ def clear(name: str | None = None) -> list[str]:
     COMPILED_NAME removes the compiled graphs only, FEATURES_NAME the training features only.
     """
     base = models_dir()
+    if name is None:
+        _refuse_foreign_files()
     had_compiled = bool(compiled_entries())
     if name == COMPILED_NAME:
         _remove_compiled(None)
@@ -465,8 +490,8 @@ def clear(name: str | None = None) -> list[str]:
         shutil.rmtree(trash, ignore_errors=True)
         return [n for n in removed if not n.startswith(".")] + extras
     target = entry_dir(name)
-    if name not in read_index() and not target.exists():
-        return []  # nothing of it here: no lock file left behind for a mistyped name
+    if name not in read_index() and not target.is_dir():
+        return []  # nothing of it here (or a file someone put there): no lock file left for a mistyped name
     with entry_lock(name):
         found = drop_record(name)
         _remove_compiled(target)
