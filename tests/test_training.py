@@ -649,6 +649,45 @@ def test_a_run_killed_before_its_state_is_written_keeps_the_best_weights_the_sta
     assert read_metadata(output).provenance["best_epoch"] == 4
 
 
+def test_a_damaged_checkpoint_is_one_line_that_says_to_delete_it(cli, trained, tmp_path, monkeypatch):
+    """state.json with values of the wrong type, or weights files truncated or gone: --resume gave
+    tracebacks (TypeError, h5py's OSError, FileNotFoundError)."""
+    from varec_cli.training.tf_fit import ResumeState
+
+    save = ResumeState.save
+
+    def save_then_die_at_epoch_2(self, directory):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        save(self, directory)
+
+    monkeypatch.setattr(ResumeState, "save", save_then_die_at_epoch_2)
+    output = tmp_path / "damaged.keras"
+    options = [*SCRATCH, "--val-fraction", "0", "--epochs", "3"]
+    assert cli("train", "--dataset", trained["root"], "--output", output, *options).exit_code == 130
+    monkeypatch.setattr(ResumeState, "save", save)
+    ckpt = tmp_path / "damaged.checkpoints"
+    good = json.loads((ckpt / "state.json").read_text())
+    weights = (ckpt / good["weights"]).read_bytes()
+    for damage, words in (
+        ({"epoch": "seventy"}, "epoch and best_epoch must be counts of epochs"),
+        ({"history": None}, "history must be a list of objects"),
+        ({"fingerprint": [1]}, "fingerprint, best, callbacks and extra must be objects"),
+        ({"weights": "../../elsewhere.weights.h5"}, "must name files in the checkpoint folder"),
+        ({}, "the checkpoint's weights cannot be loaded"),
+    ):
+        (ckpt / "state.json").write_text(json.dumps({**good, **damage}))
+        if not damage:
+            (ckpt / good["weights"]).write_bytes(weights[:5000])  # truncated
+        result = cli("train", "--dataset", trained["root"], "--output", output, *options, "--resume")
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        last = result.stderr.rstrip().splitlines()[-1]
+        assert last.startswith("error: ") and words in last and f"delete {ckpt}" in last, last
+    (ckpt / good["weights"]).unlink()
+    gone = cli("train", "--dataset", trained["root"], "--output", output, *options, "--resume")
+    assert gone.exit_code == 1 and "the checkpoint's weights cannot be loaded" in gone.stderr.splitlines()[-1]
+
+
 def test_a_checkpoint_that_cannot_be_written_is_one_line(cli, trained, tmp_path):
     output = tmp_path / "blocked.keras"
     (tmp_path / "blocked.checkpoints").write_text("a file where the checkpoint folder goes")

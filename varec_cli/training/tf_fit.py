@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from varec_cli.errors import VarecError
+from varec_cli.errors import VarecError, brief
 from varec_cli.training import STRATEGIES
 
 STATE_FILE = "state.json"
@@ -284,9 +284,33 @@ class ResumeState:
             return None
         try:
             data = json.loads(path.read_text())
-            return cls(**data)
+            state = cls(**data)
         except (OSError, ValueError, TypeError) as exc:
             raise VarecError(f"{path}: the training checkpoint state is unreadable ({exc}); delete it") from None
+        if problem := state._problem():
+            raise VarecError(
+                f"{path}: the training checkpoint state is damaged ({problem}); delete {Path(directory)} to start over"
+            )
+        return state
+
+    def _problem(self) -> str | None:
+        """What in a state.json edited or damaged by hand would fail later with a traceback, or None."""
+
+        def count(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+        def file_name(value) -> bool:  # a file in the checkpoint folder itself, or none
+            return value is None or (isinstance(value, str) and value == Path(value).name and value not in ("", ".", ".."))
+
+        if not count(self.epoch) or not count(self.best_epoch):
+            return "epoch and best_epoch must be counts of epochs"
+        if not file_name(self.weights) or not file_name(self.best_weights):
+            return "weights and best_weights must name files in the checkpoint folder"
+        if not all(isinstance(value, dict) for value in (self.fingerprint, self.best, self.callbacks, self.extra)):
+            return "fingerprint, best, callbacks and extra must be objects"
+        if not isinstance(self.history, list) or not all(isinstance(epoch, dict) for epoch in self.history):
+            return "history must be a list of objects"
+        return None
 
     def save(self, directory: Path) -> None:
         from varec_cli.files import write_atomically
@@ -502,7 +526,14 @@ def _save_weights(model, path: Path, copies: int) -> None:
 def restore_weights(model, path: Path) -> None:
     """Weights and optimizer state from a checkpoint into a compiled model."""
     model.optimizer.build(model.trainable_variables)
-    model.load_weights(Path(path))
+    path = Path(path)
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # noqa: BLE001 - h5py and Keras raise many types for a missing or damaged file
+        raise VarecError(
+            f"{path}: the checkpoint's weights cannot be loaded ({brief(exc, first_line=True)}); delete {path.parent} "
+            "to start over"
+        ) from None
 
 
 def fit(
