@@ -102,13 +102,13 @@ def _open_capture(source: Source):
     return cap
 
 
-def _sane_fps(value: float, kind: str) -> float | None:
+def _sane_fps(value: float, live: bool) -> float | None:
     """The source's frame rate, or None where it is not believable: a file or a pipe up to 1000 fps (what
     `predict` and `annotate` accept: high-speed footage), a camera or a stream up to 240 (drivers and
     RTSP servers report clock rates such as 1000 or 90000 instead)."""
     from varec_cli.video.reader import plausible_fps
 
-    return plausible_fps(value, limit=240 if kind in ("camera", "network") else 1000) or None
+    return plausible_fps(value, limit=240 if live else 1000) or None
 
 
 @dataclass
@@ -152,12 +152,8 @@ def open_source(source: Source | str) -> OpenedSource:
 
         path = Path(source.target)
         shown = source.target  # as given: Path would turn ./0, the way to name a file 0, into 0
-        if (reason := missing_reason(path)) == "no such file":
+        if missing_reason(path) == "no such file":  # the rest: check_video_file, in open_frame_capture
             raise VideoError(f"{shown}: no such file (for a camera give its index, e.g. --source 0)")
-        if reason:
-            raise VideoError(f"{shown}: {reason}")
-        if path.is_dir():
-            raise VideoError(f"{shown}: is a directory, not a video file")
         from varec_cli.video.frames import open_frame_capture  # PyAV's decoding where OpenCV's fails (AV1)
 
         try:
@@ -184,7 +180,7 @@ def open_source(source: Source | str) -> OpenedSource:
                 "such as MPEG-TS or Matroska: `ffmpeg ... -f mpegts -`)"
             )
         raise VideoError(f"{source}: opened, but gives no frame")
-    fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS), source.kind)
+    fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS), source.live)
     count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
     frame_count = int(count) if source.kind == "network" and count and np.isfinite(count) and count > 0 else 0
     if source.kind == "file":
