@@ -1092,3 +1092,33 @@ def test_options_past_any_machine_and_an_output_that_is_the_init_model_are_refus
         f"error: {start}: -o is the --init model; the run would replace the model it starts from, so give another -o"
     )
     assert start.read_bytes() == before
+
+
+def test_a_second_run_to_the_same_output_is_refused_while_the_first_runs(cli, trained, tmp_path):
+    """Two runs to one -o shared one checkpoint folder: the second deleted the first's checkpoints (or
+    resumed from its weights). The run in progress is stood in for by its lock, held here; the second
+    run leaves the first's checkpoint alone, and once the first is done, runs."""
+    from varec_cli.training.run import output_lock
+    from varec_cli.training.tf_fit import ResumeState
+
+    output = tmp_path / "m.keras"
+    checkpoints = tmp_path / "m.checkpoints"
+    args = ("train", "--dataset", trained["root"], "--init", trained["model"], "--epochs", "1", "--batch-size", "8",
+            "--output", output)
+    with output_lock(output):
+        ResumeState(fingerprint={}, epoch=2).save(checkpoints)  # the first run's checkpoint after epoch 2
+        for extra in ((), ("--resume",)):
+            second = cli(*args, *extra)
+            assert second.exit_code == 1 and second.stderr.strip().splitlines()[-1] == (
+                f"error: another varec train is writing {output} now (its checkpoints are in {checkpoints}); wait for "
+                "it to finish, or give this run another -o"
+            )
+            assert ResumeState.load(checkpoints).epoch == 2 and not output.exists()
+        for child in checkpoints.iterdir():  # the first run finishes: its checkpoints go
+            if child.name != ".lock":
+                child.unlink()
+    after = cli(*args)
+    assert after.exit_code == 0, after.output
+    assert output.is_file() and not checkpoints.exists()
+    failed = cli("train", "--dataset", tmp_path / "nowhere", "--output", tmp_path / "f.keras", *SCRATCH)
+    assert failed.exit_code == 1 and not (tmp_path / "f.checkpoints").exists()  # a run that never started leaves nothing

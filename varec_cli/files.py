@@ -10,9 +10,13 @@ os.fchmod (missing on Windows before Python 3.13).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from varec_cli.paths import expand_user
@@ -138,3 +142,70 @@ def special_file_kind(path: str | os.PathLike) -> str | None:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return None
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: Path, *, cannot_lock: Callable[[str], Exception], on_busy: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """An exclusive inter-process lock held on `path` (created if missing) for the `with` block.
+
+    The operating system drops the lock when the process dies, so a crash never leaves a stale lock
+    behind. A lock file this user may not write (a cache shared by a group, made by another member)
+    is locked through a read-only descriptor: the lock does not need writing. `on_busy` is called
+    once when another process holds the lock, before waiting for it; raising there refuses to wait.
+    `cannot_lock(reason)` makes the error raised when the lock file cannot be opened at all. Its
+    holder may delete the lock file before letting go (a folder removed when its work is done): a
+    lock taken on a file no longer at `path` is let go and taken again on the new one.
+    """
+    told = False
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                raise cannot_lock(exc.strerror or str(exc)) from None
+        try:
+            if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+                import msvcrt
+
+                while True:
+                    try:
+                        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                        break
+                    except OSError:
+                        if on_busy is not None and not told:
+                            told = True
+                            on_busy()
+                        time.sleep(0.1)
+                try:
+                    yield  # Windows deletes no open file: the file is still the one at `path`
+                finally:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+                return
+            import fcntl
+
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_busy is not None and not told:
+                    told = True
+                    on_busy()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except OSError:
+                current = None
+            if current is None or not os.path.samestat(current, os.fstat(fd)):
+                continue  # the holder deleted it on the way out: lock the file there now (finally closes fd)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        finally:
+            os.close(fd)

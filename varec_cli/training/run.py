@@ -10,9 +10,11 @@ Two paths, chosen by whether the frame encoder has anything to learn:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,55 @@ def checkpoint_dir(output: Path) -> Path:
     """Where an unfinished run keeps its checkpoints: beside the model, `<stem>.checkpoints/`."""
     output = Path(output)
     return output.with_name(output.stem + ".checkpoints")
+
+
+RUN_LOCK = ".lock"  # in the checkpoint folder, held by the run writing it
+
+
+@contextlib.contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Held for a whole run, so that a second run to the same -o is refused at once: sharing one
+    checkpoint folder, the two would delete each other's checkpoints or resume the other's weights.
+    Only the writing worker of a cluster takes it (the others run the same command, same -o).
+    """
+    from varec_cli.files import file_lock
+    from varec_cli.training.tf_fit import is_chief
+
+    if not is_chief():
+        yield
+        return
+    directory = checkpoint_dir(output)
+    lock = directory / RUN_LOCK
+
+    def busy() -> None:
+        raise VarecError(
+            f"another varec train is writing {output} now (its checkpoints are in {directory}); wait for it to "
+            "finish, or give this run another -o"
+        )
+
+    def cannot_lock(reason: str) -> VarecError:
+        return VarecError(f"cannot create {lock} ({reason}): a run keeps its checkpoints beside -o")
+
+    with file_lock(lock, cannot_lock=cannot_lock, on_busy=busy):
+        try:
+            yield
+        finally:  # a run that stopped before its first checkpoint leaves no folder behind
+            with contextlib.suppress(OSError):
+                if [child.name for child in directory.iterdir()] == [RUN_LOCK]:
+                    shutil.rmtree(directory)
+
+
+def clear_checkpoints(directory: Path) -> None:
+    """Deletes what a run left in its checkpoint folder, but the lock the run now holds there."""
+    if not directory.is_dir():
+        return
+    for child in directory.iterdir():
+        if child.name == RUN_LOCK:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 @dataclass
@@ -229,8 +280,7 @@ def _resume_state(config: TrainConfig, fingerprint: dict, output: Path, reporter
                 f"{directory} holds the checkpoint of an unfinished run (epoch {state.epoch}); add --resume to "
                 "continue it, or delete that folder to start over"
             )
-        if directory.exists():
-            shutil.rmtree(directory)
+        clear_checkpoints(directory)
         return ResumeState(fingerprint=fingerprint)
     if state is None:
         reporter.warning(f"--resume: no checkpoint in {directory}; starting from epoch 1")
@@ -276,6 +326,11 @@ def _items(samples, remap: dict[int, int] | None) -> list[tuple[Path, int]]:
 
 def run_training(config: TrainConfig, reporter: Reporter) -> TrainResult:
     _check_config(config)
+    with output_lock(expand_user(config.output)):
+        return _train(config, reporter)
+
+
+def _train(config: TrainConfig, reporter: Reporter) -> TrainResult:
     started = time.perf_counter()
     output = expand_user(config.output)
 

@@ -26,15 +26,15 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from varec_cli import paths
 from varec_cli.errors import WeightsError
+from varec_cli.files import file_lock as _lock_file
 from varec_cli.files import write_atomically
 from varec_cli.text import counted
 
@@ -144,55 +144,16 @@ def disk_size(path: Path) -> int:
 # --- locking --------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def file_lock(path: Path, *, on_busy: Callable[[], None] | None = None) -> Iterator[None]:
-    """An exclusive inter-process lock held on `path` (created if missing) for the `with` block.
+def file_lock(path: Path, *, on_busy: Callable[[], None] | None = None):
+    """The cache's locks (files.file_lock): a cache this user may not write is a weights error."""
 
-    The operating system drops the lock when the process dies, so a crashed download never
-    leaves a stale lock behind. A lock file this user may not write (a cache shared by a group, made
-    by another member) is locked through a read-only descriptor: the lock does not need writing.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            raise WeightsError(
-                f"cannot take the lock {path} ({exc.strerror or exc}): fetching into the weights cache needs "
-                "it writable; VAREC_CACHE_DIR sets where the cache is"
-            ) from None
-    try:
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            import msvcrt
+    def cannot_lock(reason: str) -> WeightsError:
+        return WeightsError(
+            f"cannot take the lock {path} ({reason}): fetching into the weights cache needs it writable; "
+            "VAREC_CACHE_DIR sets where the cache is"
+        )
 
-            while True:
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            try:
-                yield
-            finally:
-                os.lseek(fd, 0, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if on_busy is not None:
-                    on_busy()  # another process holds it: say so before waiting, perhaps minutes
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return _lock_file(path, cannot_lock=cannot_lock, on_busy=on_busy)
 
 
 def entry_lock(name: str, on_busy: Callable[[], None] | None = None):
