@@ -5,6 +5,7 @@ The videos here are empty files: these tests are about reading lists and folders
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -508,3 +509,75 @@ def test_a_local_folder_named_like_the_official_archive_is_that_folder(tmp_path,
     (tmp_path / "UCF101").mkdir()
     assert resolve_dataset_root("UCF101") == ("UCF101", Path("UCF101"), None)
     assert resolve_dataset_root("ucf101") == ("ucf101", paths.data_dir() / "ucf101", "ucf101")
+
+
+def test_class_folders_an_official_layout_leaves_out_are_warned_of(isolated_env):
+    """A class folder with videos that HMDB51's split files (or UCF101's classInd.txt) do not name
+    was dropped without a word: the run had a class fewer than the user put there."""
+    root = make_hmdb51(paths.data_dir() / "hmdb51")
+    assert load_dataset("hmdb51").warnings == []
+    touch(root / "jump" / "Movie0_jump_u_nm_np1_fr_goo_0.avi")
+    (root / "empty").mkdir()  # no videos: nothing left out
+    ds = load_dataset("hmdb51")
+    assert ds.labels == ["brush_hair", "climb", "wave"]
+    assert ds.warnings == [
+        f"HMDB51 at {root}: a class folder with videos but no <class>_test_split1.txt in "
+        "testTrainMulti_7030_splits/, left out: jump"
+    ]
+    ucf = make_ucf101(paths.data_dir() / "ucf101")
+    assert load_dataset("ucf101").warnings == []
+    for extra in ("Zumba", "Yoga"):
+        touch(ucf / "UCF-101" / extra / f"v_{extra}_g01_c01.avi")
+    touch(ucf / "UCF-101" / "archery" / "v_Archery_g99_c01.avi")  # the Archery class spelt otherwise: named
+    assert load_dataset("ucf101").warnings == [
+        f"UCF101 at {ucf}: 2 class folders in UCF-101/ that ucfTrainTestlist/classInd.txt does not name, left out: "
+        "Yoga, Zumba"
+    ]
+
+
+def test_a_val_or_test_folder_without_some_class_is_warned_of(tmp_path):
+    root = tmp_path / "ds"
+    for cls in ("a", "b", "c"):
+        touch(root / "train" / cls / "1.mp4")
+    touch(root / "val" / "a" / "1.mp4")
+    touch(root / "test" / "a" / "1.mp4")
+    touch(root / "test" / "c" / "1.mp4")
+    assert load_dataset(str(root)).warnings == [
+        f"{root / 'val'} has no videos of 2 classes that train/ has: b, c; validation accuracy says nothing of them",
+        f"{root / 'test'} has no videos of 1 class that train/ has: b; a test evaluation says nothing of it",
+    ]
+
+
+def test_folders_inside_a_class_reached_through_links_are_searched_once(tmp_path):
+    """A dataset put together with links to other disks: a linked folder inside a class was skipped,
+    its videos silently missing. A link back up the tree is no endless search."""
+    elsewhere = tmp_path / "other-disk" / "waving"
+    touch(elsewhere / "w1.mp4")
+    touch(elsewhere / "deeper" / "w2.mp4")
+    root = tmp_path / "ds"
+    touch(root / "wave" / "w0.mp4")
+    touch(root / "run" / "r0.mp4")
+    (root / "wave" / "more").symlink_to(elsewhere, target_is_directory=True)
+    (root / "wave" / "loop").symlink_to(root, target_is_directory=True)
+    ds = load_dataset(str(root), val_fraction=0.0)
+    assert sorted(s.path.relative_to(root).as_posix() for s in ds.train if ds.labels[s.label] == "wave") == [
+        "wave/more/deeper/w2.mp4", "wave/more/w1.mp4", "wave/w0.mp4",
+    ]
+    assert ds.counts()["train"] == 4 and ds.warnings == []
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may read anything")
+def test_a_folder_inside_a_class_that_cannot_be_read_is_warned_of(tmp_path):
+    root = tmp_path / "ds"
+    for cls in ("a", "b"):
+        touch(root / cls / "1.mp4")
+    touch(root / "a" / "locked" / "2.mp4")
+    (root / "a" / "locked").chmod(0)
+    try:
+        ds = load_dataset(str(root), val_fraction=0.0)
+    finally:
+        (root / "a" / "locked").chmod(0o755)
+    assert ds.counts()["train"] == 2
+    assert ds.warnings == [
+        f"cannot read 1 folder under {root} ({root / 'a' / 'locked'}: Permission denied): the videos in them are left out"
+    ]

@@ -95,6 +95,35 @@ def test_directory_is_searched_recursively(cli, tiny_model, tmp_path):
     assert [r["video"].rsplit("/", 1)[-1] for r in _json_lines(result.stdout)] == ["a.avi", "b.avi"]
 
 
+def test_a_folder_reached_through_a_link_is_searched_and_one_that_cannot_be_read_is_told(cli, tiny_model, tmp_path):
+    """`predict DIR` skipped a linked folder inside DIR, and a folder it could not read, without a word."""
+    import os
+
+    for folder in ("elsewhere", "videos"):
+        (tmp_path / folder).mkdir()
+    write_motion_video(tmp_path / "elsewhere" / "b.avi", "right")
+    write_motion_video(tmp_path / "videos" / "a.avi", "left")
+    (tmp_path / "videos" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "videos" / "up").symlink_to(tmp_path / "videos", target_is_directory=True)  # no endless search
+    result = cli("predict", tmp_path / "videos", "-m", tiny_model, "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["video"] for r in _json_lines(result.stdout)] == [
+        str(tmp_path / "videos" / "a.avi"), str(tmp_path / "videos" / "linked" / "b.avi")
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return  # root may read anything
+    locked = tmp_path / "videos" / "locked"
+    locked.mkdir()
+    write_motion_video(locked / "c.avi", "left")
+    locked.chmod(0)
+    try:
+        result = cli("predict", tmp_path / "videos", "-m", tiny_model, "--json")
+    finally:
+        locked.chmod(0o755)
+    assert result.exit_code == 1 and len(_json_lines(result.stdout)) == 2
+    assert result.stderr == f"error: {locked}: cannot read this folder (Permission denied); the videos in it are left out\n"
+
+
 def test_one_bad_video_does_not_stop_the_others(cli, tiny_model, tmp_path):
     good = write_motion_video(tmp_path / "good.avi", "left")
     bad = tmp_path / "bad.avi"

@@ -143,6 +143,8 @@ def evaluate_models(
     if subset not in PARTS:
         raise VarecError(f"unknown subset {subset!r}; choose one of: {', '.join(PARTS)}")
     dataset = load_dataset(dataset_name, split=split, val_fraction=val_fraction, seed=seed)
+    for warning in dataset.warnings:
+        reporter.warning(warning)
     samples = list(getattr(dataset, subset))
     if not samples:
         hint = ""

@@ -62,8 +62,13 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
             ))
             continue
         if path.is_dir():
-            found = find_videos(path)
-            if not found:
+            unreadable: list[tuple[Path, str]] = []
+            found = find_videos(path, unreadable)
+            problems.extend(
+                VideoError(f"{folder}: cannot read this folder ({why}); the videos in it are left out")
+                for folder, why in unreadable
+            )
+            if not found and not unreadable:
                 left_out = [p for p in path.rglob("*") if p.suffix.lower() in (".ts", ".mts") and p.is_file()]
                 problems.append(VideoError(f"{path}: no video files in this directory" + (
                     f" ({len(left_out)} .ts/.mts file{'s' if len(left_out) > 1 else ''} left out: folder searches "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 
-def counted(count: int, noun: str) -> str:
-    """`1 frame`, `2 frames`, `0 frames`: a count with its noun (a regular plural)."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 frame`, `2 frames`, `0 frames`: a count with its noun (`plural` where it is not noun + s)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
 
 
 def seconds(value: float) -> str:

@@ -99,14 +99,14 @@ def load_dataset(name_or_path: str | Path, *, split: int = 1, val_fraction: floa
     notes: list[str] = []
     given_val: list[Sample] | None = None
     if layout == "ucf101":
-        labels, train, test = ucf101.load(root, split)
+        labels, train, test, warnings = ucf101.load(root, split)
     elif layout == "hmdb51":
-        labels, train, test = hmdb51.load(root, split)
+        labels, train, test, warnings = hmdb51.load(root, split)
     elif layout == "folder-splits":
-        labels, parts, notes = folder.load_splits(root)
+        labels, parts, notes, warnings = folder.load_splits(root)
         train, given_val, test = parts["train"] or [], parts["val"], parts["test"] or []
     else:
-        labels, train, notes = folder.load(root)
+        labels, train, notes, warnings = folder.load(root)
         test = []
 
     if given_val is not None:
@@ -127,6 +127,7 @@ def load_dataset(name_or_path: str | Path, *, split: int = 1, val_fraction: floa
         split=split if layout in ("ucf101", "hmdb51") else None,
         val_by=val_by,
         notes=notes,
+        warnings=warnings,
     )
 
 

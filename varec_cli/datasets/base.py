@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,9 @@ class Dataset:
 
     `val_by` says how `val` was made: "group" (whole `_gNN_` groups per class), "clip" (per-clip,
     stratified; the names carry no groups), "folder" (a `val/` folder was given) or "none" (empty).
-    `notes` holds one-line remarks worth showing a user (a fallback taken, folders ignored).
+    `notes` holds one-line remarks worth showing a user (a fallback taken, folders ignored);
+    `warnings` what may make the run other than the user thinks (videos left out, a class missing
+    from val/).
     """
 
     name: str
@@ -43,6 +46,7 @@ class Dataset:
     split: int | None = None
     val_by: str = "none"
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -64,8 +68,37 @@ class Dataset:
 
 
 def subfolders(folder: Path) -> list[Path]:
-    """Visible sub-folders, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+    """Visible sub-folders (links to folders too), sorted by name."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError as exc:
+        raise DatasetError(f"cannot read the folder {folder} ({exc.strerror or exc})") from None
+    found = []
+    for entry in entries:
+        if entry.name.startswith((".", "__")):
+            continue
+        try:
+            if entry.is_dir():
+                found.append(Path(entry.path))
+        except OSError:  # not ours to look at: as if absent
+            continue
+    return sorted(found)
+
+
+def shown_names(names: list[str], limit: int = 5) -> str:
+    """`a, b, c and 4 more`: a list of names a line can hold."""
+    text = ", ".join(names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def unnamed_class_folders(folder: Path, labels: list[str], skip: set[str]) -> list[str]:
+    """Sub-folders of `folder` that hold videos but are none of `labels` (any case): a class an
+    official layout's lists leave out, so its videos are left out, which a user should hear of."""
+    from varec_cli.video import find_videos
+
+    known = {label.lower() for label in labels} | {name.lower() for name in skip}
+    return [sub.name for sub in subfolders(folder) if sub.name.lower() not in known and find_videos(sub)]
 
 
 def read_lines(path: Path) -> list[tuple[int, str]]:

@@ -20,6 +20,8 @@ from varec_cli.datasets.base import (
     check_listed_once,
     missing_files_error,
     read_lines,
+    shown_names,
+    unnamed_class_folders,
 )
 from varec_cli.datasets.splits import check_split, group_of
 from varec_cli.errors import DatasetError
@@ -39,8 +41,9 @@ def expected(root: Path) -> str:
     )
 
 
-def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]:
-    """(labels, train, test) of official split `split` (1, 2 or 3); id-0 (unused) clips are left out."""
+def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample], list[str]]:
+    """(labels, train, test, warnings) of official split `split` (1, 2 or 3); id-0 (unused) clips are
+    left out, and so are class folders no split file names (a warning says which)."""
     split = check_split(split)
     splits_dir = root / SPLITS_DIR
     if not splits_dir.is_dir():
@@ -96,4 +99,11 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]
         raise DatasetError(f"the split {split} lists in {splits_dir} mark no training videos; {expected(root)}")
     files = f"the *_test_split{split}.txt files"
     check_listed_once(train, test, files, files)
-    return labels, train, test
+    warnings = []
+    unnamed = unnamed_class_folders(root, labels, {SPLITS_DIR})
+    if unnamed:
+        warnings.append(
+            f"HMDB51 at {root}: {'a class folder' if len(unnamed) == 1 else f'{len(unnamed)} class folders'} with "
+            f"videos but no <class>_test_split{split}.txt in {SPLITS_DIR}/, left out: {shown_names(unnamed)}"
+        )
+    return labels, train, test, warnings

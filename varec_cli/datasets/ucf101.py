@@ -20,6 +20,8 @@ from varec_cli.datasets.base import (
     check_listed_once,
     missing_files_error,
     read_lines,
+    shown_names,
+    unnamed_class_folders,
 )
 from varec_cli.datasets.splits import check_split, group_of
 from varec_cli.errors import DatasetError
@@ -101,8 +103,9 @@ def _read_list(path: Path, labels: list[str], videos: Path) -> list[Sample]:
     return samples
 
 
-def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]:
-    """(labels, train, test) of official split `split` (1, 2 or 3)."""
+def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample], list[str]]:
+    """(labels, train, test, warnings) of official split `split` (1, 2 or 3); class folders that
+    classInd.txt does not name are left out (a warning says which)."""
     split = check_split(split)
     videos, lists = root / VIDEOS_DIR, root / LISTS_DIR
     class_index = lists / "classInd.txt"
@@ -115,4 +118,11 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample]]
     train = _read_list(train_list, labels, videos)
     test = _read_list(test_list, labels, videos)
     check_listed_once(train, test, train_list.name, test_list.name)
-    return labels, train, test
+    warnings = []
+    unnamed = unnamed_class_folders(videos, labels, set())
+    if unnamed:
+        warnings.append(
+            f"UCF101 at {root}: {'a class folder' if len(unnamed) == 1 else f'{len(unnamed)} class folders'} in "
+            f"{VIDEOS_DIR}/ that {LISTS_DIR}/classInd.txt does not name, left out: {shown_names(unnamed)}"
+        )
+    return labels, train, test, warnings

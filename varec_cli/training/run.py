@@ -346,6 +346,8 @@ def _train(config: TrainConfig, reporter: Reporter) -> TrainResult:
         raise VarecError(f"dataset {dataset.name} ({dataset.root}) has no training videos")
     for note in dataset.notes:
         reporter.info(note)
+    for warning in dataset.warnings:
+        reporter.warning(warning)
     if output.is_file() and not config.resume:  # the default -o model.keras makes this easy to do by accident
         reporter.warning(f"{output} exists: this run replaces it when it finishes (give another -o to keep it)")
 

@@ -19,15 +19,47 @@ def is_video(path: _Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
 
 
-def find_videos(folder: _Path) -> list[_Path]:
+def find_videos(folder: _Path, unreadable: list[tuple[_Path, str]] | None = None) -> list[_Path]:
     """Video files anywhere under `folder`, sorted, skipping hidden files and folders (`.git`, `._x.mp4`
-    that macOS leaves on shared drives): what `varec predict DIR` and the dataset loaders both see."""
-    found = []
-    for path in folder.rglob("*"):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+    that macOS leaves on shared drives): what `varec predict DIR` and the dataset loaders both see.
+
+    Folders reached through symbolic links are searched too (a dataset put together from several
+    disks), each folder once; a link to `folder` or a folder above it is not followed. A folder that
+    cannot be read goes to `unreadable` as (folder, why), for the caller to tell: its videos are
+    missing from the list.
+    """
+    found: list[_Path] = []
+    seen: set[tuple[int, int]] = set()  # each folder once; the ones above `folder` count as seen: a link
+    for above in _Path(folder).absolute().parents:  # up to one of them would be an endless search
+        try:
+            status = above.stat()
+        except OSError:
             continue
-        if path.is_file() and is_video(path):
-            found.append(path)
+        seen.add((status.st_dev, status.st_ino))
+    pending = [_Path(folder)]
+    while pending:
+        directory = pending.pop()
+        try:
+            status = directory.stat()
+            if (status.st_dev, status.st_ino) in seen:
+                continue
+            seen.add((status.st_dev, status.st_ino))
+            with _os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name, reverse=True)
+        except OSError as exc:
+            if unreadable is not None:
+                unreadable.append((directory, exc.strerror or str(exc)))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():  # follows a link
+                    pending.append(_Path(entry.path))
+                elif is_video(_Path(entry.name)) and entry.is_file():
+                    found.append(_Path(entry.path))
+            except OSError:  # gone meanwhile, or not ours to look at: as if absent
+                continue
     return sorted(found)
 
 
