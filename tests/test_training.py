@@ -706,6 +706,14 @@ def test_bad_options_fail_in_one_line(cli, trained, tmp_path):
     assert result.exit_code == 1 and "TF_CONFIG" in result.stderr
     result = cli("train", "--dataset", trained["root"], "--backbone", "vgg16")
     assert result.exit_code == 2
+    # TensorBoard logs in the model file's place (found only after training), or in the checkpoint
+    # folder (deleted with it when the run finishes)
+    for board, said in ((tmp_path / "m.keras", "is -o, the model file"),
+                        (tmp_path / "m.checkpoints" / "logs", "is in this run's checkpoint folder")):
+        result = cli("train", "--dataset", trained["root"], "--output", tmp_path / "m.keras", *SCRATCH,
+                     "--tensorboard", board)
+        assert result.exit_code == 1 and result.stderr.startswith(f"error: --tensorboard {board}: {said} ("), result.stderr
+        assert result.stderr.rstrip().endswith("give the logs a folder of their own") and "epoch" not in result.stderr
 
 
 # A child process that splits the CPU into two logical devices before TensorFlow starts, then runs

@@ -154,6 +154,14 @@ def _check_config(config: TrainConfig) -> None:
                 "another -o"
             )
     if config.tensorboard:
+        board = expand_user(config.tensorboard).resolve()
+        for taken, what in ((output, "-o, the model file"), (checkpoint_dir(output), "this run's checkpoint folder")):
+            taken = taken.resolve()
+            if board == taken or taken in board.parents:  # found after training, or deleted with the checkpoints
+                raise VarecError(
+                    f"--tensorboard {config.tensorboard}: is {'in ' if board != taken else ''}{what} ({taken}); "
+                    "give the logs a folder of their own"
+                )
         check_folder_writable(config.tensorboard, "--tensorboard")
 
 
