@@ -94,6 +94,21 @@ def test_a_cached_copy_edited_since_it_was_verified_is_listed_as_changed(cli, to
     assert not any(r["changed_on_disk"] for r in json.loads(cli("models", "--json").stdout))
 
 
+def test_offline_a_damaged_cached_copy_is_called_damaged_not_missing(cli, toy_registry, server, monkeypatch):
+    """Offline, a cached copy changed since it was verified was said to be "not in the cache"."""
+    assert cli("download", "toy").exit_code == 0
+    published = toy_registry.read_text(encoding="utf-8").replace(server.url("/toy.keras"), "https://models.example.org/toy.keras")
+    toy_registry.write_text(published, encoding="utf-8")  # as published: offline, nothing to fetch it from
+    path = cache.entry_dir("toy") / "toy.keras"
+    with path.open("ab") as handle:
+        handle.write(b"\0")
+    monkeypatch.setenv("VAREC_OFFLINE", "1")
+    line = one_error_line(cli("info", "toy"))
+    assert line.startswith(f"error: the cached toy at {path} changed after it was verified (expected sha256 ")
+    assert line.endswith("fetch it again with `varec download --force toy` (which needs the network: unset VAREC_OFFLINE first)")
+    assert "not in the cache" not in line
+
+
 def test_download_then_cache_list_and_clear(cli, toy_registry, server):
     import os
 

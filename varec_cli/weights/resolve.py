@@ -268,12 +268,18 @@ def ensure_cached(
     registry = registry or load_registry()
     entry = registry.get(name)
     if not force:  # a verified copy is read without the lock: a read-only or shared cache serves it
-        with contextlib.suppress(WeightsError):  # (changed, or being replaced: checked again below)
+        changed: WeightsError | None = None
+        try:
             path = cached_path(entry)
-            if path is not None:
-                return path
+        except WeightsError as exc:  # changed, or being replaced: checked again below
+            changed, path = exc, None
+        if path is not None:
+            return path
         if paths.offline() and not any(download.is_local_url(u) for u in entry.urls):
-            raise _offline_error(entry)  # before any lock: offline there is nothing to fetch, and no lock file to leave
+            # before any lock: offline there is nothing to fetch, and no lock file to leave
+            if changed is not None:  # it is in the cache, damaged: not "not in the cache"
+                raise OfflineError(f"{changed} (which needs the network: unset VAREC_OFFLINE first)") from None
+            raise _offline_error(entry)
     # A SavedModel's labels before its own lock, never inside it: a process holding two entry locks
     # could deadlock with `cache clear`, which takes them all in name order.
     labels = _labels_to_install(entry, registry)
