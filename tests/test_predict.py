@@ -610,6 +610,17 @@ def test_labels_with_control_characters_are_refused_not_printed(cli, tiny_model,
         assert "labels must not hold control characters" in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_a_model_file_naming_one_class_twice_is_refused(cli, tiny_model, tmp_path):
+    """Two outputs of one name: predict's top-k would show it twice, and evaluate could not tell which
+    output a dataset's class is."""
+    twice = model_with_metadata(tiny_model, tmp_path / "twice.keras", labels=["run", "walk", "run"])
+    result = cli("info", twice)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "labels must differ from each other, and 'run' is there twice" in result.stderr
+    case = cli("info", model_with_metadata(tiny_model, tmp_path / "case.keras", labels=["Run", "walk", "run"]))
+    assert case.exit_code == 0, case.output  # `Run` and `run` are two classes
+
+
 def test_a_model_file_renamed_from_dot_keras_loads_all_the_same(cli, tiny_model, tmp_path):
     """Keras opens an archive only by a name ending in `.keras`; a varec model saved as `m.KERAS`, sent
     as `m.zip` or stripped of its extension is still the same model."""

@@ -59,6 +59,9 @@ class ModelMetadata:
             return "labels must be a non-empty list of names"
         if problem := control_characters_problem(self.labels):
             return problem
+        if len(set(self.labels)) != len(self.labels):  # two outputs of one name: which one a dataset's class is?
+            twice = next(label for index, label in enumerate(self.labels) if label in self.labels[:index])
+            return f"labels must differ from each other, and {twice!r} is there twice"
         if not positive_int(self.frames):
             return f"frames must be a whole number above 0, not {self.frames!r}"
         if not isinstance(self.size, tuple) or len(self.size) != 2 or not all(positive_int(x) for x in self.size):
