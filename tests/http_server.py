@@ -34,6 +34,7 @@ class StandIn:
         self.no_validator: set[str] = set()  # paths sent without ETag (nothing to resume under If-Range)
         self.replace_after_cut: dict[str, bytes] = {}  # path -> new content once a response was cut
         self.delay_s = 0.0  # pause between chunks
+        self.chunk_bytes = CHUNK  # what is sent at a time
         self.log: list[tuple[str, str | None, str | None]] = []  # (path, Range, If-Range) of every GET
         self.lock = threading.Lock()
         self.base_url = ""
@@ -113,8 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         limit = len(body) // 2 if cut else len(body)
         try:
-            for offset in range(0, limit, CHUNK):
-                self.wfile.write(body[offset : min(offset + CHUNK, limit)])
+            step = standin.chunk_bytes
+            for offset in range(0, limit, step):
+                self.wfile.write(body[offset : min(offset + step, limit)])
                 if standin.delay_s:
                     self.wfile.flush()
                     time.sleep(standin.delay_s)

@@ -176,6 +176,21 @@ def test_without_a_validator_a_dropped_transfer_starts_over(server, registry):
     assert server.requests_for("/w/big_notop.h5") == [None, None]  # no Range it could not trust
 
 
+def test_a_server_that_trickles_bytes_is_given_up_on_and_a_slow_one_is_not(server, tmp_path):
+    """A byte now and then kept every read within its timeout, so a download from a server that trickled
+    never ended. A span of the read timeout that brings under STALL_BYTES is a stall (retried, as a
+    dropped connection is); a slow transfer that keeps coming is left to finish."""
+    server.files["/w.h5"] = data = fake_h5(6_000)
+    server.chunk_bytes, server.delay_s = 100, 0.1  # 1 kB/s: each read is answered within 0.1 s
+    with pytest.raises(DownloadError) as failed:
+        download.fetch_to_temp([server.url("/w.h5")], tmp_path, what="w", retries=1, backoff=0.01, timeout=(5, 0.5))
+    assert str(failed.value).startswith(f"cannot download w from {server.url('/w.h5')}: the transfer stalled (under 1024 bytes in 0.5 s)")
+    assert len(server.requests_for("/w.h5")) == 2 and server.log[-1][1] is not None  # the retry resumed
+    server.chunk_bytes = 1000  # 10 kB/s
+    fetched = download.fetch_to_temp([server.url("/w.h5")], tmp_path, what="w", timeout=(5, 0.5))
+    assert fetched.path.read_bytes() == data
+
+
 def test_server_ignoring_range_restarts_cleanly(server, registry):
     server.files["/w/big_notop.h5"] = H5
     server.drop_first["/w/big_notop.h5"] = 1

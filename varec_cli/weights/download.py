@@ -22,7 +22,8 @@ from varec_cli.files import short_of_space, temp_file
 ProgressCallback = Callable[[int, "int | None"], None]
 
 CONNECT_TIMEOUT_S = 15.0
-READ_TIMEOUT_S = 60.0
+READ_TIMEOUT_S = 60.0  # also the span in which a transfer must bring STALL_BYTES, or it has stalled
+STALL_BYTES = 1024  # a byte every few seconds keeps each read alive: a span with less than this is no transfer
 RETRIES = 3  # extra attempts per URL after the first, for transient failures only
 BACKOFF_S = 0.5  # first pause between attempts; doubles each time
 CHUNK_BYTES = 1 << 16
@@ -256,13 +257,19 @@ def _fetch_http(
                     with open(tmp, mode) as fh:
                         if progress:
                             progress(have, total)
-                        for chunk in resp.raw.stream(CHUNK_BYTES, decode_content=encoded):
-                            if not chunk:
-                                continue
+                        span_start, span_bytes = time.monotonic(), 0
+                        while chunk := resp.raw.read1(CHUNK_BYTES, decode_content=encoded):  # what came, not 64 KiB
                             fh.write(chunk)
                             have += len(chunk)
                             if progress:
                                 progress(have, total)
+                            span_bytes += len(chunk)
+                            if (now := time.monotonic()) - span_start >= timeout[1]:
+                                if span_bytes < STALL_BYTES:  # a server trickling bytes would hold the run forever
+                                    raise _Failure(
+                                        f"the transfer stalled (under {STALL_BYTES} bytes in {timeout[1]:g} s)", retry=True
+                                    )
+                                span_start, span_bytes = now, 0
                     expected_end = parsed[1] + 1 if status == 206 else length_int
                     if expected_end is not None and not encoded and have < expected_end:
                         raise _Failure("the connection dropped during the transfer", retry=True)
