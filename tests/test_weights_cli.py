@@ -533,3 +533,62 @@ def test_cache_clear_refuses_to_delete_files_varec_did_not_put_there(cli, tmp_pa
     assert by_name.exit_code == 1 and mine.exists()
     mine.unlink(), notes.unlink()
     assert cli("cache", "clear").exit_code == 0
+
+
+def test_cache_clear_empties_parts_of_the_cache_linked_to_another_disk(cli, toy_registry, tmp_path):
+    """models/ (or features/, compiled/) as a link to a folder on another disk: `cache clear` renamed the
+    link and deleted nothing, saying it had removed the models; now it empties the linked folder and
+    keeps the link, and varec goes on using it."""
+    import numpy as np
+
+    from varec_cli.training.loader import FeatureCache
+
+    cache.root().mkdir(parents=True, exist_ok=True)
+    disk = tmp_path / "big-disk"
+    for part in ("models", "features", "compiled"):
+        (disk / part).mkdir(parents=True)
+        (cache.root() / part).symlink_to(disk / part, target_is_directory=True)
+    assert cli("download", "toy").exit_code == 0
+    assert (disk / "models" / "toy" / "toy.keras").is_file()
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"stand-in: only its identity keys the entry")
+    FeatureCache(cache.root(), backbone="scratch", weights="w", frames=4, size=(32, 32), precision="float32").put(
+        video, np.zeros((4, 8), np.float32), 1.0)
+    (disk / "compiled" / "m-0.json").write_text('{"model": "m.keras"}')
+    cleared = cli("cache", "clear")
+    assert cleared.exit_code == 0 and "removed 1 cached model" in cleared.stderr
+    for part in ("models", "features", "compiled"):
+        assert (cache.root() / part).is_symlink(), part
+        assert list((disk / part).iterdir()) == [], (part, list((disk / part).iterdir()))
+    assert [p.name for p in cache.root().iterdir()] != [] and not any(p.name.startswith(".") for p in cache.root().iterdir())
+    assert cli("download", "toy").exit_code == 0 and (disk / "models" / "toy" / "toy.keras").is_file()
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write anywhere")
+def test_clearing_a_cache_this_user_may_not_change_is_one_line_saying_so(cli, toy_registry):
+    """A cache made by another user: `cache clear` said `error: .../features -> .../.features-trash-...:
+    Permission denied`, the inner workings of a rename."""
+    assert cli("download", "toy").exit_code == 0
+    models = cache.models_dir()
+    for folder in (cache.root(), models):
+        folder.chmod(0o555)
+    try:
+        for args in (("clear",), ("clear", "toy")):
+            line = one_error_line(cli("cache", *args))
+            assert line.startswith(f"error: cannot clear the cache: {models} cannot be changed (Permission denied); "), line
+            assert line.endswith(f"needs write access to {cache.root()} (VAREC_CACHE_DIR sets where the cache is)")
+    finally:
+        for folder in (cache.root(), models):
+            folder.chmod(0o755)
+    assert (cache.entry_dir("toy") / "toy.keras").is_file()
+
+
+def test_what_a_killed_cache_clear_left_hidden_is_deleted_by_the_next(cli, toy_registry):
+    """`cache clear` renames models/ aside, then deletes it: killed in between, the renamed tree stayed on
+    the disk, hidden, for good."""
+    assert cli("download", "toy").exit_code == 0
+    left = cache.root() / ".models-trash-4242-1"
+    cache.models_dir().rename(left)  # as a clear killed before deleting it leaves it
+    assert cli("download", "toy").exit_code == 0
+    assert cli("cache", "clear").exit_code == 0
+    assert [p.name for p in cache.root().iterdir()] == []

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -343,7 +344,7 @@ def _remove_features() -> bool:
     if not features_dir().is_dir():
         return False
     had = bool(_feature_sets())
-    shutil.rmtree(_move_aside(features_dir()), ignore_errors=True)
+    _delete_tree(_move_aside(features_dir()))
     return had
 
 
@@ -370,11 +371,48 @@ def _refuse_foreign_files() -> None:
         )
 
 
+TRASH_MARK = "-trash-"  # in the hidden names of what a clear moved aside to delete
+
+
+def _delete_tree(path: Path) -> None:
+    """Delete a tree moved aside; what a concurrent clear deleted first is no error, anything else is."""
+
+    def gone_already(function, name, exc) -> None:
+        if not isinstance(exc, FileNotFoundError):
+            raise exc
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=gone_already)
+    else:
+        shutil.rmtree(path, onerror=lambda function, name, exc_info: gone_already(function, name, exc_info[1]))
+
+
+def _sweep_trash() -> None:
+    """Trees a killed `cache clear` moved aside and did not finish deleting: hidden, but on the disk."""
+    for folder in (root(), models_dir(), features_dir(), compiled_dir()):
+        try:
+            children = list(folder.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            if child.name.startswith(".") and TRASH_MARK in child.name and child.is_dir() and not child.is_symlink():
+                _delete_tree(child)
+
+
 def _move_aside(folder: Path) -> Path:
     """Rename `folder` to a hidden trash name beside it, for deleting: a concurrent reader never sees
-    a half-deleted tree, only the whole or nothing."""
-    trash = folder.with_name(f".{folder.name}-trash-{os.getpid()}-{time.time_ns()}")
-    os.replace(folder, trash)
+    a half-deleted tree, only the whole or nothing. A link to a folder elsewhere (a cache part kept
+    on another disk) stays, emptied: what it holds moves into a trash folder inside it."""
+    name = f"{folder.name}{TRASH_MARK}{os.getpid()}-{time.time_ns()}"
+    if not folder.is_symlink():
+        trash = folder.with_name("." + name)
+        os.replace(folder, trash)
+        return trash
+    trash = folder / ("." + name)
+    trash.mkdir()
+    for child in folder.iterdir():
+        if child.name != trash.name:
+            os.replace(child, trash / child.name)
     return trash
 
 
@@ -401,8 +439,10 @@ def remove_compiled_entry(description: Path) -> None:
 def _remove_compiled(under: Path | None) -> None:
     """Drop the compiled graphs of model files inside `under` (all of them with None)."""
     if under is None:
-        if compiled_dir().exists():
-            _rmtree(compiled_dir())
+        if compiled_dir().is_dir():
+            _delete_tree(_move_aside(compiled_dir()))
+        elif compiled_dir().exists() or compiled_dir().is_symlink():
+            compiled_dir().unlink()
         return
     for description, info in compiled_entries().items():
         if info["model"] and Path(info["model"]).is_relative_to(under.resolve()):
@@ -424,6 +464,19 @@ def clear(name: str | None = None) -> list[str]:
     training features went). Recorded first-download digests go with their files. `name`
     COMPILED_NAME removes the compiled graphs only, FEATURES_NAME the training features only.
     """
+    try:
+        return _clear(name)
+    except OSError as exc:  # a cache made by another user, a read-only disk: not a rename's inner workings
+        where = Path(exc.filename) if exc.filename else root()
+        if where.name.startswith("."):  # a temporary file of varec's own: the folder is what the user knows
+            where = where.parent
+        raise WeightsError(
+            f"cannot clear the cache: {where} cannot be changed ({exc.strerror or exc}); removing things from "
+            f"the cache needs write access to {root()} (VAREC_CACHE_DIR sets where the cache is)"
+        ) from None
+
+
+def _clear(name: str | None) -> list[str]:
     base = models_dir()
     if name is None:
         _refuse_foreign_files()
@@ -434,6 +487,7 @@ def clear(name: str | None = None) -> list[str]:
     if name == FEATURES_NAME:
         return [FEATURES_NAME] if _remove_features() else []
     if name is None:
+        _sweep_trash()
         _remove_compiled(None)
         extras = ([COMPILED_NAME] if had_compiled else []) + ([FEATURES_NAME] if _remove_features() else [])
         if not base.is_dir():
@@ -448,7 +502,7 @@ def clear(name: str | None = None) -> list[str]:
                 if is_entry_name(each):
                     held.enter_context(entry_lock(each))
             trash = _move_aside(base)
-        shutil.rmtree(trash, ignore_errors=True)
+        _delete_tree(trash)
         return [n for n in removed if not n.startswith(".")] + extras
     target = entry_dir(name)
     if name not in read_index() and not target.is_dir():
