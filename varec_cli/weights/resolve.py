@@ -52,6 +52,10 @@ def _looks_like_path(arg: str) -> bool:
 # --- checking what is cached ------------------------------------------------------------------------
 
 
+class ChangedInCacheError(WeightsError):
+    """A cached copy's bytes are not the ones verified when it was fetched."""
+
+
 def cached_path(entry: Entry) -> Path | None:
     """The verified cached artefact of `entry`, or None when it must be (re)fetched.
 
@@ -66,7 +70,7 @@ def cached_path(entry: Entry) -> Path | None:
     seen = cache.content_digest(path)
     expected = record.get("content_sha256")
     if seen != expected:
-        raise WeightsError(
+        raise ChangedInCacheError(
             f"the cached {entry.name} at {path} changed after it was verified "
             f"(expected sha256 {expected}, found {seen}); fetch it again with `varec download --force {entry.name}`"
         )
@@ -271,8 +275,10 @@ def ensure_cached(
         changed: WeightsError | None = None
         try:
             path = cached_path(entry)
-        except WeightsError as exc:  # changed, or being replaced: checked again below
+        except ChangedInCacheError as exc:  # or being replaced: checked again below
             changed, path = exc, None
+        except WeightsError:  # a cache that cannot be read: said again below, or after the offline error
+            path = None
         if path is not None:
             return path
         if paths.offline() and not any(download.is_local_url(u) for u in entry.urls):
