@@ -381,6 +381,13 @@ def test_a_registry_model_is_reported_by_its_registry_name(cli, tiny_model, tmp_
     assert result.exit_code == 0, result.output
     assert _json_lines(result.stdout)[0]["model"] == "tiny-local"  # not the cached file's name
     assert _json_lines(cli("predict", video, "-m", tiny_model, "--json").stdout)[0]["model"] == "tiny.keras"
+    from varec_cli.weights.resolve import resolve_model_path
+
+    info = json.loads(cli("info", "tiny-local", "--json").stdout)  # info named it by its path in the cache
+    assert info["model"] == "tiny-local" and info["file"] == str(resolve_model_path("tiny-local"))
+    assert json.loads(cli("info", tiny_model, "--json").stdout)["model"] == "tiny.keras"
+    table = cli("info", "tiny-local").stdout.splitlines()
+    assert table[0].split() == ["model", "tiny-local"] and table[1].split() == ["file", info["file"]]
 
 
 def test_help_does_not_import_heavy_frameworks():

@@ -207,7 +207,8 @@ class KerasClassifier(Classifier):
     def describe(self) -> dict[str, Any]:
         meta = self.metadata
         return {
-            "model": str(self.path),
+            "model": self.name,  # as the user named it: a registry name, or the file's name
+            "file": str(self.path),
             "format": "varec .keras (CNN per frame + RNN)",
             "classes": len(self.labels),
             "labels": self.labels,

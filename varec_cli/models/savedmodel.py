@@ -158,9 +158,9 @@ class SavedModelClassifier(Classifier):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "model": str(self.path),
+            "model": self.name,  # as the user named it: a registry name, or the folder's name
+            "file": str(self.path),
             "format": "TensorFlow SavedModel" + (" (stream: one frame at a time with states)" if self.stream else ""),
-            "name": self.name,
             "classes": len(self.labels),
             "labels": self.labels,
             "frames": self.spec.frames,
