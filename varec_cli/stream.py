@@ -399,6 +399,7 @@ class StreamSummary:
     recording_audio: str | None = None  # a file's sound, written with its frames (.mp4)
     recording_audio_left_out: bool = False
     recording_without_sound: bool = False  # a camera or network source: any sound it has is not recorded
+    read_as_live: bool = False  # timed by the clock, frames skipped to keep up (opened.live)
     label_changes: list[LabelChange] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # found on the way, for the user
 
@@ -533,6 +534,7 @@ def run_stream(
     live = opened.live or options.realtime
     summary = StreamSummary(source=str(source), recording=options.output)
     summary.recording_without_sound = options.output is not None and source.kind != "file"
+    summary.read_as_live = opened.live
     spec = classifier.spec
     labels = classifier.labels
     session = classifier.start_stream(fps=fps)

@@ -127,7 +127,13 @@ def _summary_text(summary, threshold: float) -> str:
 
     if summary.latency_ms is not None:
         latency = f"{summary.latency_ms:.0f} ms on average, capture to label"
-    elif summary.ended == "end of the video" and not summary.frames_skipped:
+    elif summary.ended == "end of the video" and summary.read_as_live:  # a recording came whole, timed by the clock
+        latency = (
+            "none: no prediction (the stream ended before the model's first window of time was full: a "
+            "recording served without a frame count, such as a .ts over HTTP, is read as live, timed as it "
+            "arrives; download it and give the file)"
+        )
+    elif summary.ended == "end of the video":
         latency = "none: no prediction (the video is shorter than the model's window)"
     else:
         latency = "none: no prediction (stopped before the model's first window was full)"
