@@ -579,5 +579,62 @@ def test_a_folder_inside_a_class_that_cannot_be_read_is_warned_of(tmp_path):
         (root / "a" / "locked").chmod(0o755)
     assert ds.counts()["train"] == 2
     assert ds.warnings == [
-        f"cannot read 1 folder under {root} ({root / 'a' / 'locked'}: Permission denied): the videos in them are left out"
+        f"cannot read 1 folder under {root} ({root / 'a' / 'locked'}: Permission denied): the videos in it are left out"
+    ]
+
+
+def test_one_video_reached_through_a_link_in_two_classes_or_two_parts_is_an_error(tmp_path):
+    """Links are followed now: a link from one class folder into another put the same clips in both
+    classes, and one from val/ into train/ measured clips trained on, without a word."""
+    root = tmp_path / "ds"
+    for cls in ("A", "B"):
+        for i in range(3):
+            touch(root / cls / f"{cls.lower()}{i}.avi")
+    (root / "B" / "more").symlink_to(root / "A", target_is_directory=True)
+    with pytest.raises(DatasetError) as two_classes:
+        load_dataset(str(root))
+    assert assert_one_line(two_classes) == (
+        f"{root / 'A' / 'a0.avi'} and {root / 'B' / 'more' / 'a0.avi'} are one file, in two classes (A, B): a link "
+        "leads from one class folder into another; each video belongs to one class"
+    )
+    parts = tmp_path / "parts"
+    for part in ("train", "val"):
+        for cls in ("A", "B"):
+            touch(parts / part / cls / f"{part}-{cls}.avi")
+    (parts / "val" / "A" / "more").symlink_to(parts / "train" / "A", target_is_directory=True)
+    with pytest.raises(DatasetError, match=r"are one file, in both train and val: a link leads from one into the other"):
+        load_dataset(str(parts))
+    (parts / "val" / "A" / "more").unlink()
+    (parts / "train" / "B" / "again.avi").symlink_to(parts / "train" / "B" / "train-B.avi")
+    with pytest.raises(DatasetError, match=r"are one file, reached through a link: each video belongs in a dataset once"):
+        load_dataset(str(parts))
+
+
+def test_a_class_folder_named_through_a_link_does_not_let_a_link_climb_out_of_it(tmp_path):
+    """`up -> ../..` inside a class: not followed when the class is reached as it is, nor through a
+    link to the dataset (the folders above it as named are not the folders above it on the disk)."""
+    from varec_cli.video import find_videos
+
+    real = tmp_path / "real"
+    touch(real / "ds" / "Walk" / "w.avi")
+    touch(real / "other" / "secret.avi")
+    (real / "ds" / "Walk" / "up").symlink_to(Path("..") / "..", target_is_directory=True)
+    (tmp_path / "alias").symlink_to(real / "ds", target_is_directory=True)
+    assert find_videos(real / "ds" / "Walk") == [real / "ds" / "Walk" / "w.avi"]
+    assert find_videos(tmp_path / "alias" / "Walk") == [tmp_path / "alias" / "Walk" / "w.avi"]
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may read anything")
+def test_a_class_folder_that_cannot_be_read_is_not_called_one_without_videos(tmp_path):
+    root = tmp_path / "ds"
+    for cls in ("a", "b", "c"):
+        touch(root / cls / "1.mp4")
+    (root / "c").chmod(0o300)
+    try:
+        ds = load_dataset(str(root), val_fraction=0.0)
+    finally:
+        (root / "c").chmod(0o755)
+    assert ds.labels == ["a", "b"] and ds.notes == []
+    assert ds.warnings == [
+        f"cannot read 1 folder under {root} ({root / 'c'}: Permission denied): the videos in it are left out"
     ]

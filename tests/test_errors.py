@@ -277,7 +277,7 @@ def test_empty_names_given_to_the_library_search_nothing(tmp_path, monkeypatch):
 
     write_motion_video(tmp_path / "clip.avi", "left")
     monkeypatch.chdir(tmp_path)
-    videos, problems = collect_videos(["", " "])
+    videos, problems, _ = collect_videos(["", " "])
     assert videos == [] and len(problems) == 2 and all("empty" in str(p) for p in problems)
     with pytest.raises(ModelError, match="the model is empty"):
         open_classifier("")

@@ -120,8 +120,8 @@ def test_a_folder_reached_through_a_link_is_searched_and_one_that_cannot_be_read
         result = cli("predict", tmp_path / "videos", "-m", tiny_model, "--json")
     finally:
         locked.chmod(0o755)
-    assert result.exit_code == 1 and len(_json_lines(result.stdout)) == 2
-    assert result.stderr == f"error: {locked}: cannot read this folder (Permission denied); the videos in it are left out\n"
+    assert result.exit_code == 0 and len(_json_lines(result.stdout)) == 2  # what it could read, as asked
+    assert result.stderr == f"warning: {locked}: cannot read this folder (Permission denied); the videos in it are left out\n"
 
 
 def test_one_bad_video_does_not_stop_the_others(cli, tiny_model, tmp_path):

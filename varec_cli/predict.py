@@ -41,15 +41,17 @@ class VideoPrediction:
         return record
 
 
-def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], list[VideoError]]:
+def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], list[VideoError], list[str]]:
     """Files as given; directories expanded to the video files inside them (recursive, sorted).
 
     A missing path, a URL and a directory without videos are errors of their own (returned beside the
     videos): each is told on its own line, the others are still classified, and when nothing is left
-    no model is fetched or loaded for nothing.
+    no model is fetched or loaded for nothing. A folder inside a directory that cannot be read (a
+    disk's lost+found) is a warning: the videos found are what was asked for.
     """
     videos: list[Path] = []
     problems: list[VideoError] = []
+    warnings: list[str] = []
     for argument in arguments:
         if not str(argument).strip():  # Path("") is the working folder: not searched for a script's unset "$CLIP"
             problems.append(VideoError("an empty video name: give a video file or a folder"))
@@ -64,11 +66,8 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
         if path.is_dir():
             unreadable: list[tuple[Path, str]] = []
             found = find_videos(path, unreadable)
-            problems.extend(
-                VideoError(f"{folder}: cannot read this folder ({why}); the videos in it are left out")
-                for folder, why in unreadable
-            )
-            if not found and not unreadable:
+            warnings.extend(f"{folder}: cannot read this folder ({why}); the videos in it are left out" for folder, why in unreadable)
+            if not found:
                 left_out = [p for p in path.rglob("*") if p.suffix.lower() in (".ts", ".mts") and p.is_file()]
                 problems.append(VideoError(f"{path}: no video files in this directory" + (
                     f" ({len(left_out)} .ts/.mts file{'s' if len(left_out) > 1 else ''} left out: folder searches "
@@ -83,7 +82,7 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
                 problems.append(problem)
                 continue
             videos.append(path)
-    return videos, problems
+    return videos, problems, warnings
 
 
 class ClipPrefetcher:

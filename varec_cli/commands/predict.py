@@ -32,7 +32,9 @@ def predict_command(
     if any(not video.strip() for video in videos):  # a script's unset "$CLIP": not the working folder, searched whole
         raise typer.BadParameter("an empty name is no video", param_hint="VIDEO")
     runtime.request_fast_exit()  # nothing to flush but stdout/stderr: skip TensorFlow's teardown
-    videos_found, problems = collect_videos(videos)
+    videos_found, problems, warnings = collect_videos(videos)
+    for warning in warnings:
+        console.warn(warning)
     for problem in problems[:-1] if not videos_found else problems:
         console.error_line(str(problem))
     if not videos_found:

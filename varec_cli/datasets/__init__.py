@@ -15,7 +15,7 @@ from pathlib import Path
 
 from varec_cli import paths
 from varec_cli.datasets import folder, hmdb51, ucf101
-from varec_cli.datasets.base import HMDB51_URL, LAYOUTS, UCF101_URL, Dataset, Sample
+from varec_cli.datasets.base import HMDB51_URL, LAYOUTS, UCF101_URL, Dataset, Sample, check_each_video_once
 from varec_cli.datasets.splits import OFFICIAL_SPLITS, check_split, check_val_fraction, group_of, split_validation
 from varec_cli.errors import DatasetError
 from varec_cli.paths import expand_user
@@ -109,6 +109,7 @@ def load_dataset(name_or_path: str | Path, *, split: int = 1, val_fraction: floa
         labels, train, notes, warnings = folder.load(root)
         test = []
 
+    check_each_video_once({"train": train, "val": given_val or [], "test": test}, list(labels))
     if given_val is not None:
         val, val_by = given_val, "folder"
     else:

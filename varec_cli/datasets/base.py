@@ -157,6 +157,36 @@ def check_listed_once(train: list[Sample], test: list[Sample], train_list: str, 
             seen[sample.path] = part
 
 
+def check_each_video_once(parts: dict[str, list[Sample]], labels: list[str]) -> None:
+    """One video file reached by two names (a linked folder, a link, a hard link) in two classes, or
+    in two parts, is an error: its label is two things at once, or a clip trained on is also measured.
+    Within one class and part it would weigh double. Compared by file identity, not by name."""
+    seen: dict[tuple[int, int], tuple[str, Sample]] = {}
+    for part, samples in parts.items():
+        for sample in samples:
+            try:
+                status = sample.path.stat()
+            except OSError:  # gone, or not ours to look at: decoding it will say so
+                continue
+            key = (status.st_dev, status.st_ino)
+            if key not in seen:
+                seen[key] = (part, sample)
+                continue
+            earlier_part, earlier = seen[key]
+            where = f"{earlier.path} and {sample.path} are one file"
+            if earlier.label != sample.label:
+                raise DatasetError(
+                    f"{where}, in two classes ({labels[earlier.label]}, {labels[sample.label]}): a link leads from "
+                    "one class folder into another; each video belongs to one class"
+                )
+            if earlier_part != part:
+                raise DatasetError(
+                    f"{where}, in both {earlier_part} and {part}: a link leads from one into the other, and a clip "
+                    "trained on and measured inflates the score; each video belongs in one part"
+                )
+            raise DatasetError(f"{where}, reached through a link: each video belongs in a dataset once")
+
+
 def class_index_by_name(labels: list[str]) -> Callable[[str], int | None]:
     """A dataset's class name → the index of the model label it is: the same name, else the one label
     that differs only in case (`ApplyEyeMakeup` for a folder `applyeyemakeup`); never one of two labels

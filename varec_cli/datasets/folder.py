@@ -36,14 +36,14 @@ def _scan(folder: Path, warnings: list[str]) -> tuple[dict[str, list[Path]], lis
         videos = find_videos(sub, unreadable)
         if videos:
             classes[sub.name] = videos
-        else:
+        elif not unreadable or unreadable[-1][0] != sub:  # a class that cannot be read is not one without videos
             empty.append(sub.name)
     if unreadable:
         where, why = unreadable[0]
         warnings.append(
             f"cannot read {counted(len(unreadable), 'folder')} under {folder} ({where}: {why}"
             + (f"; and {len(unreadable) - 1} more" if len(unreadable) > 1 else "")
-            + "): the videos in them are left out"
+            + f"): the videos in {'it are' if len(unreadable) == 1 else 'them are'} left out"
         )
     return classes, empty
 

@@ -30,7 +30,8 @@ def find_videos(folder: _Path, unreadable: list[tuple[_Path, str]] | None = None
     """
     found: list[_Path] = []
     seen: set[tuple[int, int]] = set()  # each folder once; the ones above `folder` count as seen: a link
-    for above in _Path(folder).absolute().parents:  # up to one of them would be an endless search
+    start = _Path(folder)  # up to one of them would be an endless search (above it as named, or as it is)
+    for above in {*start.absolute().parents, *start.resolve().parents}:
         try:
             status = above.stat()
         except OSError:
