@@ -62,3 +62,32 @@ def test_a_lock_file_that_cannot_be_made_is_the_callers_error(tmp_path):
     with pytest.raises(VarecError, match="Not a directory|File exists"):
         with file_lock(blocker / "x.lock", cannot_lock=_cannot):
             pass
+
+
+def test_a_lock_whose_folder_comes_and_goes_is_taken_not_failed(tmp_path):
+    """A run deletes its checkpoint folder, lock and all, as it ends: another taking the lock meanwhile
+    found the folder gone between making it and opening the lock file, and failed with `No such file`."""
+    folder = tmp_path / "run.checkpoints"
+    lock = folder / ".lock"
+    stop = threading.Event()
+
+    def finishing_runs() -> None:
+        while not stop.is_set():
+            with file_lock(lock, cannot_lock=_cannot, on_busy=None):
+                (folder / "state.json").write_text("{}")
+                shutil.rmtree(folder, ignore_errors=True)
+
+    runner = threading.Thread(target=finishing_runs)
+    runner.start()
+    outcomes = {"ran": 0, "busy": 0}
+    try:
+        for _ in range(2000):
+            try:
+                with file_lock(lock, cannot_lock=_cannot, on_busy=_refuse):
+                    outcomes["ran"] += 1
+            except Busy:
+                outcomes["busy"] += 1
+    finally:
+        stop.set()
+        runner.join(10)
+    assert outcomes["ran"] + outcomes["busy"] == 2000  # never a failure to make the lock file

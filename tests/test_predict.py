@@ -626,6 +626,9 @@ def test_a_model_file_naming_one_class_twice_is_refused(cli, tiny_model, tmp_pat
     assert "labels must differ from each other, and 'run' is there twice" in result.stderr
     case = cli("info", model_with_metadata(tiny_model, tmp_path / "case.keras", labels=["Run", "walk", "run"]))
     assert case.exit_code == 0, case.output  # `Run` and `run` are two classes
+    spelt_twice = model_with_metadata(tiny_model, tmp_path / "nfd.keras", labels=["caf\u00e9", "walk", "cafe\u0301"])
+    result = cli("info", spelt_twice)  # one name whichever way its é is written
+    assert result.exit_code == 1 and "labels must differ from each other, and 'caf\u00e9' is there twice" in result.stderr
 
 
 def test_a_model_file_renamed_from_dot_keras_loads_all_the_same(cli, tiny_model, tmp_path):

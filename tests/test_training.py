@@ -709,7 +709,9 @@ def test_bad_options_fail_in_one_line(cli, trained, tmp_path):
     # TensorBoard logs in the model file's place (found only after training), or in the checkpoint
     # folder (deleted with it when the run finishes)
     for board, said in ((tmp_path / "m.keras", "is -o, the model file"),
-                        (tmp_path / "m.checkpoints" / "logs", "is in this run's checkpoint folder")):
+                        (tmp_path / "m.checkpoints" / "logs", "is in this run's checkpoint folder"),
+                        (tmp_path / "m.history.csv", "is the run's history file"),
+                        (tmp_path / "m.history.png", "is the run's history plot")):
         result = cli("train", "--dataset", trained["root"], "--output", tmp_path / "m.keras", *SCRATCH,
                      "--tensorboard", board)
         assert result.exit_code == 1 and result.stderr.startswith(f"error: --tensorboard {board}: {said} ("), result.stderr
@@ -1075,6 +1077,16 @@ def test_a_class_name_a_model_may_not_hold_fails_before_training(cli, tiny_model
         f"error: dataset {root.name}: the class name 'bad\\nname' holds control characters (a line break, a tab, "
         "an escape code), which a model's labels may not; rename that folder"
     )
+    (root / "bad\nname").rename(root / "cafe\u0301")
+    (root / "caf\u00e9").mkdir()
+    for i in range(3):
+        write_motion_video(root / "caf\u00e9" / f"right{i}.avi", "right", seed=i)
+    twins = cli("train", "--dataset", root, "--output", tmp_path / "m.keras", *SCRATCH, "--epochs", "1")
+    assert twins.exit_code == 1 and "epoch 1/" not in twins.stderr
+    assert twins.stderr.rstrip().splitlines()[-1] == (
+        f"error: dataset {root.name}: the class names 'cafe\\u0301' and 'caf\\xe9' are one name written two ways "
+        "(Unicode normal forms), which a model's labels may not be; rename one folder"
+    )
     from varec_cli.models.modelfile import load_model
 
     model, _ = load_model(tiny_model)
@@ -1128,5 +1140,19 @@ def test_a_second_run_to_the_same_output_is_refused_while_the_first_runs(cli, tr
     after = cli(*args)
     assert after.exit_code == 0, after.output
     assert output.is_file() and not checkpoints.exists()
-    failed = cli("train", "--dataset", tmp_path / "nowhere", "--output", tmp_path / "f.keras", *SCRATCH)
-    assert failed.exit_code == 1 and not (tmp_path / "f.checkpoints").exists()  # a run that never started leaves nothing
+    failed = cli("train", "--dataset", tmp_path / "nowhere", "--output", tmp_path / "new" / "deeper" / "f.keras", *SCRATCH)
+    assert failed.exit_code == 1 and not (tmp_path / "new").exists()  # a run that never started leaves nothing
+    in_the_way = tmp_path / "w.checkpoints"
+    for blocker in ("a file", "a dangling link"):
+        if blocker == "a file":
+            in_the_way.write_text("mine")
+            what = "not a folder"
+        else:
+            in_the_way.unlink()
+            in_the_way.symlink_to(tmp_path / "gone")
+            what = f"a symbolic link to {tmp_path / 'gone'}, which does not exist"
+        result = cli(*args[:-1], tmp_path / "w.keras")
+        assert result.exit_code == 1 and result.stderr.strip().splitlines()[-1] == (
+            f"error: {in_the_way} is in the way ({what}): a run keeps its checkpoints in a folder of that name "
+            "beside -o; move it, or give another -o"
+        )

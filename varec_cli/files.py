@@ -144,6 +144,23 @@ def special_file_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
+def _open_lock_file(path: Path, cannot_lock: Callable[[str], Exception]) -> int:
+    failure: OSError | None = None
+    for _ in range(100):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except (FileNotFoundError, FileExistsError) as exc:  # its folder deleted or made meanwhile: again
+            failure = exc
+        except OSError as exc:
+            try:
+                return os.open(path, os.O_RDONLY)
+            except OSError:
+                failure = exc
+                break
+    raise cannot_lock(failure.strerror or str(failure)) from None
+
+
 @contextlib.contextmanager
 def file_lock(
     path: Path, *, cannot_lock: Callable[[str], Exception], on_busy: Callable[[], None] | None = None
@@ -160,14 +177,7 @@ def file_lock(
     """
     told = False
     while True:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                raise cannot_lock(exc.strerror or str(exc)) from None
+        fd = _open_lock_file(path, cannot_lock)
         try:
             if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
                 import msvcrt

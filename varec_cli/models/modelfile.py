@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -59,8 +60,9 @@ class ModelMetadata:
             return "labels must be a non-empty list of names"
         if problem := control_characters_problem(self.labels):
             return problem
-        if len(set(self.labels)) != len(self.labels):  # two outputs of one name: which one a dataset's class is?
-            twice = next(label for index, label in enumerate(self.labels) if label in self.labels[:index])
+        shown = [unicodedata.normalize("NFC", label) for label in self.labels]  # é as one character or two: one name
+        if len(set(shown)) != len(shown):  # two outputs of one name: which one is a dataset's class?
+            twice = next(label for index, label in enumerate(shown) if label in shown[:index])
             return f"labels must differ from each other, and {twice!r} is there twice"
         if not positive_int(self.frames):
             return f"frames must be a whole number above 0, not {self.frames!r}"

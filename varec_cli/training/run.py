@@ -14,6 +14,7 @@ import contextlib
 import datetime as _dt
 import shutil
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ def output_lock(output: Path) -> Iterator[None]:
         return
     directory = checkpoint_dir(output)
     lock = directory / RUN_LOCK
+    made = [folder for folder in (directory, *directory.parents) if not folder.exists()]  # deepest first
 
     def busy() -> None:
         raise VarecError(
@@ -88,6 +90,11 @@ def output_lock(output: Path) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 if [child.name for child in directory.iterdir()] == [RUN_LOCK]:
                     shutil.rmtree(directory)
+            for folder in made[1:]:  # nor the folders made for -o, when nothing went in them
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
 
 def clear_checkpoints(directory: Path) -> None:
@@ -153,9 +160,26 @@ def _check_config(config: TrainConfig) -> None:
                 f"{config.output}: -o is the --init model; the run would replace the model it starts from, so give "
                 "another -o"
             )
+    checkpoints = checkpoint_dir(output)
+    if (checkpoints.is_symlink() and not checkpoints.exists()) or (checkpoints.exists() and not checkpoints.is_dir()):
+        from varec_cli.files import missing_reason
+
+        what = missing_reason(checkpoints) or "not a folder"
+        raise VarecError(
+            f"{checkpoints} is in the way ({what}): a run keeps its checkpoints in a folder of that name beside "
+            "-o; move it, or give another -o"
+        )
     if config.tensorboard:
+        from varec_cli.training.history import history_paths
+
         board = expand_user(config.tensorboard).resolve()
-        for taken, what in ((output, "-o, the model file"), (checkpoint_dir(output), "this run's checkpoint folder")):
+        csv_path, png_path = history_paths(output)
+        for taken, what in (
+            (output, "-o, the model file"),
+            (checkpoints, "this run's checkpoint folder"),
+            (csv_path, "the run's history file"),
+            (png_path, "the run's history plot"),
+        ):
             taken = taken.resolve()
             if board == taken or taken in board.parents:  # found after training, or deleted with the checkpoints
                 raise VarecError(
@@ -387,6 +411,14 @@ def _train(config: TrainConfig, reporter: Reporter) -> TrainResult:
             f"dataset {dataset.name}: the class name {names} holds control characters (a line break, a tab, an "
             "escape code), which a model's labels may not; rename that folder"
         )
+    spelt = {}
+    for label in labels:  # `café` with é as one character or as e + accent: one name to a reader (and to the model file)
+        twin = spelt.setdefault(unicodedata.normalize("NFC", label), label)
+        if twin != label:
+            raise VarecError(
+                f"dataset {dataset.name}: the class names {ascii(twin)} and {ascii(label)} are one name written two "
+                "ways (Unicode normal forms), which a model's labels may not be; rename one folder"
+            )
     train_items, val_items = _items(dataset.train, remap), _items(dataset.val, remap)
     val_by = dataset.val_by
 
