@@ -11,7 +11,7 @@ import pytest
 from varec_cli.errors import VarecError
 from varec_cli.files import file_lock
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Windows deletes no open lock file")
+only_where_open_files_can_be_deleted = pytest.mark.skipif(sys.platform == "win32", reason="Windows deletes no open file")
 
 
 class Busy(Exception):
@@ -26,6 +26,7 @@ def _cannot(reason: str) -> VarecError:
     return VarecError(reason)
 
 
+@only_where_open_files_can_be_deleted
 def test_a_lock_whose_holder_deletes_it_on_the_way_out_is_still_one_lock(tmp_path):
     """A training run deletes its checkpoint folder, lock file and all, when it finishes. A run that
     was waiting on that lock must then hold the lock at that path, not a deleted file's: else a third
@@ -64,6 +65,7 @@ def test_a_lock_file_that_cannot_be_made_is_the_callers_error(tmp_path):
             pass
 
 
+@only_where_open_files_can_be_deleted
 def test_a_lock_whose_folder_comes_and_goes_is_taken_not_failed(tmp_path):
     """A run deletes its checkpoint folder, lock and all, as it ends: another taking the lock meanwhile
     found the folder gone between making it and opening the lock file, and failed with `No such file`."""

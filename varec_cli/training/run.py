@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import shutil
+import sys
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -83,18 +84,23 @@ def output_lock(output: Path) -> Iterator[None]:
     def cannot_lock(reason: str) -> VarecError:
         return VarecError(f"cannot create {lock} ({reason}): a run keeps its checkpoints beside -o")
 
+    def remove_if_done() -> None:  # a run that stopped before its first checkpoint leaves no folder behind
+        with contextlib.suppress(OSError):
+            if [child.name for child in directory.iterdir()] == [RUN_LOCK]:
+                shutil.rmtree(directory)
+        for folder in made[1:]:  # nor the folders made for -o, when nothing went in them
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
     with file_lock(lock, cannot_lock=cannot_lock, on_busy=busy):
         try:
             yield
-        finally:  # a run that stopped before its first checkpoint leaves no folder behind
-            with contextlib.suppress(OSError):
-                if [child.name for child in directory.iterdir()] == [RUN_LOCK]:
-                    shutil.rmtree(directory)
-            for folder in made[1:]:  # nor the folders made for -o, when nothing went in them
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+        finally:
+            remove_if_done()
+    if sys.platform == "win32":  # pragma: no cover - Windows deletes no open file: the lock went only now
+        remove_if_done()  # (and a run that took it meanwhile holds it open, so it stays)
 
 
 def clear_checkpoints(directory: Path) -> None:
