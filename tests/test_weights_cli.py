@@ -575,8 +575,9 @@ def test_clearing_a_cache_this_user_may_not_change_is_one_line_saying_so(cli, to
     try:
         for args in (("clear",), ("clear", "toy")):
             line = one_error_line(cli("cache", *args))
-            assert line.startswith(f"error: cannot clear the cache: {models} cannot be changed (Permission denied); "), line
-            assert line.endswith(f"needs write access to {cache.root()} (VAREC_CACHE_DIR sets where the cache is)")
+            assert line.startswith(f"error: cannot clear the cache: {models} cannot be removed (Permission denied); "), line
+            assert line.endswith(f"clearing needs write access to all of {cache.root()}, and what another user put "
+                                 "there (with sudo, say) only they can remove (VAREC_CACHE_DIR sets where the cache is)")
     finally:
         for folder in (cache.root(), models):
             folder.chmod(0o755)
@@ -592,3 +593,51 @@ def test_what_a_killed_cache_clear_left_hidden_is_deleted_by_the_next(cli, toy_r
     assert cli("download", "toy").exit_code == 0
     assert cli("cache", "clear").exit_code == 0
     assert [p.name for p in cache.root().iterdir()] == []
+
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may delete anything")
+def test_what_a_clear_cannot_delete_stays_in_sight_and_does_not_block_the_next(cli, toy_registry, server):
+    """A file this user may not delete (another's, put there with sudo) stopped `cache clear` with its bare
+    name, after the whole cache had been moved aside out of sight; every later clear then failed on it."""
+    assert cli("download", "toy").exit_code == 0
+    stuck = cache.models_dir() / "theirs"
+    stuck.mkdir()
+    (stuck / "w.h5").write_bytes(b"x")
+    stuck.chmod(0o555)
+    try:
+        line = one_error_line(cli("cache", "clear"))
+        assert line.startswith(f"error: cannot clear the cache: {stuck / 'w.h5'} cannot be removed (Permission denied)"), line
+        assert (stuck / "w.h5").is_file()  # in sight, where it was
+        assert not any(p.name.startswith(".") and "trash" in p.name for p in cache.root().iterdir())
+    finally:
+        stuck.chmod(0o755)
+    assert cli("download", "toy").exit_code == 0
+    cleared = cli("cache", "clear")
+    assert cleared.exit_code == 0, cleared.output
+    assert not cache.models_dir().exists()
+
+
+def test_cache_clear_deletes_nothing_varec_did_not_put_in_its_folders(cli, toy_registry, tmp_path):
+    """features/ or compiled/ linked to a folder that holds someone's files (or, with VAREC_CACHE_DIR=.,
+    a project's own features/ folder): clearing emptied it, their files and folders with it."""
+    cache.root().mkdir(parents=True, exist_ok=True)
+    shared = tmp_path / "shared"
+    (shared / "photos").mkdir(parents=True)
+    (shared / "thesis.docx").write_text("mine")
+    project = tmp_path / "project-features"
+    (project / "experiments").mkdir(parents=True)
+    (cache.root() / "compiled").symlink_to(shared, target_is_directory=True)
+    (cache.root() / "features").symlink_to(project, target_is_directory=True)
+    (tmp_path / "gone").mkdir()
+    assert cli("download", "toy").exit_code == 0
+    for args in (("clear",), ("clear", "(compiled)"), ("clear", "(features)")):
+        line = one_error_line(cli("cache", *args))
+        assert line.startswith("error: the cache holds files varec did not put there ("), (args, line)
+    assert (shared / "thesis.docx").read_text() == "mine" and (shared / "photos").is_dir()
+    assert (project / "experiments").is_dir() and (cache.entry_dir("toy") / "toy.keras").is_file()
+    (cache.root() / "compiled").unlink()
+    (cache.root() / "compiled").symlink_to(tmp_path / "nowhere", target_is_directory=True)  # a disk not there
+    (cache.root() / "features").unlink()
+    assert cli("cache", "clear").exit_code == 0
+    assert (cache.root() / "compiled").is_symlink()  # the link is the user's: kept

@@ -21,6 +21,7 @@ use so that a modified cache is detected.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -344,27 +345,37 @@ def _remove_features() -> bool:
     if not features_dir().is_dir():
         return False
     had = bool(_feature_sets())
-    _delete_tree(_move_aside(features_dir()))
+    _delete_moved(_move_aside(features_dir()), features_dir())
     return had
 
 
-def _refuse_foreign_files() -> None:
-    """Clearing everything removes models/ and features/ whole. A file at their top level that varec
-    does not write there (its entries and feature sets are folders; beside them only the index, lock
-    files and hidden temporary files) is someone's own, put in a folder they took for theirs
-    (VAREC_CACHE_DIR=. in a project, `train -o` into the cache): refused, not deleted."""
-    foreign = []
-    for folder in (models_dir(), features_dir()):
-        try:
-            children = list(folder.iterdir())
-        except OSError:  # missing, or not a folder: nothing of anyone's to lose there
-            continue
-        foreign += [
-            child for child in children
-            if not child.is_dir() and child.name != INDEX_FILE and not child.name.endswith(".lock") and not child.name.startswith(".")
-        ]
+_FEATURE_SET = re.compile(r".+-\d+f-\d+x\d+-[0-9a-f]{16}")  # training/loader.FeatureCache's folder names
+
+
+def _foreign_files(folder: Path) -> list[Path]:
+    """What is at the top of models/, features/ or compiled/ that varec does not put there: someone's
+    own, in a folder they took for theirs (VAREC_CACHE_DIR=. in a project, `train -o` into the cache, a
+    part of the cache linked to a shared folder). Entries are folders beside the index and lock files;
+    feature sets are folders named as FeatureCache names them; compiled graphs are pairs of files.
+    Hidden names are varec's temporary files (or its trash)."""
+    try:
+        children = list(folder.iterdir())
+    except OSError:  # missing, or not a folder: nothing of anyone's to lose there
+        return []
+    if folder == models_dir():
+        ours = lambda child: child.is_dir() or child.name == INDEX_FILE or child.name.endswith(".lock")  # noqa: E731
+    elif folder == features_dir():
+        ours = lambda child: child.is_dir() and _FEATURE_SET.fullmatch(child.name) is not None  # noqa: E731
+    else:
+        ours = lambda child: child.is_file() and child.suffix in (".json", COMPILED_SUFFIX)  # noqa: E731
+    return [child for child in children if not child.name.startswith(".") and not ours(child)]
+
+
+def _refuse_foreign_files(*folders: Path) -> None:
+    """Clearing removes what these folders hold; anything varec did not put there is refused, not deleted."""
+    foreign = sorted(path for folder in folders for path in _foreign_files(folder))
     if foreign:
-        shown = ", ".join(str(path) for path in sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        shown = ", ".join(str(path) for path in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise WeightsError(
             f"the cache holds files varec did not put there ({shown}); move them out of {root()} first, or "
             "clear entries by name (`varec cache clear NAME`)"
@@ -375,11 +386,12 @@ TRASH_MARK = "-trash-"  # in the hidden names of what a clear moved aside to del
 
 
 def _delete_tree(path: Path) -> None:
-    """Delete a tree moved aside; what a concurrent clear deleted first is no error, anything else is."""
+    """Delete a tree moved aside; what a concurrent clear deleted first is no error, anything else is,
+    named by its whole path."""
 
     def gone_already(function, name, exc) -> None:
         if not isinstance(exc, FileNotFoundError):
-            raise exc
+            raise type(exc)(exc.errno, exc.strerror, str(name)) if isinstance(exc, OSError) and exc.errno else exc
 
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=gone_already)
@@ -387,8 +399,27 @@ def _delete_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=lambda function, name, exc_info: gone_already(function, name, exc_info[1]))
 
 
+def _delete_moved(trash: Path, folder: Path) -> None:
+    """Delete what _move_aside put in `trash`. What cannot be deleted (a file another user put there)
+    goes back to `folder`, where the cache shows it, and the error names it there."""
+    try:
+        _delete_tree(trash)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            if trash.parent == folder:  # emptied in place
+                for child in trash.iterdir():
+                    os.replace(child, folder / child.name)
+                trash.rmdir()
+            elif not folder.exists():
+                os.replace(trash, folder)
+        if exc.filename and str(exc.filename).startswith(str(trash)):
+            exc.filename = str(folder) + str(exc.filename)[len(str(trash)):]
+        raise
+
+
 def _sweep_trash() -> None:
-    """Trees a killed `cache clear` moved aside and did not finish deleting: hidden, but on the disk."""
+    """Trees a killed `cache clear` moved aside and did not finish deleting: hidden, but on the disk.
+    What cannot be deleted stays, and does not stop this clear."""
     for folder in (root(), models_dir(), features_dir(), compiled_dir()):
         try:
             children = list(folder.iterdir())
@@ -396,18 +427,23 @@ def _sweep_trash() -> None:
             continue
         for child in children:
             if child.name.startswith(".") and TRASH_MARK in child.name and child.is_dir() and not child.is_symlink():
-                _delete_tree(child)
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def _move_aside(folder: Path) -> Path:
     """Rename `folder` to a hidden trash name beside it, for deleting: a concurrent reader never sees
-    a half-deleted tree, only the whole or nothing. A link to a folder elsewhere (a cache part kept
-    on another disk) stays, emptied: what it holds moves into a trash folder inside it."""
+    a half-deleted tree, only the whole or nothing. A folder that stays where it is, emptied, is a link
+    to a folder elsewhere (a part of the cache kept on another disk) or a mount point (a container's
+    volume, which cannot be renamed): what it holds moves into a trash folder inside it."""
     name = f"{folder.name}{TRASH_MARK}{os.getpid()}-{time.time_ns()}"
     if not folder.is_symlink():
         trash = folder.with_name("." + name)
-        os.replace(folder, trash)
-        return trash
+        try:
+            os.replace(folder, trash)
+            return trash
+        except OSError as exc:
+            if exc.errno not in (errno.EBUSY, errno.EXDEV):
+                raise
     trash = folder / ("." + name)
     trash.mkdir()
     for child in folder.iterdir():
@@ -439,10 +475,8 @@ def remove_compiled_entry(description: Path) -> None:
 def _remove_compiled(under: Path | None) -> None:
     """Drop the compiled graphs of model files inside `under` (all of them with None)."""
     if under is None:
-        if compiled_dir().is_dir():
-            _delete_tree(_move_aside(compiled_dir()))
-        elif compiled_dir().exists() or compiled_dir().is_symlink():
-            compiled_dir().unlink()
+        if compiled_dir().is_dir():  # (a file or a dangling link of that name holds nothing of varec's)
+            _delete_moved(_move_aside(compiled_dir()), compiled_dir())
         return
     for description, info in compiled_entries().items():
         if info["model"] and Path(info["model"]).is_relative_to(under.resolve()):
@@ -471,20 +505,23 @@ def clear(name: str | None = None) -> list[str]:
         if where.name.startswith("."):  # a temporary file of varec's own: the folder is what the user knows
             where = where.parent
         raise WeightsError(
-            f"cannot clear the cache: {where} cannot be changed ({exc.strerror or exc}); removing things from "
-            f"the cache needs write access to {root()} (VAREC_CACHE_DIR sets where the cache is)"
+            f"cannot clear the cache: {where} cannot be removed ({exc.strerror or exc}); clearing needs write "
+            f"access to all of {root()}, and what another user put there (with sudo, say) only they can remove "
+            "(VAREC_CACHE_DIR sets where the cache is)"
         ) from None
 
 
 def _clear(name: str | None) -> list[str]:
     base = models_dir()
     if name is None:
-        _refuse_foreign_files()
+        _refuse_foreign_files(models_dir(), features_dir(), compiled_dir())
     had_compiled = bool(compiled_entries())
     if name == COMPILED_NAME:
+        _refuse_foreign_files(compiled_dir())
         _remove_compiled(None)
         return [COMPILED_NAME] if had_compiled else []
     if name == FEATURES_NAME:
+        _refuse_foreign_files(features_dir())
         return [FEATURES_NAME] if _remove_features() else []
     if name is None:
         _sweep_trash()
@@ -502,7 +539,7 @@ def _clear(name: str | None) -> list[str]:
                 if is_entry_name(each):
                     held.enter_context(entry_lock(each))
             trash = _move_aside(base)
-        _delete_tree(trash)
+        _delete_moved(trash, base)
         return [n for n in removed if not n.startswith(".")] + extras
     target = entry_dir(name)
     if name not in read_index() and not target.is_dir():
