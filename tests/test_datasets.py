@@ -629,12 +629,15 @@ def test_a_class_folder_that_cannot_be_read_is_not_called_one_without_videos(tmp
     root = tmp_path / "ds"
     for cls in ("a", "b", "c"):
         touch(root / cls / "1.mp4")
+    touch(root / "d" / "inner" / "1.mp4")
     (root / "c").chmod(0o300)
+    (root / "d" / "inner").chmod(0o300)  # its only videos out of reach: not a class "without videos" either
     try:
         ds = load_dataset(str(root), val_fraction=0.0)
     finally:
         (root / "c").chmod(0o755)
+        (root / "d" / "inner").chmod(0o755)
     assert ds.labels == ["a", "b"] and ds.notes == []
     assert ds.warnings == [
-        f"cannot read 1 folder under {root} ({root / 'c'}: Permission denied): the videos in it are left out"
+        f"cannot read 2 folders under {root} ({root / 'c'}: Permission denied; and 1 more): the videos in them are left out"
     ]

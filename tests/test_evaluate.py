@@ -154,6 +154,22 @@ def test_classes_whose_names_differ_only_in_case_stay_two_classes(cli, tmp_path)
     assert record["per_class"] == {name: pytest.approx(np.mean(hits)) for name, hits in expected.items()}
 
 
+def test_a_class_name_spelt_with_its_accent_apart_is_the_same_class(cli, tmp_path):
+    """A model trained on `café` (é one character) and a dataset copied from a Mac, its folder `café`
+    written e + accent: evaluate said the model does not know the class."""
+    from synthetic import moving_square_frames, write_video
+
+    root = tmp_path / "copied"
+    for part in ("train", "test"):
+        for name, direction in (("cafe\u0301", "left"), ("run", "right")):
+            (root / part / name).mkdir(parents=True)
+            for i in range(2):
+                write_video(root / part / name / f"c{i}.avi", moving_square_frames(direction, 10, 32, seed=i), fps=12)
+    model = _save_untrained(tmp_path / "nfc.keras", ["caf\u00e9", "run"], "gru")
+    (record,) = _records(cli("evaluate", "--dataset", root, "--model", model, "--json"))
+    assert record["videos"] == 4 and set(record["per_class"]) == {"caf\u00e9", "run"}
+
+
 def test_a_folder_without_a_test_split_points_to_val(cli, setup, tmp_path):
     from synthetic import write_motion_video
 

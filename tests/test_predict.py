@@ -122,6 +122,19 @@ def test_a_folder_reached_through_a_link_is_searched_and_one_that_cannot_be_read
         locked.chmod(0o755)
     assert result.exit_code == 0 and len(_json_lines(result.stdout)) == 2  # what it could read, as asked
     assert result.stderr == f"warning: {locked}: cannot read this folder (Permission denied); the videos in it are left out\n"
+    (tmp_path / "only-locked").mkdir()
+    (tmp_path / "only-locked" / "sub").mkdir(mode=0)
+    (tmp_path / "closed").mkdir(mode=0)
+    try:
+        result = cli("predict", tmp_path / "closed", tmp_path / "only-locked", "-m", tiny_model)
+    finally:
+        (tmp_path / "only-locked" / "sub").chmod(0o755)
+        (tmp_path / "closed").chmod(0o755)
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'only-locked' / 'sub'}: cannot read this folder (Permission denied); the videos in it are left out",
+        f"error: {tmp_path / 'closed'}: cannot read this folder (Permission denied)",
+        f"error: {tmp_path / 'only-locked'}: no video files in this directory, as far as it could be read (1 folder in it could not)",
+    ]
 
 
 def test_one_bad_video_does_not_stop_the_others(cli, tiny_model, tmp_path):
@@ -386,6 +399,11 @@ def test_a_registry_model_is_reported_by_its_registry_name(cli, tiny_model, tmp_
     info = json.loads(cli("info", "tiny-local", "--json").stdout)  # info named it by its path in the cache
     assert info["model"] == "tiny-local" and info["file"] == str(resolve_model_path("tiny-local"))
     assert json.loads(cli("info", tiny_model, "--json").stdout)["model"] == "tiny.keras"
+    alias = tmp_path / "alias.keras"
+    alias.symlink_to(tiny_model)
+    monkeypatch.chdir(tmp_path)
+    linked = json.loads(cli("info", "alias.keras", "--json").stdout)  # the name given, the path whole
+    assert linked["model"] == "alias.keras" and linked["file"] == str(alias)
     table = cli("info", "tiny-local").stdout.splitlines()
     assert table[0].split() == ["model", "tiny-local"] and table[1].split() == ["file", info["file"]]
 

@@ -107,6 +107,10 @@ def test_offline_a_damaged_cached_copy_is_called_damaged_not_missing(cli, toy_re
     assert line.startswith(f"error: the cached toy at {path} changed after it was verified (expected sha256 ")
     assert line.endswith("fetch it again with `varec download --force toy` (which needs the network: unset VAREC_OFFLINE first)")
     assert "not in the cache" not in line
+    (cache.models_dir() / "index.json").write_text("{ damaged")  # offline, what is wrong, and the repair
+    line = one_error_line(cli("info", "toy"))
+    assert line.startswith(f"error: cache index {cache.models_dir() / 'index.json'} is unreadable (") and line.endswith(
+        "remove it or run `varec cache clear`"), line
 
 
 def test_download_then_cache_list_and_clear(cli, toy_registry, server):

@@ -14,6 +14,7 @@ import numpy as np
 
 from varec_cli.errors import VarecError, VideoError
 from varec_cli.models.classifier import Classifier
+from varec_cli.text import counted
 from varec_cli.video import find_videos
 from varec_cli.video.reader import check_video_file
 
@@ -66,10 +67,15 @@ def collect_videos(arguments: Iterable[str | os.PathLike]) -> tuple[list[Path], 
         if path.is_dir():
             unreadable: list[tuple[Path, str]] = []
             found = find_videos(path, unreadable)
+            if unreadable and unreadable[0][0] == path:  # the folder given: an error, as a missing file is
+                problems.append(VideoError(f"{path}: cannot read this folder ({unreadable[0][1]})"))
+                continue
             warnings.extend(f"{folder}: cannot read this folder ({why}); the videos in it are left out" for folder, why in unreadable)
             if not found:
                 left_out = [p for p in path.rglob("*") if p.suffix.lower() in (".ts", ".mts") and p.is_file()]
                 problems.append(VideoError(f"{path}: no video files in this directory" + (
+                    f", as far as it could be read ({counted(len(unreadable), 'folder')} in it could not)" if unreadable else ""
+                ) + (
                     f" ({len(left_out)} .ts/.mts file{'s' if len(left_out) > 1 else ''} left out: folder searches "
                     "skip that extension, which TypeScript sources share; give such videos one by one)"
                     if left_out else ""

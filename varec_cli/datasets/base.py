@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,16 +191,22 @@ def check_each_video_once(parts: dict[str, list[Sample]], labels: list[str]) -> 
 def class_index_by_name(labels: list[str]) -> Callable[[str], int | None]:
     """A dataset's class name → the index of the model label it is: the same name, else the one label
     that differs only in case (`ApplyEyeMakeup` for a folder `applyeyemakeup`); never one of two labels
-    that differ only in case (`Run` and `run` are two classes). None for a class the labels lack."""
-    exact = {label: i for i, label in enumerate(labels)}
+    that differ only in case (`Run` and `run` are two classes). A name is the same however its accents
+    are written (`é` as one character, or `e` and an accent, as a Mac's copy may spell a folder). None
+    for a class the labels lack."""
+
+    def same(name: str) -> str:
+        return unicodedata.normalize("NFC", name)
+
+    exact = {same(label): i for i, label in enumerate(labels)}
     folded: dict[str, list[int]] = {}
     for i, label in enumerate(labels):
-        folded.setdefault(label.casefold(), []).append(i)
+        folded.setdefault(same(label).casefold(), []).append(i)
 
     def index_of(name: str) -> int | None:
-        if name in exact:
-            return exact[name]
-        candidates = folded.get(name.casefold(), [])
+        if same(name) in exact:
+            return exact[same(name)]
+        candidates = folded.get(same(name).casefold(), [])
         return candidates[0] if len(candidates) == 1 else None
 
     return index_of

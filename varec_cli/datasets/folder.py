@@ -33,10 +33,11 @@ def _scan(folder: Path, warnings: list[str]) -> tuple[dict[str, list[Path]], lis
     empty: list[str] = []
     unreadable: list[tuple[Path, str]] = []
     for sub in subfolders(folder):
+        before = len(unreadable)
         videos = find_videos(sub, unreadable)
         if videos:
             classes[sub.name] = videos
-        elif not unreadable or unreadable[-1][0] != sub:  # a class that cannot be read is not one without videos
+        elif len(unreadable) == before:  # one that could not be read (in part) is not known to be without videos
             empty.append(sub.name)
     if unreadable:
         where, why = unreadable[0]

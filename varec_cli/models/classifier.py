@@ -208,7 +208,7 @@ class KerasClassifier(Classifier):
         meta = self.metadata
         return {
             "model": self.name,  # as the user named it: a registry name, or the file's name
-            "file": str(self.path),
+            "file": str(self.path.absolute()),
             "format": "varec .keras (CNN per frame + RNN)",
             "classes": len(self.labels),
             "labels": self.labels,
@@ -256,5 +256,8 @@ def open_classifier(
     # What the user called it: a registry name (not the cache's file name), or the file's or folder's
     # name (not the name a SavedModel folder records inside).
     path = expand_user(given)
-    classifier.name = path.resolve().name if path.exists() else given
+    if path.exists():  # a link's own name, as given; `.` or `..` by the folder's name
+        classifier.name = path.name if path.name not in ("", "..") else path.resolve().name
+    else:
+        classifier.name = given
     return classifier

@@ -159,7 +159,7 @@ class SavedModelClassifier(Classifier):
     def describe(self) -> dict[str, Any]:
         return {
             "model": self.name,  # as the user named it: a registry name, or the folder's name
-            "file": str(self.path),
+            "file": str(self.path.absolute()),
             "format": "TensorFlow SavedModel" + (" (stream: one frame at a time with states)" if self.stream else ""),
             "classes": len(self.labels),
             "labels": self.labels,

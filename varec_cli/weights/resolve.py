@@ -273,18 +273,21 @@ def ensure_cached(
     entry = registry.get(name)
     if not force:  # a verified copy is read without the lock: a read-only or shared cache serves it
         changed: WeightsError | None = None
+        unusable: WeightsError | None = None
         try:
             path = cached_path(entry)
         except ChangedInCacheError as exc:  # or being replaced: checked again below
             changed, path = exc, None
-        except WeightsError:  # a cache that cannot be read: said again below, or after the offline error
-            path = None
+        except WeightsError as exc:  # a damaged index, a file that cannot be read: said again below
+            unusable, path = exc, None
         if path is not None:
             return path
         if paths.offline() and not any(download.is_local_url(u) for u in entry.urls):
             # before any lock: offline there is nothing to fetch, and no lock file to leave
             if changed is not None:  # it is in the cache, damaged: not "not in the cache"
                 raise OfflineError(f"{changed} (which needs the network: unset VAREC_OFFLINE first)") from None
+            if unusable is not None and paths.cache_dir().is_dir():  # what is wrong with the cache, and its repair
+                raise unusable from None
             raise _offline_error(entry)
     # A SavedModel's labels before its own lock, never inside it: a process holding two entry locks
     # could deadlock with `cache clear`, which takes them all in name order.
