@@ -124,6 +124,18 @@ def test_a_report_path_that_cannot_be_written_fails_before_any_video(cli, setup,
     assert failed.exit_code == 1 and not (tmp_path / "new").exists()
 
 
+def test_models_ranking_fewer_and_more_than_5_classes_say_which_score_is_which(cli, setup, tmp_path):
+    """A 3-class model's `top5` is its top-3; beside a 6-class model's top-5 the column was headed
+    `top-5` for both."""
+    wider = _save_untrained(tmp_path / "wider.keras", [*CLASSES, "Drumming", "Fencing", "Rowing"], "gru")
+    records = _records(cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", wider, "--json"))
+    table = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", wider).stdout
+    assert "top-5 / top-C" in table
+    rows = {line.split()[0]: line for line in table.splitlines() if line.strip().startswith(("gru.keras", "wider.keras"))}
+    assert f"{records[0]['top5']:.1%} (top-3)" in rows["gru.keras"]
+    assert "(top-" not in rows["wider.keras"] and f"{records[1]['top5']:.1%}" in rows["wider.keras"]
+
+
 def test_a_model_that_does_not_know_the_classes_fails_in_one_line(cli, setup, tmp_path):
     other = _save_untrained(tmp_path / "other.keras", ["Drumming", "Fencing"], "gru")
     result = cli("evaluate", "--dataset", setup["root"], "--model", other)

@@ -1156,3 +1156,34 @@ def test_a_second_run_to_the_same_output_is_refused_while_the_first_runs(cli, tr
             f"error: {in_the_way} is in the way ({what}): a run keeps its checkpoints in a folder of that name "
             "beside -o; move it, or give another -o"
         )
+
+
+def test_the_history_shows_the_rate_each_epoch_trained_with(tmp_path):
+    """ReduceLROnPlateau cuts the rate at the end of an epoch: the history gave that epoch the cut rate,
+    which only the next epoch trained with."""
+    import keras
+    import tensorflow as tf
+
+    from varec_cli.reporting import Reporter
+    from varec_cli.training import tf_fit
+
+    x = np.zeros((16, 4), np.float32)  # no input, no bias: the loss cannot move, so no epoch improves on the first
+    y = np.arange(16) % 2
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, use_bias=False, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    outcome = tf_fit.fit(model, data, data, placement=tf_fit.make_strategy("none"), epochs=6, steps=None,
+                         checkpoint_dir=tmp_path / "ck", state=tf_fit.ResumeState(fingerprint={}), reporter=Reporter(),
+                         patience=6, tensorboard=tmp_path / "tb")
+    # plateau patience max(2, 6 // 3) = 2: cut at the end of epochs 3 and 5
+    assert [row["learning_rate"] for row in outcome.history] == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.005, 0.0025])
+    from tensorflow.core.util import event_pb2
+
+    logged = {}
+    for events in (tmp_path / "tb" / "train").glob("*tfevents*"):
+        for record in tf.data.TFRecordDataset(str(events)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.tag == "epoch_learning_rate":
+                    logged[event.step] = float(tf.make_ndarray(value.tensor))
+    assert [logged[step] for step in sorted(logged)] == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.005, 0.0025])

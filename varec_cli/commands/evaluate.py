@@ -99,7 +99,7 @@ def _summary_table(run):
     dataset = run.dataset
     title = f"{dataset.name} {run.subset}" + (f" split {dataset.split}" if dataset.split else "")
     table = Table(title=title, title_justify="left", show_edge=False)
-    from varec_cli.evaluation import top_k_name
+    from varec_cli.evaluation import top_k_cell, top_k_name
 
     top_name = top_k_name([e.metrics for e in run.evaluations])
     for column in ("model", "top-1", top_name, "mean class acc", "videos", "skipped"):
@@ -107,7 +107,8 @@ def _summary_table(run):
     for e in run.evaluations:
         m = e.metrics
         table.add_row(
-            _unique_name(e.model, run), _pct(m.top1), _pct(m.top5), _pct(m.mean_class_accuracy), str(m.videos),
+            _unique_name(e.model, run), _pct(m.top1), top_k_cell(m, top_name, _pct(m.top5)), _pct(m.mean_class_accuracy),
+            str(m.videos),
             str(e.skipped),
         )
     return table

@@ -363,6 +363,10 @@ class _Monitor:
         return logs.get(self.loss, np.inf) < best.get(self.loss, np.inf)
 
 
+def _learning_rate(model) -> float:
+    return float(np.asarray(model.optimizer.learning_rate))
+
+
 def _make_callbacks_classes():
     from varec_cli.runtime import import_keras
 
@@ -407,6 +411,7 @@ def _make_callbacks_classes():
             self.others = others  # name → callback whose counters are saved and restored
             self.on_epoch = on_epoch  # updates state.extra before it is written
             self._started = 0.0
+            self._rate = float("nan")
 
         def on_train_begin(self, logs=None):
             for name, callback in self.others.items():
@@ -415,6 +420,7 @@ def _make_callbacks_classes():
 
         def on_epoch_begin(self, epoch, logs=None):
             self._started = time.perf_counter()
+            self._rate = _learning_rate(self.model)  # ReduceLROnPlateau may cut it at this epoch's end
 
         def on_epoch_end(self, epoch, logs=None):
             logs = _floats(logs)
@@ -422,7 +428,7 @@ def _make_callbacks_classes():
                 self.model.stop_training = True
                 self.state.extra.setdefault("diverged_epoch", epoch + 1)
             row = {"epoch": epoch + 1, **logs}
-            row["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+            row["learning_rate"] = self._rate  # the rate this epoch trained with
             row["seconds"] = round(time.perf_counter() - self._started, 3)
             state = self.state
             state.history = [r for r in state.history if r["epoch"] < epoch + 1] + [row]
@@ -468,6 +474,7 @@ def _make_callbacks_classes():
             from tensorflow.core.framework import summary_pb2
 
             self._tf = tf
+            self._rate = float("nan")
             self._metadata = summary_pb2.SummaryMetadata(
                 plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
             ).SerializeToString()
@@ -478,10 +485,13 @@ def _make_callbacks_classes():
             except tf.errors.OpError as exc:  # what the early check could not foresee (a full disk, a race)
                 raise VarecError(f"--tensorboard {directory}: cannot write the logs there ({exc.message})") from None
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self._rate = _learning_rate(self.model)
+
         def on_epoch_end(self, epoch, logs=None):
             tf = self._tf
             logs = _floats(logs)
-            logs["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+            logs["learning_rate"] = self._rate  # the rate this epoch trained with, not the one cut at its end
             for key, value in logs.items():
                 part = "validation" if key.startswith("val_") else "train"
                 tag = "epoch_" + key.removeprefix("val_")
