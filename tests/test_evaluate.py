@@ -134,6 +134,9 @@ def test_models_ranking_fewer_and_more_than_5_classes_say_which_score_is_which(c
     rows = {line.split()[0]: line for line in table.splitlines() if line.strip().startswith(("gru.keras", "wider.keras"))}
     assert f"{records[0]['top5']:.1%} (top-3)" in rows["gru.keras"]
     assert "(top-" not in rows["wider.keras"] and f"{records[1]['top5']:.1%}" in rows["wider.keras"]
+    narrow = _save_untrained(tmp_path / "narrow.keras", [*CLASSES, "Drumming"], "gru")  # top-3 beside top-4
+    table = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", narrow).stdout
+    assert "top-5" not in table and "top-C" in table and "(top-3)" in table and "(top-4)" in table
 
 
 def test_a_model_that_does_not_know_the_classes_fails_in_one_line(cli, setup, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import textwrap
 
 import pytest
@@ -558,7 +559,7 @@ def test_cache_clear_empties_parts_of_the_cache_linked_to_another_disk(cli, toy_
     video.write_bytes(b"stand-in: only its identity keys the entry")
     FeatureCache(cache.root(), backbone="scratch", weights="w", frames=4, size=(32, 32), precision="float32").put(
         video, np.zeros((4, 8), np.float32), 1.0)
-    (disk / "compiled" / "m-0.json").write_text('{"model": "m.keras"}')
+    (disk / "compiled" / f"m-{'0' * 24}.json").write_text('{"model": "m.keras"}')  # named as varec names them
     cleared = cli("cache", "clear")
     assert cleared.exit_code == 0 and "removed 1 cached model" in cleared.stderr
     for part in ("models", "features", "compiled"):
@@ -640,8 +641,54 @@ def test_cache_clear_deletes_nothing_varec_did_not_put_in_its_folders(cli, toy_r
         assert line.startswith("error: the cache holds files varec did not put there ("), (args, line)
     assert (shared / "thesis.docx").read_text() == "mine" and (shared / "photos").is_dir()
     assert (project / "experiments").is_dir() and (cache.entry_dir("toy") / "toy.keras").is_file()
+    (shared / "package.json").write_text("{}")  # hidden, or .json, is not varec's for that
+    (shared / ".git").mkdir()
+    for folder in (shared / "photos", project / "experiments"):
+        shutil.rmtree(folder)
+    (project / ".env").write_text("SECRET=1")
+    for args in (("clear",), ("clear", "(compiled)"), ("clear", "(features)")):
+        line = one_error_line(cli("cache", *args))
+        assert line.startswith("error: the cache holds files varec did not put there ("), (args, line)
+    assert (shared / "package.json").exists() and (shared / ".git").is_dir() and (project / ".env").exists()
     (cache.root() / "compiled").unlink()
     (cache.root() / "compiled").symlink_to(tmp_path / "nowhere", target_is_directory=True)  # a disk not there
     (cache.root() / "features").unlink()
+    (cache.root() / "features").symlink_to(cache.models_dir(), target_is_directory=True)  # two parts, one folder
+    line = one_error_line(cli("cache", "clear"))
+    assert line.startswith(f"error: {cache.root() / 'compiled'}, where the cache keeps its compiled graphs, is a symbolic "
+                           f"link to {tmp_path / 'nowhere'}, which does not exist: make that folder"), line
+    (cache.root() / "compiled").unlink()
+    line = one_error_line(cli("cache", "clear"))
+    assert line.startswith(f"error: {cache.root() / 'features'} and {cache.models_dir()} lead to one folder"), line
+    (cache.root() / "features").unlink()
+    (cache.root() / "features").symlink_to(cache.root(), target_is_directory=True)
+    line = one_error_line(cli("cache", "clear"))
+    assert line.startswith(f"error: {cache.root() / 'features'} leads to {cache.root().resolve()}, the cache itself"), line
+    assert (cache.entry_dir("toy") / "toy.keras").is_file()
+    (cache.root() / "features").unlink()
     assert cli("cache", "clear").exit_code == 0
-    assert (cache.root() / "compiled").is_symlink()  # the link is the user's: kept
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may move anything")
+def test_a_linked_models_folder_that_cannot_be_emptied_whole_is_left_whole(cli, toy_registry, tmp_path):
+    """models/ linked to another disk, holding a folder this user may not move: clearing moved the rest
+    into a hidden trash folder and stopped, the models out of sight (and deleted by the next clear)."""
+    cache.root().mkdir(parents=True, exist_ok=True)
+    (tmp_path / "disk" / "models").mkdir(parents=True)
+    cache.models_dir().symlink_to(tmp_path / "disk" / "models", target_is_directory=True)
+    assert cli("download", "toy").exit_code == 0
+    stuck = tmp_path / "disk" / "models" / "stuck"
+    stuck.mkdir()
+    stuck.chmod(0o555)  # a folder moves to another parent only when it may be written (its `..`)
+    try:
+        line = one_error_line(cli("cache", "clear"))
+        assert line.startswith("error: cannot clear the cache: "), line
+        names = {p.name for p in (tmp_path / "disk" / "models").iterdir()}
+        assert {"index.json", "stuck", "toy"} <= names and not any(name.startswith(".") for name in names), names
+        assert "toy" in cli("cache", "list").stdout
+    finally:
+        stuck.chmod(0o755)
+    cache.models_dir().unlink()
+    cache.models_dir().symlink_to(tmp_path / "not-mounted", target_is_directory=True)
+    line = one_error_line(cli("download", "toy"))  # said as it is, not "File exists"
+    assert f"{cache.models_dir()} is a symbolic link to {tmp_path / 'not-mounted'}, which does not exist" in line, line

@@ -211,16 +211,18 @@ def _confusion_png(path: Path, metrics: Metrics, title: str) -> Path:
 
 
 def top_k_name(metrics: list[Metrics]) -> str:
-    """The heading of the `top5` score: `top-5`, or `top-C` for models of C < 5 outputs (where top-5
-    would count every video), or `top-5 / top-C` for models of both kinds (cells then say which, see
-    top_k_cell). C is the model's outputs, not the dataset's classes: a 6-class model ranks 6 classes."""
+    """The heading of the `top5` score: `top-5`, or `top-3` for models of 3 outputs (where top-5 would
+    count every video); for models of several kinds, `top-5 / top-C` or `top-C` (cells then say which,
+    see top_k_cell). C is the model's outputs, not the dataset's classes: a 6-class model ranks 6."""
     ks = {m.top_k for m in metrics}
-    return f"top-{ks.pop()}" if len(ks) == 1 else "top-5 / top-C"
+    if len(ks) == 1:
+        return f"top-{ks.pop()}"
+    return "top-5 / top-C" if 5 in ks else "top-C"
 
 
 def top_k_cell(metrics: Metrics, heading: str, value: str) -> str:
     """A `top5` value under a mixed heading says which it is: `100.0% (top-2)`."""
-    return f"{value} (top-{metrics.top_k})" if heading == "top-5 / top-C" and metrics.top_k != 5 else value
+    return f"{value} (top-{metrics.top_k})" if heading in ("top-5 / top-C", "top-C") and metrics.top_k != 5 else value
 
 
 def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:

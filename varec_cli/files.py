@@ -158,6 +158,8 @@ def _open_lock_file(path: Path, cannot_lock: Callable[[str], Exception]) -> int:
             except OSError:
                 failure = exc
                 break
+    if isinstance(failure, (FileNotFoundError, FileExistsError)) and os.path.islink(path.parent):
+        raise cannot_lock(f"{path.parent} is {missing_reason(path.parent)}") from None  # not "File exists"
     raise cannot_lock(failure.strerror or str(failure)) from None
 
 

@@ -350,14 +350,19 @@ def _remove_features() -> bool:
 
 
 _FEATURE_SET = re.compile(r".+-\d+f-\d+x\d+-[0-9a-f]{16}")  # training/loader.FeatureCache's folder names
+_COMPILED_FILE = re.compile(r".+-[0-9a-f]{24}(\.json|" + re.escape(COMPILED_SUFFIX) + ")")  # models/tf_frozen.entry_paths
+TRASH_MARK = "-trash-"  # in the hidden names of what a clear moved aside to delete
+_TRASH = re.compile(r"\.(models|features|compiled)" + TRASH_MARK + r"\d+-\d+")
+_HIDDEN_OURS = re.compile(r"\..+\.[0-9a-f]{8}\.tmp|\.download-[0-9a-f]{8}.*|\.DS_Store")  # write_atomically's, a
+# download's temporary files, and what macOS's Finder leaves in any folder it shows
 
 
 def _foreign_files(folder: Path) -> list[Path]:
     """What is at the top of models/, features/ or compiled/ that varec does not put there: someone's
     own, in a folder they took for theirs (VAREC_CACHE_DIR=. in a project, `train -o` into the cache, a
     part of the cache linked to a shared folder). Entries are folders beside the index and lock files;
-    feature sets are folders named as FeatureCache names them; compiled graphs are pairs of files.
-    Hidden names are varec's temporary files (or its trash)."""
+    feature sets are folders named as FeatureCache names them; compiled graphs are pairs of files named
+    as tf_frozen names them. Of hidden names, only varec's temporary files and trash."""
     try:
         children = list(folder.iterdir())
     except OSError:  # missing, or not a folder: nothing of anyone's to lose there
@@ -367,8 +372,14 @@ def _foreign_files(folder: Path) -> list[Path]:
     elif folder == features_dir():
         ours = lambda child: child.is_dir() and _FEATURE_SET.fullmatch(child.name) is not None  # noqa: E731
     else:
-        ours = lambda child: child.is_file() and child.suffix in (".json", COMPILED_SUFFIX)  # noqa: E731
-    return [child for child in children if not child.name.startswith(".") and not ours(child)]
+        ours = lambda child: child.is_file() and _COMPILED_FILE.fullmatch(child.name) is not None  # noqa: E731
+    foreign = []
+    for child in children:
+        if _TRASH.fullmatch(child.name) or _HIDDEN_OURS.fullmatch(child.name) or ours(child):
+            continue
+        if os.path.lexists(child):  # (not one a concurrent clear has just moved away)
+            foreign.append(child)
+    return foreign
 
 
 def _refuse_foreign_files(*folders: Path) -> None:
@@ -382,7 +393,38 @@ def _refuse_foreign_files(*folders: Path) -> None:
         )
 
 
-TRASH_MARK = "-trash-"  # in the hidden names of what a clear moved aside to delete
+_PARTS = {"models": "downloads", "features": "training features", "compiled": "compiled graphs"}
+
+
+def _check_parts() -> None:
+    """Clearing deletes what models/, features/ and compiled/ lead to. Each must be a folder of its own:
+    one linked to another part, to the cache itself or above it would take the other's content (or
+    everything) with it; a dangling link or a file in a part's place is said, not passed over."""
+    top = root().resolve()
+    real: dict[Path, Path] = {}
+    for name, what in _PARTS.items():
+        part = root() / name
+        if part.is_symlink() and not part.exists():
+            raise WeightsError(
+                f"{part}, where the cache keeps its {what}, is a symbolic link to {os.readlink(part)}, which does not "
+                "exist: make that folder (a disk not mounted?), or remove the link and varec makes a folder there"
+            )
+        if part.exists() and not part.is_dir():
+            raise WeightsError(f"{part} is in the way: the cache keeps its {what} in a folder of that name; move it out of {root()}")
+        if part.is_dir():
+            real[part] = part.resolve()
+    for part, target in sorted(real.items(), key=lambda item: not item[0].is_symlink()):  # a link is the one to fix
+        if target == top or target in top.parents:
+            raise WeightsError(
+                f"{part} leads to {target}, the cache itself or a folder above it: clearing it would delete all that "
+                "is there; make it a folder of its own"
+            )
+        for other, other_target in real.items():
+            if other != part and (target == other_target or other_target in target.parents):
+                raise WeightsError(
+                    f"{part} and {other} lead to one folder ({other_target}): clearing one would delete the other's "
+                    "content; give each a folder of its own"
+                )
 
 
 def _delete_tree(path: Path) -> None:
@@ -399,42 +441,56 @@ def _delete_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=lambda function, name, exc_info: gone_already(function, name, exc_info[1]))
 
 
+def _put_back(trash: Path, folder: Path) -> None:
+    """What is left in `trash` (what could not be deleted) goes back to `folder`, in sight: the cache
+    lists it and a clear names it, where hidden it would stay on the disk unseen. Best effort: a name
+    `folder` holds again meanwhile keeps its trash copy."""
+    with contextlib.suppress(OSError):
+        if trash.parent != folder and not os.path.lexists(folder):
+            os.replace(trash, folder)
+            return
+        for child in list(trash.iterdir()):
+            if not os.path.lexists(folder / child.name):
+                os.replace(child, folder / child.name)
+        trash.rmdir()
+
+
 def _delete_moved(trash: Path, folder: Path) -> None:
-    """Delete what _move_aside put in `trash`. What cannot be deleted (a file another user put there)
-    goes back to `folder`, where the cache shows it, and the error names it there."""
+    """Delete what _move_aside put in `trash`; what cannot be deleted (a file another user put there)
+    goes back, and the error names it where it is then."""
     try:
         _delete_tree(trash)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            if trash.parent == folder:  # emptied in place
-                for child in trash.iterdir():
-                    os.replace(child, folder / child.name)
-                trash.rmdir()
-            elif not folder.exists():
-                os.replace(trash, folder)
+        _put_back(trash, folder)
         if exc.filename and str(exc.filename).startswith(str(trash)):
-            exc.filename = str(folder) + str(exc.filename)[len(str(trash)):]
+            back = str(folder) + str(exc.filename)[len(str(trash)):]
+            if os.path.lexists(back):
+                exc.filename = back
         raise
 
 
 def _sweep_trash() -> None:
     """Trees a killed `cache clear` moved aside and did not finish deleting: hidden, but on the disk.
-    What cannot be deleted stays, and does not stop this clear."""
+    What cannot be deleted goes back in sight (and stops nothing: this clear then meets it and names it)."""
     for folder in (root(), models_dir(), features_dir(), compiled_dir()):
         try:
             children = list(folder.iterdir())
         except OSError:
             continue
         for child in children:
-            if child.name.startswith(".") and TRASH_MARK in child.name and child.is_dir() and not child.is_symlink():
+            match = _TRASH.fullmatch(child.name)
+            if match and child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)
+                if os.path.lexists(child):
+                    _put_back(child, root() / match[1] if folder == root() else folder)
 
 
 def _move_aside(folder: Path) -> Path:
     """Rename `folder` to a hidden trash name beside it, for deleting: a concurrent reader never sees
     a half-deleted tree, only the whole or nothing. A folder that stays where it is, emptied, is a link
     to a folder elsewhere (a part of the cache kept on another disk) or a mount point (a container's
-    volume, which cannot be renamed): what it holds moves into a trash folder inside it."""
+    volume, which cannot be renamed): what it holds moves into a trash folder inside it, all of it or,
+    when something will not move, none."""
     name = f"{folder.name}{TRASH_MARK}{os.getpid()}-{time.time_ns()}"
     if not folder.is_symlink():
         trash = folder.with_name("." + name)
@@ -446,9 +502,13 @@ def _move_aside(folder: Path) -> Path:
                 raise
     trash = folder / ("." + name)
     trash.mkdir()
-    for child in folder.iterdir():
-        if child.name != trash.name:
-            os.replace(child, trash / child.name)
+    try:
+        for child in folder.iterdir():
+            if child.name != trash.name:
+                os.replace(child, trash / child.name)
+    except OSError:
+        _put_back(trash, folder)
+        raise
     return trash
 
 
@@ -513,6 +573,9 @@ def clear(name: str | None = None) -> list[str]:
 
 def _clear(name: str | None) -> list[str]:
     base = models_dir()
+    if name is None or name in (COMPILED_NAME, FEATURES_NAME):
+        _check_parts()
+        _sweep_trash()
     if name is None:
         _refuse_foreign_files(models_dir(), features_dir(), compiled_dir())
     had_compiled = bool(compiled_entries())
@@ -524,7 +587,6 @@ def _clear(name: str | None) -> list[str]:
         _refuse_foreign_files(features_dir())
         return [FEATURES_NAME] if _remove_features() else []
     if name is None:
-        _sweep_trash()
         _remove_compiled(None)
         extras = ([COMPILED_NAME] if had_compiled else []) + ([FEATURES_NAME] if _remove_features() else [])
         if not base.is_dir():
