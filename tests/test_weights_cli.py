@@ -537,6 +537,15 @@ def test_cache_clear_refuses_to_delete_files_varec_did_not_put_there(cli, tmp_pa
     by_name = cli("cache", "clear", "my-best.keras")  # a file of that name is no cached entry
     assert by_name.exit_code == 1 and mine.exists()
     mine.unlink(), notes.unlink()
+    project = cache.models_dir() / "bert-finetuned"  # VAREC_CACHE_DIR=. in a project with its own models/
+    project.mkdir()
+    (project / "weights.h5").write_bytes(b"weeks of training")
+    (cache.models_dir() / "half-fetched").mkdir()  # a fetch killed before it was recorded: varec's
+    (cache.models_dir() / "half-fetched" / ".download-0123abcd.part").write_bytes(b"x")
+    result = cli("cache", "clear")
+    assert result.exit_code == 1 and str(project) in one_error_line(result) and "half-fetched" not in result.stderr
+    assert (project / "weights.h5").read_bytes() == b"weeks of training"
+    shutil.rmtree(project)
     assert cli("cache", "clear").exit_code == 0
 
 

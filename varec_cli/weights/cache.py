@@ -360,15 +360,29 @@ _HIDDEN_OURS = re.compile(r"\..+\.[0-9a-f]{8}\.tmp|\.download-[0-9a-f]{8}.*|\.DS
 def _foreign_files(folder: Path) -> list[Path]:
     """What is at the top of models/, features/ or compiled/ that varec does not put there: someone's
     own, in a folder they took for theirs (VAREC_CACHE_DIR=. in a project, `train -o` into the cache, a
-    part of the cache linked to a shared folder). Entries are folders beside the index and lock files;
-    feature sets are folders named as FeatureCache names them; compiled graphs are pairs of files named
+    part of the cache linked to a shared folder). Entries are the folders the index records (or that
+    hold only a fetch's temporary files), beside the index and lock files; feature sets are folders
+    named as FeatureCache names them; compiled graphs are pairs of files named
     as tf_frozen names them. Of hidden names, only varec's temporary files and trash."""
     try:
         children = list(folder.iterdir())
     except OSError:  # missing, or not a folder: nothing of anyone's to lose there
         return []
     if folder == models_dir():
-        ours = lambda child: child.is_dir() or child.name == INDEX_FILE or child.name.endswith(".lock")  # noqa: E731
+        try:
+            recorded: set[str] | None = set(_read_index_unlocked())
+        except WeightsError:  # a damaged index: clearing everything is its repair, so its folders count as entries
+            recorded = None
+
+        def ours(child: Path) -> bool:
+            if not child.is_dir():
+                return child.name == INDEX_FILE or child.name.endswith(".lock")
+            if recorded is None or child.name in recorded:
+                return True
+            try:  # not recorded: a fetch killed (or going on) before it was; else someone's own folder (models/ in a project)
+                return all(_HIDDEN_OURS.fullmatch(inside.name) for inside in child.iterdir())
+            except OSError:
+                return False
     elif folder == features_dir():
         ours = lambda child: child.is_dir() and _FEATURE_SET.fullmatch(child.name) is not None  # noqa: E731
     else:
