@@ -127,8 +127,7 @@ def test_cache_list_shows_and_clear_removes_compiled_graphs(tmp_path, clips, cli
 
 
 def test_clearing_a_cached_name_drops_its_compiled_graph(tmp_path, clips):
-    inside = cache.entry_dir("toy")
-    inside.mkdir(parents=True)
+    inside = cache.mark_entry("toy")  # as a fetch makes it
     cached_model = _save_tiny(inside / "toy.keras", seed=5)
     elsewhere = _save_tiny(tmp_path / "mine.keras", seed=6)
     for path in (cached_model, elsewhere):

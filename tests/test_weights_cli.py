@@ -615,7 +615,7 @@ def test_what_a_clear_cannot_delete_stays_in_sight_and_does_not_block_the_next(c
     """A file this user may not delete (another's, put there with sudo) stopped `cache clear` with its bare
     name, after the whole cache had been moved aside out of sight; every later clear then failed on it."""
     assert cli("download", "toy").exit_code == 0
-    stuck = cache.models_dir() / "theirs"
+    stuck = cache.entry_dir("toy") / "theirs"  # in a cached model's folder, say by a `sudo varec download`
     stuck.mkdir()
     (stuck / "w.h5").write_bytes(b"x")
     stuck.chmod(0o555)
@@ -701,3 +701,40 @@ def test_a_linked_models_folder_that_cannot_be_emptied_whole_is_left_whole(cli, 
     cache.models_dir().symlink_to(tmp_path / "not-mounted", target_is_directory=True)
     line = one_error_line(cli("download", "toy"))  # said as it is, not "File exists"
     assert f"{cache.models_dir()} is a symbolic link to {tmp_path / 'not-mounted'}, which does not exist" in line, line
+
+
+def test_a_project_sharing_the_cache_folder_keeps_its_own_models_index_and_locks(cli, toy_registry):
+    """VAREC_CACHE_DIR=. in a project with a models/ of its own: its index.json (no varec index) made
+    every folder count as varec's and `cache clear` deleted them all; `cache clear NAME` deleted any
+    folder of that name; a `Pipfile.lock` went as a lock file."""
+    assert cli("download", "toy").exit_code == 0
+    models = cache.models_dir()
+    for name in ("resnet", "bert"):
+        (models / name).mkdir()
+        (models / name / "weights.h5").write_bytes(b"weeks of training")
+    (models / "lost+found").mkdir()  # a volume mounted there has one: neither theirs nor varec's to delete
+    theirs = models / "index.json"
+    ours = theirs.read_text(encoding="utf-8")
+    theirs.write_text('{"resnet": {"epochs": 10}}', encoding="utf-8")
+    line = one_error_line(cli("cache", "clear"))
+    assert line.startswith("error: the cache holds files varec did not put there (") and str(models / "bert") in line
+    assert str(theirs) in line and "lost+found" not in line and "toy" not in line
+    assert (models / "bert" / "weights.h5").exists() and (models / "toy" / "toy.keras").exists() and theirs.exists()
+    assert one_error_line(cli("cache", "list")) == (
+        f"error: {theirs} is not a varec cache index but someone's file where varec keeps its index: move it out of "
+        f"{cache.root()}, or point VAREC_CACHE_DIR at a folder of varec's own"
+    )
+    theirs.write_text(ours, encoding="utf-8")
+    line = one_error_line(cli("cache", "clear", "resnet"))
+    assert line == (f"error: {models / 'resnet'} is not a cached model varec fetched (the index does not record it, "
+                    f"and it holds files varec did not put there): not removed; move it out of {cache.root()} if it is yours")
+    assert (models / "resnet" / "weights.h5").exists()
+    for name in ("resnet", "bert"):
+        shutil.rmtree(models / name)
+    (models / "Pipfile.lock").write_text("{}")
+    assert str(models / "Pipfile.lock") in one_error_line(cli("cache", "clear"))
+    (models / "Pipfile.lock").unlink()
+    (models / "index.json").write_text("{ damaged")  # a damaged index: varec's own folders are marked, and go
+    cleared = cli("cache", "clear")
+    assert cleared.exit_code == 0, cleared.output
+    assert not models.exists() or [p.name for p in models.iterdir()] == []

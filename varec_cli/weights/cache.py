@@ -3,6 +3,7 @@
 Layout under the cache root (`paths.cache_dir()`)::
 
     models/<name>/<file>            a downloaded file (.keras, .h5 weights, labels .txt)
+    models/<name>/.varec-entry      marks the folder as varec's (made before anything is fetched into it)
     models/<name>/savedmodel/       an unpacked SavedModel archive (+ varec-model.json)
     models/<name>.lock              held while one process fetches or checks <name>
     models/index.json               what was verified, and how, for each cached name
@@ -189,6 +190,11 @@ def _read_index_unlocked() -> dict[str, Any]:
         ) from None
     except (OSError, ValueError) as exc:
         raise WeightsError(f"cache index {path} is unreadable ({exc}); remove it or run `varec cache clear`") from None
+    if isinstance(data, dict) and "entries" not in data:  # JSON of someone's: see _index_is_someone_elses
+        raise WeightsError(
+            f"{path} is not a varec cache index but someone's file where varec keeps its index: move it out of "
+            f"{root()}, or point VAREC_CACHE_DIR at a folder of varec's own"
+        )
     if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
         raise WeightsError(f"cache index {path} is not a varec cache index; remove it or run `varec cache clear`")
     for name, record in data["entries"].items():
@@ -203,6 +209,50 @@ def _read_index_unlocked() -> dict[str, Any]:
                 f"cache index {path} has a malformed record for {name!r}; remove the index or run `varec cache clear`"
             )
     return data["entries"]
+
+
+ENTRY_MARK = ".varec-entry"  # in every folder varec makes under models/: whose it is, when the index cannot say
+_FETCH_LEFTOVERS = (".download-", ".unpack-", ".old-")  # a fetch's temporary names, in its entry's folder
+
+
+def mark_entry(name: str) -> Path:
+    """The folder of `name`, made and marked as varec's before anything is fetched into it."""
+    folder = entry_dir(name)
+    with contextlib.suppress(OSError):  # a cache that cannot take it: the fetch says so, in its words
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ENTRY_MARK).touch()
+    return folder
+
+
+def unmark_entry(name: str) -> None:
+    """A first fetch that failed leaves no folder (nor a marked empty one for `cache list` to show)."""
+    folder = entry_dir(name)
+    with contextlib.suppress(OSError):
+        (folder / ENTRY_MARK).unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _is_varec_entry(folder: Path, recorded: set[str]) -> bool:
+    """A folder under models/ is varec's when the index records it, it is marked, or it holds nothing
+    but a fetch's temporary files (a fetch killed before it was recorded, by a varec before the mark)."""
+    if folder.name in recorded:
+        return True
+    try:
+        names = [child.name for child in folder.iterdir()]
+    except OSError:
+        return False
+    return ENTRY_MARK in names or all(name.startswith(_FETCH_LEFTOVERS) for name in names)
+
+
+def _index_is_someone_elses() -> bool:
+    """An index.json that is JSON but no varec index (an object without "entries"): someone's own file
+    in a folder they share with the cache, which clearing must not delete; a damaged index is varec's."""
+    try:
+        data = json.loads(index_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "entries" not in data
 
 
 def _write_index_unlocked(entries: dict[str, Any]) -> None:
@@ -254,7 +304,7 @@ def remove_leftovers(name: str) -> None:
     if not folder.is_dir():
         return
     for p in folder.iterdir():
-        if p.name.startswith((".download-", ".unpack-", ".old-")):
+        if p.name.startswith(_FETCH_LEFTOVERS):
             with contextlib.suppress(OSError):
                 _rmtree(p)
 
@@ -352,6 +402,7 @@ def _remove_features() -> bool:
 _FEATURE_SET = re.compile(r".+-\d+f-\d+x\d+-[0-9a-f]{16}")  # training/loader.FeatureCache's folder names
 _COMPILED_FILE = re.compile(r".+-[0-9a-f]{24}(\.json|" + re.escape(COMPILED_SUFFIX) + ")")  # models/tf_frozen.entry_paths
 TRASH_MARK = "-trash-"  # in the hidden names of what a clear moved aside to delete
+LOST_FOUND = "lost+found"  # the file system's own, at the top of a volume mounted as a part: left alone
 _TRASH = re.compile(r"\.(models|features|compiled)" + TRASH_MARK + r"\d+-\d+")
 _HIDDEN_OURS = re.compile(r"\..+\.[0-9a-f]{8}\.tmp|\.download-[0-9a-f]{8}.*|\.DS_Store")  # write_atomically's, a
 # download's temporary files, and what macOS's Finder leaves in any folder it shows
@@ -370,17 +421,17 @@ def _foreign_files(folder: Path) -> list[Path]:
         return []
     if folder == models_dir():
         try:
-            recorded: set[str] | None = set(_read_index_unlocked())
-        except WeightsError:  # a damaged index: clearing everything is its repair, so its folders count as entries
-            recorded = None
+            recorded = set(_read_index_unlocked())
+        except WeightsError:  # a damaged index records nothing: varec's folders are marked
+            recorded = set()
 
         def ours(child: Path) -> bool:
-            if not child.is_dir():
-                return child.name == INDEX_FILE or child.name.endswith(".lock")
-            if recorded is None or child.name in recorded:
-                return True
-            try:  # not recorded: a fetch killed (or going on) before it was; else someone's own folder (models/ in a project)
-                return all(_HIDDEN_OURS.fullmatch(inside.name) for inside in child.iterdir())
+            if child.is_dir():
+                return _is_varec_entry(child, recorded)
+            if child.name == INDEX_FILE:
+                return not _index_is_someone_elses()
+            try:  # varec's lock files are empty (`Pipfile.lock` is not one)
+                return child.name.endswith(".lock") and child.is_file() and child.stat().st_size == 0
             except OSError:
                 return False
     elif folder == features_dir():
@@ -389,7 +440,7 @@ def _foreign_files(folder: Path) -> list[Path]:
         ours = lambda child: child.is_file() and _COMPILED_FILE.fullmatch(child.name) is not None  # noqa: E731
     foreign = []
     for child in children:
-        if _TRASH.fullmatch(child.name) or _HIDDEN_OURS.fullmatch(child.name) or ours(child):
+        if _TRASH.fullmatch(child.name) or _HIDDEN_OURS.fullmatch(child.name) or child.name == LOST_FOUND or ours(child):
             continue
         if os.path.lexists(child):  # (not one a concurrent clear has just moved away)
             foreign.append(child)
@@ -402,8 +453,8 @@ def _refuse_foreign_files(*folders: Path) -> None:
     if foreign:
         shown = ", ".join(str(path) for path in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise WeightsError(
-            f"the cache holds files varec did not put there ({shown}); move them out of {root()} first, or "
-            "clear entries by name (`varec cache clear NAME`)"
+            f"the cache holds files varec did not put there ({shown}); move them out of {root()} first "
+            "(VAREC_CACHE_DIR sets where the cache is)"
         )
 
 
@@ -518,7 +569,7 @@ def _move_aside(folder: Path) -> Path:
     trash.mkdir()
     try:
         for child in folder.iterdir():
-            if child.name != trash.name:
+            if child.name not in (trash.name, LOST_FOUND):
                 os.replace(child, trash / child.name)
     except OSError:
         _put_back(trash, folder)
@@ -618,8 +669,14 @@ def _clear(name: str | None) -> list[str]:
         _delete_moved(trash, base)
         return [n for n in removed if not n.startswith(".")] + extras
     target = entry_dir(name)
-    if name not in read_index() and not target.is_dir():
+    recorded = read_index()
+    if name not in recorded and not target.is_dir():
         return []  # nothing of it here (or a file someone put there): no lock file left for a mistyped name
+    if name not in recorded and not _is_varec_entry(target, set()):
+        raise WeightsError(
+            f"{target} is not a cached model varec fetched (the index does not record it, and it holds files "
+            f"varec did not put there): not removed; move it out of {root()} if it is yours"
+        )
     with entry_lock(name):
         found = drop_record(name)
         _remove_compiled(target)

@@ -199,7 +199,7 @@ def _fetch_entry(entry: Entry, progress: ProgressCallback | None, labels: list[s
     else:
         verified, source = "recorded", "published"
 
-    directory = cache.entry_dir(entry.name)
+    directory = cache.mark_entry(entry.name)
     cache.remove_leftovers(entry.name)
     try:
         fetched = download.fetch_to_temp(
@@ -228,8 +228,9 @@ def _fetch_entry(entry: Entry, progress: ProgressCallback | None, labels: list[s
             with contextlib.suppress(FileNotFoundError):
                 fetched.path.unlink()
     except BaseException:
-        with contextlib.suppress(OSError):
-            directory.rmdir()  # a first download that failed leaves no empty entry for `cache list` to show
+        with contextlib.suppress(OSError):  # a first download that failed leaves no empty entry for `cache list`
+            if all(child.name == cache.ENTRY_MARK for child in directory.iterdir()):
+                cache.unmark_entry(entry.name)
         raise
 
     cache.put_record(
