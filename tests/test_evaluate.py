@@ -147,17 +147,22 @@ def test_a_model_that_does_not_know_the_classes_fails_in_one_line(cli, setup, tm
     assert "does not know 3 of the dataset's classes" in result.stderr
 
 
-def test_classes_whose_names_differ_only_in_case_stay_two_classes(cli, tmp_path):
-    """`Run` and `run` are two folders, two classes, two outputs of the model: each video is scored
-    against its own class (they were merged into one, and half the videos scored against the other)."""
+def _two_class_folders(root: Path, left: str, right: str) -> Path:
+    """train/ and test/ with two videos of each class: `left` moves left, `right` moves right."""
     from synthetic import moving_square_frames, write_video
 
-    root = tmp_path / "cased"
     for part in ("train", "test"):
-        for name, direction in (("Run", "left"), ("run", "right")):
+        for name, direction in ((left, "left"), (right, "right")):
             (root / part / name).mkdir(parents=True)
             for i in range(2):
                 write_video(root / part / name / f"c{i}.avi", moving_square_frames(direction, 10, 32, seed=i), fps=12)
+    return root
+
+
+def test_classes_whose_names_differ_only_in_case_stay_two_classes(cli, tmp_path):
+    """`Run` and `run` are two folders, two classes, two outputs of the model: each video is scored
+    against its own class (they were merged into one, and half the videos scored against the other)."""
+    root = _two_class_folders(tmp_path / "cased", "Run", "run")
     model = _save_untrained(tmp_path / "cased.keras", ["Run", "run"], "gru")
     classifier = load_classifier(model)
     (record,) = _records(cli("evaluate", "--dataset", root, "--model", model, "--json"))
@@ -172,14 +177,7 @@ def test_classes_whose_names_differ_only_in_case_stay_two_classes(cli, tmp_path)
 def test_a_class_name_spelt_with_its_accent_apart_is_the_same_class(cli, tmp_path):
     """A model trained on `café` (é one character) and a dataset copied from a Mac, its folder `café`
     written e + accent: evaluate said the model does not know the class."""
-    from synthetic import moving_square_frames, write_video
-
-    root = tmp_path / "copied"
-    for part in ("train", "test"):
-        for name, direction in (("cafe\u0301", "left"), ("run", "right")):
-            (root / part / name).mkdir(parents=True)
-            for i in range(2):
-                write_video(root / part / name / f"c{i}.avi", moving_square_frames(direction, 10, 32, seed=i), fps=12)
+    root = _two_class_folders(tmp_path / "copied", "cafe\u0301", "run")
     model = _save_untrained(tmp_path / "nfc.keras", ["caf\u00e9", "run"], "gru")
     (record,) = _records(cli("evaluate", "--dataset", root, "--model", model, "--json"))
     assert record["videos"] == 4 and set(record["per_class"]) == {"caf\u00e9", "run"}

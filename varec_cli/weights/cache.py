@@ -411,10 +411,10 @@ _HIDDEN_OURS = re.compile(r"\..+\.[0-9a-f]{8}\.tmp|\.download-[0-9a-f]{8}.*|\.DS
 def _foreign_files(folder: Path) -> list[Path]:
     """What is at the top of models/, features/ or compiled/ that varec does not put there: someone's
     own, in a folder they took for theirs (VAREC_CACHE_DIR=. in a project, `train -o` into the cache, a
-    part of the cache linked to a shared folder). Entries are the folders the index records (or that
-    hold only a fetch's temporary files), beside the index and lock files; feature sets are folders
-    named as FeatureCache names them; compiled graphs are pairs of files named
-    as tf_frozen names them. Of hidden names, only varec's temporary files and trash."""
+    part of the cache linked to a shared folder). Entries are varec's folders (_is_varec_entry), beside
+    the index and the (empty) lock files; feature sets are folders named as FeatureCache names them;
+    compiled graphs are pairs of files named as tf_frozen names them. Of hidden names, only varec's
+    temporary files and trash."""
     try:
         children = list(folder.iterdir())
     except OSError:  # missing, or not a folder: nothing of anyone's to lose there
@@ -458,17 +458,13 @@ def _refuse_foreign_files(*folders: Path) -> None:
         )
 
 
-_PARTS = {"models": "downloads", "features": "training features", "compiled": "compiled graphs"}
-
-
 def _check_parts() -> None:
     """Clearing deletes what models/, features/ and compiled/ lead to. Each must be a folder of its own:
     one linked to another part, to the cache itself or above it would take the other's content (or
     everything) with it; a dangling link or a file in a part's place is said, not passed over."""
     top = root().resolve()
     real: dict[Path, Path] = {}
-    for name, what in _PARTS.items():
-        part = root() / name
+    for part, what in ((models_dir(), "downloads"), (features_dir(), "training features"), (compiled_dir(), "compiled graphs")):
         if part.is_symlink() and not part.exists():
             raise WeightsError(
                 f"{part}, where the cache keeps its {what}, is a symbolic link to {os.readlink(part)}, which does not "
