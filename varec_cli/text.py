@@ -34,3 +34,21 @@ def control_characters_problem(labels: list[str]) -> str | None:
     if any(unicodedata.category(character) == "Cc" for label in labels for character in label):
         return "labels must not hold control characters (escape codes, line breaks, tabs)"
     return None
+
+
+def same_name(name: str) -> str:
+    """A name as a reader sees it: `é` written as one character or as `e` and an accent is one name
+    (Unicode NFC), as a folder copied from a Mac may spell it."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name)
+
+
+def named_twice(names: list[str]) -> tuple[str, str] | None:
+    """The first two of `names` that are one name (same_name), as written; None when all differ."""
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        first = seen.setdefault(same_name(name), index)
+        if first != index:
+            return names[first], name
+    return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,8 +194,7 @@ def class_index_by_name(labels: list[str]) -> Callable[[str], int | None]:
     are written (`é` as one character, or `e` and an accent, as a Mac's copy may spell a folder). None
     for a class the labels lack."""
 
-    def same(name: str) -> str:
-        return unicodedata.normalize("NFC", name)
+    from varec_cli.text import same_name as same
 
     exact = {same(label): i for i, label in enumerate(labels)}
     folded: dict[str, list[int]] = {}

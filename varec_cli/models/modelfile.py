@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import unicodedata
 import zipfile
 import zlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -17,7 +16,7 @@ from typing import Any
 
 from varec_cli.errors import ModelError, brief
 from varec_cli.files import temp_file
-from varec_cli.text import control_characters_problem
+from varec_cli.text import control_characters_problem, named_twice, same_name
 
 METADATA_MEMBER = "varec.json"
 FORMAT_VERSION = 1
@@ -60,10 +59,8 @@ class ModelMetadata:
             return "labels must be a non-empty list of names"
         if problem := control_characters_problem(self.labels):
             return problem
-        shown = [unicodedata.normalize("NFC", label) for label in self.labels]  # é as one character or two: one name
-        if len(set(shown)) != len(shown):  # two outputs of one name: which one is a dataset's class?
-            twice = next(label for index, label in enumerate(shown) if label in shown[:index])
-            return f"labels must differ from each other, and {twice!r} is there twice"
+        if twins := named_twice(self.labels):  # two outputs of one name: which one is a dataset's class?
+            return f"labels must differ from each other, and {same_name(twins[0])!r} is there twice"
         if not positive_int(self.frames):
             return f"frames must be a whole number above 0, not {self.frames!r}"
         if not isinstance(self.size, tuple) or len(self.size) != 2 or not all(positive_int(x) for x in self.size):

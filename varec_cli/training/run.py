@@ -15,7 +15,6 @@ import datetime as _dt
 import shutil
 import sys
 import time
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from varec_cli.datasets.splits import VAL_SPLIT_SCHEME
 from varec_cli.errors import ModelError, VarecError
 from varec_cli.paths import expand_user
-from varec_cli.text import control_characters_problem, counted
+from varec_cli.text import control_characters_problem, counted, named_twice
 from varec_cli.training import (
     DEFAULT_BACKBONE,
     DEFAULT_FRAMES,
@@ -417,14 +416,11 @@ def _train(config: TrainConfig, reporter: Reporter) -> TrainResult:
             f"dataset {dataset.name}: the class name {names} holds control characters (a line break, a tab, an "
             "escape code), which a model's labels may not; rename that folder"
         )
-    spelt = {}
-    for label in labels:  # `café` with é as one character or as e + accent: one name to a reader (and to the model file)
-        twin = spelt.setdefault(unicodedata.normalize("NFC", label), label)
-        if twin != label:
-            raise VarecError(
-                f"dataset {dataset.name}: the class names {ascii(twin)} and {ascii(label)} are one name written two "
-                "ways (Unicode normal forms), which a model's labels may not be; rename one folder"
-            )
+    if twins := named_twice(labels):  # one name to a reader, and to the model file that would be refused
+        raise VarecError(
+            f"dataset {dataset.name}: the class names {ascii(twins[0])} and {ascii(twins[1])} are one name written "
+            "two ways (Unicode normal forms), which a model's labels may not be; rename one folder"
+        )
     train_items, val_items = _items(dataset.train, remap), _items(dataset.val, remap)
     val_by = dataset.val_by
 
