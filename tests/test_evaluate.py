@@ -129,8 +129,8 @@ def test_models_ranking_fewer_and_more_than_5_classes_say_which_score_is_which(c
     `top-5` for both."""
     wider = _save_untrained(tmp_path / "wider.keras", [*CLASSES, "Drumming", "Fencing", "Rowing"], "gru")
     records = _records(cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", wider, "--json"))
-    table = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", wider).stdout
-    assert "top-5 / top-C" in table
+    table = cli("evaluate", "--dataset", setup["root"], "-m", setup["gru"], "-m", wider, "--report", tmp_path / "r").stdout
+    assert "top-5 / top-C" in table and (tmp_path / "r" / "comparison.png").stat().st_size > 0  # its chart marks them too
     rows = {line.split()[0]: line for line in table.splitlines() if line.strip().startswith(("gru.keras", "wider.keras"))}
     assert f"{records[0]['top5']:.1%} (top-3)" in rows["gru.keras"]
     assert "(top-" not in rows["wider.keras"] and f"{records[1]['top5']:.1%}" in rows["wider.keras"]

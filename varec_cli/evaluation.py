@@ -229,7 +229,8 @@ def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:
     from matplotlib.figure import Figure
 
     names = list(metrics_by_model)
-    groups = ["top-1", top_k_name(list(metrics_by_model.values())), "mean class acc."]
+    heading = top_k_name(list(metrics_by_model.values()))
+    groups = ["top-1", heading, "mean class acc."]
     values = np.array(
         [[m.top1, m.top5, m.mean_class_accuracy] for m in metrics_by_model.values()], dtype=np.float64
     )
@@ -237,10 +238,12 @@ def _comparison_png(path: Path, metrics_by_model: dict[str, Metrics]) -> Path:
     fig = Figure(figsize=(max(6.0, 2.0 + 1.2 * len(names) * len(groups) * 0.5), 4.5), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(groups))
-    for index, name in enumerate(names):
+    for index, (name, metrics) in enumerate(metrics_by_model.items()):
         offset = (index - (len(names) - 1) / 2) * width
         bars = ax.bar(x + offset, values[index], width, label=name)
-        ax.bar_label(bars, labels=[f"{v:.1%}" for v in values[index]], fontsize=7, padding=2)
+        shown = [f"{v:.1%}" for v in values[index]]
+        shown[1] = top_k_cell(metrics, heading, shown[1])  # as the table marks a top-C score
+        ax.bar_label(bars, labels=shown, fontsize=7, padding=2)
     ax.set_xticks(x, labels=groups)
     ax.set_ylim(0, 1.25)
     ax.set_yticks(np.linspace(0, 1, 6))
