@@ -8,6 +8,12 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
 
 
+def shown_names(names: list[str], limit: int = 5) -> str:
+    """`a, b, c and 4 more`: a list of names a line can hold."""
+    text = ", ".join(names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def seconds(value: float) -> str:
     """`4.0 s`, and `0.04 s` below a second, where one decimal would say `0.0 s` of what is there."""
     return f"{value:.{2 if 0 < value < 1 else 1}f} s"

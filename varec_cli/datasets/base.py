@@ -86,12 +86,6 @@ def subfolders(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def shown_names(names: list[str], limit: int = 5) -> str:
-    """`a, b, c and 4 more`: a list of names a line can hold."""
-    text = ", ".join(names[:limit])
-    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def unnamed_class_folders(folder: Path, labels: list[str], skip: set[str]) -> list[str]:
     """Sub-folders of `folder` that hold videos but are none of `labels` (any case): a class an
     official layout's lists leave out, so its videos are left out, which a user should hear of."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from varec_cli.datasets.base import Sample, shown_names, subfolders
+from varec_cli.datasets.base import Sample, subfolders
 from varec_cli.datasets.splits import group_of
 from varec_cli.errors import DatasetError
-from varec_cli.text import counted
+from varec_cli.text import counted, shown_names
 from varec_cli.video import VIDEO_EXTENSIONS, find_videos
 
 

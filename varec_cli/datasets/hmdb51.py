@@ -20,11 +20,11 @@ from varec_cli.datasets.base import (
     check_listed_once,
     missing_files_error,
     read_lines,
-    shown_names,
     unnamed_class_folders,
 )
 from varec_cli.datasets.splits import check_split, group_of
 from varec_cli.errors import DatasetError
+from varec_cli.text import shown_names
 
 SPLITS_DIR = "testTrainMulti_7030_splits"
 _SPLIT_FILE_RE = re.compile(r"^(?P<cls>.+)_test_split(?P<n>\d+)\.txt$", re.IGNORECASE)
@@ -60,10 +60,9 @@ def load(root: Path, split: int) -> tuple[list[str], list[Sample], list[Sample],
         raise DatasetError(f"no *_test_split{split}.txt files in {splits_dir}; {expected(root)}")
     lacking = sorted(named - set(split_files))
     if lacking:
-        shown = ", ".join(f"{name}_test_split{split}.txt" for name in lacking[:3])
-        more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+        shown = shown_names([f"{name}_test_split{split}.txt" for name in lacking], limit=3)
         raise DatasetError(
-            f"HMDB51 at {root} is incomplete: {splits_dir} has no {shown}{more} (other splits name "
+            f"HMDB51 at {root} is incomplete: {splits_dir} has no {shown} (other splits name "
             f"{'that class' if len(lacking) == 1 else 'those classes'}); {expected(root)}"
         )
 

@@ -20,11 +20,11 @@ from varec_cli.datasets.base import (
     check_listed_once,
     missing_files_error,
     read_lines,
-    shown_names,
     unnamed_class_folders,
 )
 from varec_cli.datasets.splits import check_split, group_of
 from varec_cli.errors import DatasetError
+from varec_cli.text import shown_names
 
 VIDEOS_DIR = "UCF-101"
 LISTS_DIR = "ucfTrainTestlist"

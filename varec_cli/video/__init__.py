@@ -37,7 +37,7 @@ def find_videos(folder: _Path, unreadable: list[tuple[_Path, str]] | None = None
         except OSError:
             continue
         seen.add((status.st_dev, status.st_ino))
-    pending = [_Path(folder)]
+    pending = [start]
     while pending:
         directory = pending.pop()
         try:

@@ -39,7 +39,7 @@ from varec_cli import paths
 from varec_cli.errors import WeightsError
 from varec_cli.files import file_lock as _lock_file
 from varec_cli.files import write_atomically
-from varec_cli.text import counted
+from varec_cli.text import counted, shown_names
 
 INDEX_VERSION = 1
 _CHUNK = 1 << 20
@@ -177,6 +177,11 @@ def _is_size(value) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
+class ForeignIndexError(WeightsError):
+    """index.json is JSON but no varec index (an object without "entries"): someone's own file in a
+    folder they share with the cache, which clearing must not delete; a damaged index is varec's."""
+
+
 def _read_index_unlocked() -> dict[str, Any]:
     path = index_path()
     try:
@@ -190,8 +195,8 @@ def _read_index_unlocked() -> dict[str, Any]:
         ) from None
     except (OSError, ValueError) as exc:
         raise WeightsError(f"cache index {path} is unreadable ({exc}); remove it or run `varec cache clear`") from None
-    if isinstance(data, dict) and "entries" not in data:  # JSON of someone's: see _index_is_someone_elses
-        raise WeightsError(
+    if isinstance(data, dict) and "entries" not in data:
+        raise ForeignIndexError(
             f"{path} is not a varec cache index but someone's file where varec keeps its index: move it out of "
             f"{root()}, or point VAREC_CACHE_DIR at a folder of varec's own"
         )
@@ -243,16 +248,6 @@ def _is_varec_entry(folder: Path, recorded: set[str]) -> bool:
     except OSError:
         return False
     return ENTRY_MARK in names or all(name.startswith(_FETCH_LEFTOVERS) for name in names)
-
-
-def _index_is_someone_elses() -> bool:
-    """An index.json that is JSON but no varec index (an object without "entries"): someone's own file
-    in a folder they share with the cache, which clearing must not delete; a damaged index is varec's."""
-    try:
-        data = json.loads(index_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and "entries" not in data
 
 
 def _write_index_unlocked(entries: dict[str, Any]) -> None:
@@ -420,8 +415,11 @@ def _foreign_files(folder: Path) -> list[Path]:
     except OSError:  # missing, or not a folder: nothing of anyone's to lose there
         return []
     if folder == models_dir():
+        index_is_ours = True
         try:
             recorded = set(_read_index_unlocked())
+        except ForeignIndexError:
+            recorded, index_is_ours = set(), False
         except WeightsError:  # a damaged index records nothing: varec's folders are marked
             recorded = set()
 
@@ -429,7 +427,7 @@ def _foreign_files(folder: Path) -> list[Path]:
             if child.is_dir():
                 return _is_varec_entry(child, recorded)
             if child.name == INDEX_FILE:
-                return not _index_is_someone_elses()
+                return index_is_ours
             try:  # varec's lock files are empty (`Pipfile.lock` is not one)
                 return child.name.endswith(".lock") and child.is_file() and child.stat().st_size == 0
             except OSError:
@@ -451,7 +449,7 @@ def _refuse_foreign_files(*folders: Path) -> None:
     """Clearing removes what these folders hold; anything varec did not put there is refused, not deleted."""
     foreign = sorted(path for folder in folders for path in _foreign_files(folder))
     if foreign:
-        shown = ", ".join(str(path) for path in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        shown = shown_names([str(path) for path in foreign], limit=3)
         raise WeightsError(
             f"the cache holds files varec did not put there ({shown}); move them out of {root()} first "
             "(VAREC_CACHE_DIR sets where the cache is)"
